@@ -1,0 +1,1 @@
+//! Shared benchmark problems live in the bench targets.

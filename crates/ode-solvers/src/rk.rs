@@ -1,0 +1,626 @@
+//! The one explicit Runge-Kutta engine: an allocation-free stepping kernel driven by a
+//! [`Tableau`].
+//!
+//! [`RkIntegrator`] owns every buffer it needs; after [`RkIntegrator::init`], neither
+//! [`RkIntegrator::step`], [`RkIntegrator::step_to`] nor [`RkIntegrator::interpolate`]
+//! allocates. The one-call [`crate::odeint`] drives it; the adjoint layer drives it
+//! directly.
+
+use crate::options::{Norm, Options, Tolerance};
+use crate::tableau::{ErrorEstimate, Tableau};
+use crate::{Error, OdeSystem, Real};
+
+/// Counters of a solve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Right-hand-side evaluations (NFE), including those of the initial-step heuristic
+    /// and of dense output.
+    pub nfe: usize,
+    /// Accepted steps.
+    pub accepted: usize,
+    /// Rejected steps.
+    pub rejected: usize,
+}
+
+/// What an adaptive step attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The step was accepted: `t()` advanced, `interpolate` covers the step.
+    Accepted,
+    /// The error was too large; the step will be retried with a smaller size.
+    Rejected,
+}
+
+/// A sparse row of coefficients, converted to the solver's float once.
+#[derive(Debug, Clone)]
+struct Row<T> {
+    idx: Vec<usize>,
+    val: Vec<T>,
+}
+
+impl<T: Real> Row<T> {
+    fn new(dense: &[f64]) -> Self {
+        let (idx, val) = dense
+            .iter()
+            .enumerate()
+            .filter(|(_, &x)| x != 0.0)
+            .map(|(i, &x)| (i, T::lit(x)))
+            .unzip();
+        Row { idx, val }
+    }
+
+    /// `out = h Σ_j row_j k_j`.
+    #[inline(always)]
+    fn combine_zero(&self, h: T, k: &[T], dim: usize, out: &mut [T]) {
+        out.fill(T::zero());
+        for (&j, &a) in self.idx.iter().zip(&self.val) {
+            let ha = h * a;
+            for (o, &x) in out.iter_mut().zip(&k[j * dim..(j + 1) * dim]) {
+                *o = *o + ha * x;
+            }
+        }
+    }
+
+    /// `out = base + h Σ_j row_j k_j`.
+    #[inline(always)]
+    fn combine(&self, base: &[T], h: T, k: &[T], dim: usize, out: &mut [T]) {
+        out.copy_from_slice(base);
+        for (&j, &a) in self.idx.iter().zip(&self.val) {
+            let ha = h * a;
+            let kj = &k[j * dim..(j + 1) * dim];
+            for (o, &x) in out.iter_mut().zip(kj) {
+                *o = *o + ha * x;
+            }
+        }
+    }
+}
+
+/// Error weights in the solver's float.
+#[derive(Debug, Clone)]
+enum ErrorRows<T> {
+    None,
+    Embedded(Row<T>),
+    Dop853(Row<T>, Row<T>),
+}
+
+/// The scaled error norm `‖err_i / (atol_i + rtol_i·max(|y0_i|, |y1_i|))‖` over the
+/// controlled components.
+struct ErrorNorm<T> {
+    rtol: Vec<T>,
+    atol: Vec<T>,
+    mask: Option<Vec<bool>>,
+    norm: Norm,
+    scaled: Vec<T>,
+    scaled64: Vec<f64>,
+}
+
+impl<T: Real> ErrorNorm<T> {
+    fn eval(&mut self, v: &[T], y0: &[T], y1: &[T]) -> T {
+        let mut n = 0;
+        for i in 0..v.len() {
+            if self.mask.as_ref().is_some_and(|m| !m[i]) {
+                continue;
+            }
+            let sc = self.atol[i] + self.rtol[i] * y0[i].abs().max(y1[i].abs());
+            self.scaled[n] = v[i] / sc;
+            n += 1;
+        }
+        if n == 0 {
+            return T::zero();
+        }
+        match self.norm {
+            Norm::Rms => {
+                let ss = self.scaled.iter().fold(T::zero(), |acc, &x| acc + x * x);
+                (ss / T::lit(n as f64)).sqrt()
+            }
+            Norm::Max => self.scaled.iter().fold(T::zero(), |acc, &x| acc.max(x.abs())),
+            Norm::Custom(f) => {
+                for (o, x) in self.scaled64.iter_mut().zip(&self.scaled) {
+                    *o = x.to_f64_lossless();
+                }
+                T::lit(f(&self.scaled64))
+            }
+        }
+    }
+}
+
+/// The explicit Runge-Kutta kernel for one trajectory of dimension `dim`.
+pub struct RkIntegrator<'s, T: Real, S: OdeSystem<T> + ?Sized> {
+    system: &'s S,
+    tableau: &'static Tableau,
+    dim: usize,
+    stages: usize,
+    total_stages: usize,
+    fsal: bool,
+    c: Vec<T>,
+    rows: Vec<Row<T>>,
+    b: Row<T>,
+    error: ErrorRows<T>,
+    dense_degree: usize,
+    dense: Vec<T>,
+    // Options in T.
+    enorm: ErrorNorm<T>,
+    pid: [T; 3],
+    safety: T,
+    factor_min: T,
+    factor_max: T,
+    dt_min: T,
+    dt_max: T,
+    first_step: Option<T>,
+    max_steps: usize,
+    // State.
+    t: T,
+    y: Vec<T>,
+    t_prev: T,
+    y_prev: Vec<T>,
+    h_prev: T,
+    h_abs: T,
+    direction: T,
+    t_bound: T,
+    k: Vec<T>,
+    k0_valid: bool,
+    fsal_pending: bool,
+    extra_ready: bool,
+    inv_err_hist: [T; 2],
+    nonfinite_run: usize,
+    stats: Stats,
+    // Scratch.
+    y_new: Vec<T>,
+    ytmp: Vec<T>,
+    err: Vec<T>,
+    err3: Vec<T>,
+    weights: Vec<T>,
+}
+
+fn check_tolerance(
+    name: &'static str,
+    tol: &Tolerance,
+    dim: usize,
+    positive: bool,
+) -> Result<Vec<f64>, Error> {
+    let values = match tol {
+        Tolerance::Scalar(x) => vec![*x; dim],
+        Tolerance::PerComponent(v) => {
+            if v.len() != dim {
+                return Err(Error::DimensionMismatch { what: name, expected: dim, got: v.len() });
+            }
+            v.clone()
+        }
+    };
+    let bad = |x: f64| !x.is_finite() || if positive { x <= 0.0 } else { x < 0.0 };
+    if let Tolerance::Scalar(x) = tol {
+        if bad(*x) {
+            return Err(Error::InvalidTolerance { name, value: *x });
+        }
+    }
+    match values.iter().find(|&&x| bad(x)) {
+        Some(&value) => Err(Error::InvalidTolerance { name, value }),
+        None => Ok(values),
+    }
+}
+
+fn check_step(what: &'static str, h: f64, allow_zero: bool, allow_inf: bool) -> Result<(), Error> {
+    let ok = !h.is_nan() && (h > 0.0 || (allow_zero && h == 0.0)) && (h.is_finite() || allow_inf);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidStepSize { what, value: h })
+    }
+}
+
+impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
+    /// Builds the kernel for `method` on states of length `dim`, validating `opts`. This is
+    /// the only place that allocates.
+    pub fn new(system: &'s S, dim: usize, opts: &Options) -> Result<Self, Error> {
+        let tableau = opts.method.tableau().ok_or_else(|| Error::UnsupportedMethod {
+            method: opts.method.name(),
+            detail: "not a Runge-Kutta method; use odeint".into(),
+        })?;
+        let rtol = check_tolerance("rtol", &opts.rtol, dim, true)?;
+        let atol = check_tolerance("atol", &opts.atol, dim, false)?;
+        if let Some(mask) = &opts.error_mask {
+            if mask.len() != dim {
+                return Err(Error::DimensionMismatch {
+                    what: "error_mask",
+                    expected: dim,
+                    got: mask.len(),
+                });
+            }
+        }
+        check_step("dt_min", opts.dt_min, true, false)?;
+        check_step("dt_max", opts.dt_max, false, true)?;
+        if opts.dt_min > opts.dt_max {
+            return Err(Error::InvalidStepSize {
+                what: "dt_min (above dt_max)",
+                value: opts.dt_min,
+            });
+        }
+        if let Some(h) = opts.first_step {
+            check_step("first_step", h, false, false)?;
+        }
+        if let Some(h) = opts.step_size {
+            check_step("step_size", h, false, false)?;
+        }
+        let s = tableau.stages();
+        let total = s + tableau.dense.extra_c.len();
+        let c = tableau.c.iter().chain(&tableau.dense.extra_c).map(|&x| T::lit(x)).collect();
+        let rows = tableau.a.iter().chain(&tableau.dense.extra_a).map(|r| Row::new(r)).collect();
+        let error = match &tableau.error {
+            ErrorEstimate::None => ErrorRows::None,
+            ErrorEstimate::Embedded { weights, .. } => ErrorRows::Embedded(Row::new(weights)),
+            ErrorEstimate::Dop853 { e5, e3 } => ErrorRows::Dop853(Row::new(e5), Row::new(e3)),
+        };
+        let degree = tableau.dense.weights.iter().map(Vec::len).max().unwrap_or(1);
+        let mut dense = vec![T::zero(); total * degree];
+        for (j, w) in tableau.dense.weights.iter().enumerate() {
+            for (d, &x) in w.iter().enumerate() {
+                dense[j * degree + d] = T::lit(x);
+            }
+        }
+        let q = tableau.error_order().unwrap_or(tableau.order);
+        let ctl = &opts.controller;
+        let k = f64::from(q + 1);
+        let pid = [
+            (ctl.pcoeff + ctl.icoeff + ctl.dcoeff) / k,
+            -(ctl.pcoeff + 2.0 * ctl.dcoeff) / k,
+            ctl.dcoeff / k,
+        ];
+        let controlled = opts.error_mask.as_ref().map_or(dim, |m| m.iter().filter(|&&x| x).count());
+        let zeros = || vec![T::zero(); dim];
+        Ok(RkIntegrator {
+            system,
+            tableau,
+            dim,
+            stages: s,
+            total_stages: total,
+            fsal: tableau.is_fsal(),
+            c,
+            rows,
+            b: Row::new(&tableau.b),
+            error,
+            dense_degree: degree,
+            dense,
+            enorm: ErrorNorm {
+                rtol: rtol.into_iter().map(T::lit).collect(),
+                atol: atol.into_iter().map(T::lit).collect(),
+                mask: opts.error_mask.clone(),
+                norm: opts.norm,
+                scaled: vec![T::zero(); controlled],
+                scaled64: if matches!(opts.norm, Norm::Custom(_)) {
+                    vec![0.0; controlled]
+                } else {
+                    vec![]
+                },
+            },
+            pid: pid.map(T::lit),
+            safety: T::lit(ctl.safety),
+            factor_min: T::lit(ctl.factor_min),
+            factor_max: T::lit(ctl.factor_max),
+            dt_min: T::lit(opts.dt_min),
+            dt_max: T::lit(opts.dt_max),
+            first_step: opts.first_step.or(opts.step_size).map(T::lit),
+            max_steps: opts.max_steps,
+            t: T::zero(),
+            y: zeros(),
+            t_prev: T::zero(),
+            y_prev: zeros(),
+            h_prev: T::zero(),
+            h_abs: T::zero(),
+            direction: T::one(),
+            t_bound: T::zero(),
+            k: vec![T::zero(); total * dim],
+            k0_valid: false,
+            fsal_pending: false,
+            extra_ready: false,
+            inv_err_hist: [T::one(); 2],
+            nonfinite_run: 0,
+            stats: Stats::default(),
+            y_new: zeros(),
+            ytmp: zeros(),
+            err: zeros(),
+            err3: zeros(),
+            weights: vec![T::zero(); total],
+        })
+    }
+
+    /// The method's tableau.
+    pub fn tableau(&self) -> &'static Tableau {
+        self.tableau
+    }
+
+    /// Starts (or restarts) at `(t0, y0)` integrating towards `t_bound`, which steps never
+    /// pass. Choosing the first adaptive step may evaluate the right-hand side twice.
+    pub fn init(&mut self, t0: T, y0: &[T], t_bound: T) -> Result<(), Error> {
+        if y0.len() != self.dim {
+            return Err(Error::DimensionMismatch { what: "y0", expected: self.dim, got: y0.len() });
+        }
+        if let Some(index) = y0.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteInput { what: "y0", index });
+        }
+        self.t = t0;
+        self.y.copy_from_slice(y0);
+        self.t_prev = t0;
+        self.y_prev.copy_from_slice(y0);
+        self.h_prev = T::zero();
+        self.k0_valid = false;
+        self.fsal_pending = false;
+        self.extra_ready = false;
+        self.inv_err_hist = [T::one(); 2];
+        self.nonfinite_run = 0;
+        self.set_bound(t_bound);
+        self.h_abs = T::zero();
+        Ok(())
+    }
+
+    /// Moves the end of integration (steps never pass it).
+    pub fn set_bound(&mut self, t_bound: T) {
+        self.t_bound = t_bound;
+        if t_bound != self.t {
+            self.direction = (t_bound - self.t).signum();
+        }
+    }
+
+    /// Current time.
+    pub fn t(&self) -> T {
+        self.t
+    }
+
+    /// Current state.
+    pub fn y(&self) -> &[T] {
+        &self.y
+    }
+
+    /// Start of the last accepted step (equal to `t()` before the first step).
+    pub fn t_prev(&self) -> T {
+        self.t_prev
+    }
+
+    /// The step size the controller proposes next (signed).
+    pub fn proposed_step(&self) -> T {
+        self.h_abs * self.direction
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Resets the counters.
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
+    }
+
+    fn eval(&mut self, t: T, stage: usize, from_ytmp: bool) {
+        let dim = self.dim;
+        let out = &mut self.k[stage * dim..(stage + 1) * dim];
+        let y = if from_ytmp { &self.ytmp } else { &self.y };
+        self.system.rhs(t, y, out);
+        self.stats.nfe += 1;
+    }
+
+    /// Makes `k[0] = f(t, y)` hold.
+    fn ensure_k0(&mut self) {
+        if self.fsal_pending {
+            let dim = self.dim;
+            let last = (self.stages - 1) * dim;
+            self.k.copy_within(last..last + dim, 0);
+            self.fsal_pending = false;
+            self.k0_valid = true;
+        }
+        if !self.k0_valid {
+            self.eval(self.t, 0, false);
+            self.k0_valid = true;
+        }
+    }
+
+    /// Computes all stages and `y_new` for a step of size `h` ending at `t_new`.
+    fn stages(&mut self, h: T, t_new: T) {
+        let dim = self.dim;
+        let s = self.stages;
+        for i in 1..s {
+            let last_fsal = self.fsal && i == s - 1;
+            let target = if last_fsal { &mut self.y_new } else { &mut self.ytmp };
+            self.rows[i].combine(&self.y, h, &self.k, dim, target);
+            let ti = if self.c[i] == T::one() { t_new } else { self.t + self.c[i] * h };
+            let (_, rest) = self.k.split_at_mut(i * dim);
+            let input = if last_fsal { &self.y_new } else { &self.ytmp };
+            self.system.rhs(ti, input, &mut rest[..dim]);
+            self.stats.nfe += 1;
+        }
+        if !self.fsal {
+            self.b.combine(&self.y, h, &self.k, dim, &mut self.y_new);
+        }
+    }
+
+    /// The error norm of the step just computed (0 for a fixed-step method).
+    fn error_norm(&mut self, h: T) -> T {
+        let dim = self.dim;
+        match &self.error {
+            ErrorRows::None => T::zero(),
+            ErrorRows::Embedded(e) => {
+                e.combine_zero(h, &self.k, dim, &mut self.err);
+                self.enorm.eval(&self.err, &self.y, &self.y_new)
+            }
+            ErrorRows::Dop853(e5, e3) => {
+                e5.combine_zero(h, &self.k, dim, &mut self.err);
+                e3.combine_zero(h, &self.k, dim, &mut self.err3);
+                let n5 = self.enorm.eval(&self.err, &self.y, &self.y_new);
+                let n3 = self.enorm.eval(&self.err3, &self.y, &self.y_new);
+                if n5 == T::zero() {
+                    T::zero()
+                } else {
+                    n5 * n5 / (n5 * n5 + T::lit(0.01) * n3 * n3).sqrt()
+                }
+            }
+        }
+    }
+
+    /// Hairer's automatic initial step (Solving ODEs I, §II.4); one extra evaluation.
+    fn initial_step(&mut self) -> T {
+        let dim = self.dim;
+        self.ensure_k0();
+        let (y, f0) = (&self.y, &self.k[..dim]);
+        let d0 = self.enorm.eval(y, y, y);
+        let d1 = self.enorm.eval(f0, y, y);
+        let small = T::lit(1e-5);
+        let h0 = if d0 < small || d1 < small { T::lit(1e-6) } else { T::lit(0.01) * d0 / d1 };
+        let h0 = h0.min((self.t_bound - self.t).abs());
+        for i in 0..dim {
+            self.ytmp[i] = self.y[i] + self.direction * h0 * self.k[i];
+        }
+        // f(t0 + h0, y0 + h0 f0) goes to the last stage's slot, which no one reads yet.
+        let slot = self.stages - 1;
+        self.eval(self.t + self.direction * h0, slot, true);
+        for i in 0..dim {
+            self.err[i] = (self.k[slot * dim + i] - self.k[i]) / h0;
+        }
+        let d2 = self.enorm.eval(&self.err, &self.y, &self.y);
+        let order =
+            T::lit(f64::from(self.tableau.error_order().unwrap_or(self.tableau.order)) + 1.0);
+        let h1 = if d1.max(d2) <= T::lit(1e-15) {
+            T::lit(1e-6).max(h0 * T::lit(1e-3))
+        } else {
+            (T::lit(0.01) / d1.max(d2)).powf(order.recip())
+        };
+        (T::lit(100.0) * h0).min(h1)
+    }
+
+    fn check_budget(&self) -> Result<(), Error> {
+        if self.stats.accepted + self.stats.rejected >= self.max_steps {
+            return Err(Error::MaxStepsReached {
+                t: self.t.to_f64_lossless(),
+                steps: self.max_steps,
+            });
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, t_new: T, h: T) {
+        std::mem::swap(&mut self.y_prev, &mut self.y);
+        std::mem::swap(&mut self.y, &mut self.y_new);
+        self.t_prev = self.t;
+        self.t = t_new;
+        self.h_prev = h;
+        self.stats.accepted += 1;
+        self.extra_ready = false;
+        if self.fsal {
+            self.fsal_pending = true;
+        } else {
+            self.k0_valid = false;
+        }
+    }
+
+    /// One adaptive step attempt towards the bound. Returns `Rejected` when the error was
+    /// too large (the state is unchanged and the next call retries with a smaller step).
+    pub fn step(&mut self) -> Result<StepOutcome, Error> {
+        self.check_budget()?;
+        if self.tableau.error_order().is_none() {
+            return Err(Error::MissingStepSize { method: self.tableau.name });
+        }
+        self.ensure_k0();
+        if self.h_abs == T::zero() {
+            self.h_abs = match self.first_step {
+                Some(h) => h,
+                None => self.initial_step(),
+            };
+        }
+        let remaining = (self.t_bound - self.t).abs();
+        let mut h_abs = self.h_abs.min(self.dt_max);
+        let last = h_abs >= remaining;
+        if last {
+            h_abs = remaining;
+        }
+        let t_new = if last { self.t_bound } else { self.t + self.direction * h_abs };
+        let h = t_new - self.t;
+        if h == T::zero() || (!last && h_abs < self.dt_min) {
+            return Err(Error::StepSizeTooSmall {
+                t: self.t.to_f64_lossless(),
+                h: h.to_f64_lossless(),
+            });
+        }
+        self.stages(h, t_new);
+        let err = self.error_norm(h);
+        let finite = err.is_finite() && self.y_new.iter().all(|x| x.is_finite());
+        if !finite {
+            self.stats.rejected += 1;
+            self.nonfinite_run += 1;
+            if self.nonfinite_run > 30 {
+                return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
+            }
+            self.h_abs = h_abs * self.factor_min;
+            return Ok(StepOutcome::Rejected);
+        }
+        self.nonfinite_run = 0;
+        let inv = if err == T::zero() { T::infinity() } else { err.recip() };
+        let [b1, b2, b3] = self.pid;
+        let factor = self.safety
+            * inv.powf(b1)
+            * self.inv_err_hist[0].powf(b2)
+            * self.inv_err_hist[1].powf(b3);
+        let factor = if factor.is_nan() { self.factor_max } else { factor };
+        if err <= T::one() {
+            self.inv_err_hist = [inv.min(T::lit(1e10)), self.inv_err_hist[0]];
+            self.h_abs = h_abs * factor.min(self.factor_max).max(self.factor_min);
+            self.accept(t_new, h);
+            Ok(StepOutcome::Accepted)
+        } else {
+            self.stats.rejected += 1;
+            self.h_abs = h_abs * factor.min(T::one()).max(self.factor_min);
+            Ok(StepOutcome::Rejected)
+        }
+    }
+
+    /// One step without error control, landing exactly on `t_next`.
+    pub fn step_to(&mut self, t_next: T) -> Result<(), Error> {
+        self.check_budget()?;
+        self.ensure_k0();
+        let h = t_next - self.t;
+        if h == T::zero() {
+            return Err(Error::StepSizeTooSmall { t: self.t.to_f64_lossless(), h: 0.0 });
+        }
+        self.stages(h, t_next);
+        if !self.y_new.iter().all(|x| x.is_finite()) {
+            return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
+        }
+        self.accept(t_next, h);
+        Ok(())
+    }
+
+    /// Evaluates the dense output of the last accepted step at `t` (which should lie in
+    /// `[t_prev(), t()]`) into `out`. The first call in a step evaluates the interpolant's
+    /// extra stages, if it has any.
+    pub fn interpolate(&mut self, t: T, out: &mut [T]) {
+        let dim = self.dim;
+        if self.h_prev == T::zero() || t == self.t {
+            out.copy_from_slice(&self.y);
+            return;
+        }
+        let h = self.h_prev;
+        if !self.extra_ready && self.total_stages > self.stages {
+            for e in self.stages..self.total_stages {
+                self.rows[e].combine(&self.y_prev, h, &self.k, dim, &mut self.ytmp);
+                let te = self.t_prev + self.c[e] * h;
+                let (_, rest) = self.k.split_at_mut(e * dim);
+                self.system.rhs(te, &self.ytmp, &mut rest[..dim]);
+                self.stats.nfe += 1;
+            }
+            self.extra_ready = true;
+        }
+        let theta = (t - self.t_prev) / h;
+        let deg = self.dense_degree;
+        for j in 0..self.total_stages {
+            let w = &self.dense[j * deg..(j + 1) * deg];
+            self.weights[j] = w.iter().rev().fold(T::zero(), |acc, &c| acc * theta + c) * h;
+        }
+        out.copy_from_slice(&self.y_prev);
+        for j in 0..self.total_stages {
+            let wj = self.weights[j];
+            if wj == T::zero() {
+                continue;
+            }
+            for (o, &x) in out.iter_mut().zip(&self.k[j * dim..(j + 1) * dim]) {
+                *o = *o + wj * x;
+            }
+        }
+    }
+}

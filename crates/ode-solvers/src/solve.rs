@@ -1,0 +1,352 @@
+//! The one-call API: [`odeint`], [`odeint_with_event`], [`odeint_batch`].
+
+use rayon::prelude::*;
+
+use crate::adams::{substeps, Adams};
+use crate::event::{Event, EventHit};
+use crate::rk::{RkIntegrator, Stats, StepOutcome};
+use crate::{Error, OdeSystem, Options, Real};
+
+/// Every accepted step of a solve (`Options::save_steps`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Steps<T> {
+    /// Step end times, starting with `t0`.
+    pub ts: Vec<T>,
+    /// States at `ts`.
+    pub ys: Vec<Vec<T>>,
+}
+
+/// The result of a solve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution<T> {
+    /// The requested times reached (all of `ts`, unless an event stopped the solve).
+    pub ts: Vec<T>,
+    /// `ys[i][j]`: component `j` of the state at `ts[i]`.
+    pub ys: Vec<Vec<T>>,
+    /// Function evaluations and step counts.
+    pub stats: Stats,
+    /// Every accepted step, when `Options::save_steps` is set.
+    pub steps: Option<Steps<T>>,
+    /// The terminal event, if one fired.
+    pub event: Option<EventHit<T>>,
+}
+
+/// Checks `ts` and returns the direction of integration (+1 or -1; +1 for one time).
+pub(crate) fn check_times<T: Real>(ts: &[T]) -> Result<T, Error> {
+    if ts.is_empty() {
+        return Err(Error::EmptyTimes);
+    }
+    if let Some(index) = ts.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFiniteInput { what: "ts", index });
+    }
+    let dir = if ts.len() > 1 { (ts[1] - ts[0]).signum() } else { T::one() };
+    for i in 1..ts.len() {
+        if (ts[i] - ts[i - 1]) * dir <= T::zero() {
+            return Err(Error::UnsortedTimes { index: i });
+        }
+    }
+    Ok(dir)
+}
+
+/// Solves `dy/dt = f(t, y)`, `y(ts[0]) = y0`, returning the state at every time in `ts`
+/// (increasing, or decreasing to integrate backwards).
+///
+/// ```
+/// use ode_solvers::{odeint, Method, Options};
+/// let f = |_t: f64, y: &[f64], dy: &mut [f64]| { dy[0] = y[1]; dy[1] = -y[0]; };
+/// let sol = odeint(&f, &[1.0, 0.0], &[0.0, 1.0, 2.0],
+///                  &Options::new(Method::Dopri5).rtol(1e-8).atol(1e-10))?;
+/// assert!((sol.ys[2][0] - 2.0f64.cos()).abs() < 1e-7);
+/// assert!(sol.stats.nfe > 0);
+/// # Ok::<(), ode_solvers::Error>(())
+/// ```
+pub fn odeint<T, S>(system: &S, y0: &[T], ts: &[T], opts: &Options) -> Result<Solution<T>, Error>
+where
+    T: Real,
+    S: OdeSystem<T> + ?Sized,
+{
+    solve(system, y0, ts, opts, None::<&Event<fn(T, &[T]) -> T>>)
+}
+
+/// Like [`odeint`], stopping at the first zero crossing of `event.g` (see [`Event`]).
+/// Only Runge-Kutta methods support events; the solution holds the requested times before
+/// the event, and `Solution::event` the crossing.
+pub fn odeint_with_event<T, S, G>(
+    system: &S,
+    y0: &[T],
+    ts: &[T],
+    opts: &Options,
+    event: &Event<G>,
+) -> Result<Solution<T>, Error>
+where
+    T: Real,
+    S: OdeSystem<T> + ?Sized,
+    G: Fn(T, &[T]) -> T,
+{
+    solve(system, y0, ts, opts, Some(event))
+}
+
+/// Solves one independent problem per initial state in `y0s`, in parallel with rayon,
+/// each with its own adaptive steps. Results are bit-identical to calling [`odeint`] on
+/// each state in turn, whatever the number of threads. The first failing trajectory (by
+/// index) is reported as [`Error::Batch`].
+///
+/// To share steps across the batch instead (as torchdiffeq and diffrax do when the batch
+/// is part of the state), stack the states into one vector and solve once: the error norm
+/// then covers all trajectories and the step is the one the worst needs:
+///
+/// ```
+/// use ode_solvers::{odeint, odeint_batch, Method, Options};
+/// let decay = |_t: f64, y: &[f64], dy: &mut [f64]| dy[0] = -y[0];
+/// let opts = Options::new(Method::Tsit5);
+/// // Independent steps per trajectory:
+/// let each = odeint_batch(&decay, &[vec![1.0], vec![2.0]], &[0.0, 1.0], &opts)?;
+/// // Shared steps: a stacked state of two trajectories of dimension 1.
+/// let stacked = |_t: f64, y: &[f64], dy: &mut [f64]| {
+///     for (d, x) in dy.iter_mut().zip(y) { *d = -x; }
+/// };
+/// let shared = odeint(&stacked, &[1.0, 2.0], &[0.0, 1.0], &opts)?;
+/// assert!((each[1].ys[1][0] - shared.ys[1][1]).abs() < 1e-6);
+/// # Ok::<(), ode_solvers::Error>(())
+/// ```
+pub fn odeint_batch<T, S, Y>(
+    system: &S,
+    y0s: &[Y],
+    ts: &[T],
+    opts: &Options,
+) -> Result<Vec<Solution<T>>, Error>
+where
+    T: Real,
+    S: OdeSystem<T> + Sync + ?Sized,
+    Y: AsRef<[T]> + Sync,
+{
+    let results: Vec<Result<Solution<T>, Error>> =
+        y0s.par_iter().map(|y0| odeint(system, y0.as_ref(), ts, opts)).collect();
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| r.map_err(|e| Error::Batch { index, source: Box::new(e) }))
+        .collect()
+}
+
+fn solve<T, S, G>(
+    system: &S,
+    y0: &[T],
+    ts: &[T],
+    opts: &Options,
+    event: Option<&Event<G>>,
+) -> Result<Solution<T>, Error>
+where
+    T: Real,
+    S: OdeSystem<T> + ?Sized,
+    G: Fn(T, &[T]) -> T,
+{
+    let dir = check_times(ts)?;
+    if let Some(index) = y0.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFiniteInput { what: "y0", index });
+    }
+    if opts.method.tableau().is_none() {
+        if event.is_some() {
+            return Err(Error::UnsupportedMethod {
+                method: opts.method.name(),
+                detail: "events need dense output; use a Runge-Kutta method".into(),
+            });
+        }
+        return solve_adams(system, y0, ts, opts);
+    }
+    let fixed = opts.step_size;
+    if fixed.is_none() && !opts.method.is_adaptive() {
+        return Err(Error::MissingStepSize { method: opts.method.name() });
+    }
+    let dim = y0.len();
+    let t_end = ts[ts.len() - 1];
+    let mut rk = RkIntegrator::new(system, dim, opts)?;
+    rk.init(ts[0], y0, t_end)?;
+    let mut out = Recorder::new(ts, y0, opts.save_steps, dir);
+    let mut probe = EventProbe::new(event, ts[0], y0, dim);
+    let mut last_t = ts[0];
+    while out.next < ts.len() {
+        if let Some(h) = fixed {
+            let target = ts[out.next];
+            let n = substeps((target - last_t).to_f64_lossless(), h);
+            let dt = (target - last_t) / T::lit(n as f64);
+            for j in 1..=n {
+                let t_next = if j == n { target } else { last_t + dt * T::lit(j as f64) };
+                rk.step_to(t_next)?;
+                if out.accepted(&mut rk, &mut probe) {
+                    return Ok(out.finish(rk.stats(), probe.hit));
+                }
+            }
+            last_t = target;
+        } else if rk.step()? == StepOutcome::Accepted && out.accepted(&mut rk, &mut probe) {
+            return Ok(out.finish(rk.stats(), probe.hit));
+        }
+    }
+    Ok(out.finish(rk.stats(), None))
+}
+
+/// Collects outputs at the requested times and, optionally, every step.
+struct Recorder<'a, T> {
+    ts: &'a [T],
+    ys: Vec<Vec<T>>,
+    next: usize,
+    steps: Option<Steps<T>>,
+    dir: T,
+}
+
+impl<'a, T: Real> Recorder<'a, T> {
+    fn new(ts: &'a [T], y0: &[T], save_steps: bool, dir: T) -> Self {
+        let steps = save_steps.then(|| Steps { ts: vec![ts[0]], ys: vec![y0.to_vec()] });
+        Recorder { ts, ys: vec![y0.to_vec()], next: 1, steps, dir }
+    }
+
+    /// Records the accepted step; returns true when a terminal event fired in it.
+    fn accepted<S: OdeSystem<T> + ?Sized, G: Fn(T, &[T]) -> T>(
+        &mut self,
+        rk: &mut RkIntegrator<'_, T, S>,
+        probe: &mut EventProbe<'_, T, G>,
+    ) -> bool {
+        let stop_at = probe.check(rk);
+        let limit = stop_at.unwrap_or(rk.t());
+        while self.next < self.ts.len() {
+            let t = self.ts[self.next];
+            let inside = if stop_at.is_some() {
+                (limit - t) * self.dir > T::zero()
+            } else {
+                (limit - t) * self.dir >= T::zero()
+            };
+            if !inside {
+                break;
+            }
+            let mut y = vec![T::zero(); rk.y().len()];
+            rk.interpolate(t, &mut y);
+            self.ys.push(y);
+            self.next += 1;
+        }
+        if let Some(steps) = &mut self.steps {
+            if stop_at.is_none() {
+                steps.ts.push(rk.t());
+                steps.ys.push(rk.y().to_vec());
+            }
+        }
+        stop_at.is_some()
+    }
+
+    fn finish(self, stats: Stats, event: Option<EventHit<T>>) -> Solution<T> {
+        let n = self.ys.len();
+        Solution { ts: self.ts[..n].to_vec(), ys: self.ys, stats, steps: self.steps, event }
+    }
+}
+
+/// Watches an event function across steps.
+struct EventProbe<'e, T, G> {
+    event: Option<&'e Event<G>>,
+    g_prev: T,
+    buf: Vec<T>,
+    hit: Option<EventHit<T>>,
+}
+
+impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
+    fn new(event: Option<&'e Event<G>>, t0: T, y0: &[T], dim: usize) -> Self {
+        let g_prev = event.map_or(T::zero(), |e| (e.g)(t0, y0));
+        EventProbe { event, g_prev, buf: vec![T::zero(); dim], hit: None }
+    }
+
+    fn g_at<S: OdeSystem<T> + ?Sized>(
+        &mut self,
+        rk: &mut RkIntegrator<'_, T, S>,
+        g: &G,
+        t: T,
+    ) -> T {
+        rk.interpolate(t, &mut self.buf);
+        g(t, &self.buf)
+    }
+
+    /// Returns the event time if a crossing happened in the last accepted step.
+    fn check<S: OdeSystem<T> + ?Sized>(&mut self, rk: &mut RkIntegrator<'_, T, S>) -> Option<T> {
+        let event = self.event?;
+        let (t0, t1) = (rk.t_prev(), rk.t());
+        let m = event.samples.max(1);
+        let (mut ta, mut ga) = (t0, self.g_prev);
+        for j in 1..=m {
+            let tb = if j == m { t1 } else { t0 + (t1 - t0) * T::lit(j as f64 / m as f64) };
+            let gb = self.g_at(rk, &event.g, tb);
+            if event.direction.crosses(ga.to_f64_lossless(), gb.to_f64_lossless()) {
+                let t = self.refine(rk, event, (ta, ga), (tb, gb));
+                let mut y = vec![T::zero(); self.buf.len()];
+                rk.interpolate(t, &mut y);
+                self.hit = Some(EventHit { t, y });
+                return Some(t);
+            }
+            (ta, ga) = (tb, gb);
+        }
+        self.g_prev = ga;
+        None
+    }
+
+    /// Illinois regula falsi on `[a, b]` (with `g(a)`, `g(b)` of opposite signs, or
+    /// `g(b) = 0`), falling back to bisection; returns the far end of the final bracket.
+    fn refine<S: OdeSystem<T> + ?Sized>(
+        &mut self,
+        rk: &mut RkIntegrator<'_, T, S>,
+        event: &Event<G>,
+        (mut a, mut ga): (T, T),
+        (mut b, mut gb): (T, T),
+    ) -> T {
+        let tol = T::lit(event.tol);
+        let mut side = 0i8;
+        for iter in 0..200 {
+            if (b - a).abs() <= tol || gb == T::zero() {
+                break;
+            }
+            let secant = (a * gb - b * ga) / (gb - ga);
+            let inside = (secant - a) * (b - secant) > T::zero();
+            let c = if iter % 4 == 3 || !inside { (a + b) * T::lit(0.5) } else { secant };
+            let gc = self.g_at(rk, &event.g, c);
+            let crossed_before_c = gc == T::zero() || (gc > T::zero()) != (ga > T::zero());
+            if crossed_before_c {
+                (b, gb) = (c, gc);
+                if side == -1 {
+                    ga = ga * T::lit(0.5);
+                }
+                side = -1;
+            } else {
+                (a, ga) = (c, gc);
+                if side == 1 {
+                    gb = gb * T::lit(0.5);
+                }
+                side = 1;
+            }
+        }
+        b
+    }
+}
+
+fn solve_adams<T, S>(system: &S, y0: &[T], ts: &[T], opts: &Options) -> Result<Solution<T>, Error>
+where
+    T: Real,
+    S: OdeSystem<T> + ?Sized,
+{
+    let h = opts.step_size.ok_or(Error::MissingStepSize { method: opts.method.name() })?;
+    if !(h.is_finite() && h > 0.0) {
+        return Err(Error::InvalidStepSize { what: "step_size", value: h });
+    }
+    let mut adams = Adams::new(system, y0.len(), opts)?;
+    adams.init(ts[0], y0);
+    let mut ys = vec![y0.to_vec()];
+    let mut steps = opts.save_steps.then(|| Steps { ts: vec![ts[0]], ys: vec![y0.to_vec()] });
+    for w in ts.windows(2) {
+        let n = substeps((w[1] - w[0]).to_f64_lossless(), h);
+        let dt = (w[1] - w[0]) / T::lit(n as f64);
+        for j in 1..=n {
+            let t_next = if j == n { w[1] } else { w[0] + dt * T::lit(j as f64) };
+            adams.step(t_next)?;
+            if let Some(s) = &mut steps {
+                s.ts.push(adams.t);
+                s.ys.push(adams.y.clone());
+            }
+        }
+        ys.push(adams.y.clone());
+    }
+    Ok(Solution { ts: ts.to_vec(), ys, stats: adams.stats(), steps, event: None })
+}
