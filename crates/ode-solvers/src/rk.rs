@@ -533,6 +533,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         let t_new = if last { self.t_bound } else { self.t + self.direction * h_abs };
         let h = t_new - self.t;
         if h == T::zero() || (!last && h_abs < self.dt_min) {
+            if self.nonfinite_run > 0 {
+                return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
+            }
             return Err(Error::StepSizeTooSmall {
                 t: self.t.to_f64_lossless(),
                 h: h.to_f64_lossless(),
