@@ -1,1 +1,128 @@
-fn main() {}
+//! Project automation, `cargo xtask <command>` (std only, after matklad's cargo-xtask):
+//!
+//! - `ci`: format check, clippy (`-D warnings`, all targets), all tests and doc-tests,
+//!   and a quick order report. This is the whole CI (`.ci/run`).
+//! - `orders [--quick]`: each method's theoretical and measured orders.
+//! - `bench`: the criterion benches, then a table of time per solve and NFE.
+//! - `demo`: the main job: reference problems, tables and plots under `target/demo/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+#[cfg(test)]
+mod tidy;
+
+type Result<T> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    println!("\n==> {step}");
+    let start = Instant::now();
+    let status = cmd.status().map_err(|e| format!("{step}: could not start: {e}"))?;
+    println!("<== {step}: {:.1}s", start.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn ci() -> Result<()> {
+    let start = Instant::now();
+    run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    run("test", cargo().args(["test", "--workspace"]))?;
+    orders(true)?;
+    println!("\nci passed in {:.0}s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn orders(quick: bool) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", "ode-solvers", "--example", "orders"]);
+    if quick {
+        cmd.args(["--", "--quick"]);
+    }
+    run("orders", &mut cmd)
+}
+
+fn demo() -> Result<()> {
+    let out = root().join("target").join("demo");
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", "ode-solvers", "--example", "demo", "--"])
+        .arg(&out);
+    run("demo: ode-solvers", &mut cmd)
+}
+
+/// Reads `mean.point_estimate` (ns) from a criterion `estimates.json` without a JSON
+/// dependency.
+fn mean_ns(json: &str) -> Option<f64> {
+    let mean = &json[json.find("\"mean\"")?..];
+    let pe = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = pe.find([',', '}'])?;
+    pe[..end].trim().parse().ok()
+}
+
+fn bench() -> Result<()> {
+    let output = cargo()
+        .args(["bench", "-p", "benches"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("bench: could not start: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    if !output.status.success() {
+        return Err("bench failed".into());
+    }
+    println!("\n{:<44} {:>14} {:>10}", "case", "time per solve", "NFE");
+    for line in stdout.lines() {
+        let mut parts = line.split_whitespace();
+        if parts.next() != Some("NFE") {
+            continue;
+        }
+        let (Some(case), Some(nfe)) = (parts.next(), parts.next()) else { continue };
+        let estimates = root().join("target/criterion").join(case).join("new/estimates.json");
+        let time = std::fs::read_to_string(&estimates).ok().and_then(|j| mean_ns(&j));
+        let shown = match time {
+            Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
+            Some(ns) => format!("{:.2} µs", ns / 1e3),
+            None => "-".into(),
+        };
+        println!("{case:<44} {shown:>14} {nfe:>10}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("orders") => orders(args.iter().any(|a| a == "--quick")),
+        Some("bench") => bench(),
+        Some("demo") => demo(),
+        _ => Err("usage: cargo xtask <ci | orders [--quick] | bench | demo>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

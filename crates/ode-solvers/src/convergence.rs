@@ -140,27 +140,6 @@ pub fn default_steps(method: Method) -> Vec<usize> {
 /// 5.55 / 5.04, Tsit5 6.08 / 5.16, DOP853 8.42 / 7.95.
 pub const ASYMPTOTIC_SCALE: f64 = 10.0;
 
-/// The nonlinear, time-dependent test problem: the Hopf limit cycle `r' = r(1 - r²)` with
-/// an accelerating rotation `φ' = ω(1 + t)`, in Cartesian coordinates, `r(0) = 1/2`.
-/// Returns the right-hand side and the exact solution `y(t) = r(t)(cos φ(t), sin φ(t))`,
-/// `r(t) = (1 + 3e^{-2t})^{-1/2}`, `φ(t) = ω(t + t²/2)`.
-pub fn limit_cycle(
-    omega: f64,
-) -> (impl Fn(f64, &[f64], &mut [f64]) + Sync, impl Fn(f64) -> Vec<f64>) {
-    let f = move |t: f64, y: &[f64], dy: &mut [f64]| {
-        let g = 1.0 - y[0] * y[0] - y[1] * y[1];
-        let w = omega * (1.0 + t);
-        dy[0] = -w * y[1] + y[0] * g;
-        dy[1] = w * y[0] + y[1] * g;
-    };
-    let exact = move |t: f64| {
-        let r = 1.0 / (1.0 + 3.0 * (-2.0 * t).exp()).sqrt();
-        let phi = omega * (t + 0.5 * t * t);
-        vec![r * phi.cos(), r * phi.sin()]
-    };
-    (f, exact)
-}
-
 /// Step sizes for [`dense_local_order`] for an interpolant of order `q`: a geometric grid
 /// reaching down into round-off, from which the estimate keeps the finest resolvable
 /// points.

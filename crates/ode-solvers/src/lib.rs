@@ -40,6 +40,7 @@ mod error;
 mod event;
 mod method;
 mod options;
+pub mod problems;
 mod real;
 mod rk;
 mod solve;

@@ -2,9 +2,9 @@
 
 use nalgebra::{DMatrix, DVector};
 use ode_solvers::convergence::{
-    default_dense_steps, default_steps, dense_local_order, global_order, limit_cycle,
-    ASYMPTOTIC_SCALE,
+    default_dense_steps, default_steps, dense_local_order, global_order, ASYMPTOTIC_SCALE,
 };
+use ode_solvers::problems::limit_cycle;
 use ode_solvers::Method;
 use proptest::prelude::*;
 
@@ -148,7 +148,7 @@ fn orders_on_a_nonlinear_problem() {
         assert!(order_ok(method, est.order, f64::from(p)), "{method}: {est:?}");
         if let Some(q) = method.dense_order() {
             let (f, exact) = limit_cycle(1.0);
-            let est = dense_local_order(&f, &exact, 0.3, &THETAS, method, &default_dense_steps(q))
+            let est = dense_local_order(&f, exact, 0.3, &THETAS, method, &default_dense_steps(q))
                 .unwrap();
             assert!(order_ok(method, est.order, f64::from(q + 1)), "{method} dense: {est:?}");
         }

@@ -2,16 +2,13 @@
 //! backward integration, f32, output times, events, batches, seminorms and every failure
 //! path as a typed error.
 
-use ode_solvers::convergence::limit_cycle;
+use ode_solvers::problems::limit_cycle;
 use ode_solvers::{
     odeint, odeint_batch, odeint_with_event, Direction, Error, Event, Method, Norm, Options,
     PidController, Stats,
 };
 
-fn lotka_volterra(_t: f64, y: &[f64], dy: &mut [f64]) {
-    dy[0] = 1.5 * y[0] - y[0] * y[1];
-    dy[1] = -3.0 * y[1] + y[0] * y[1];
-}
+use ode_solvers::problems::lotka_volterra_rhs as lotka_volterra;
 
 fn max_err(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)

@@ -1,0 +1,125 @@
+//! Tidy checks, run as ordinary tests: crate layering and no panicking calls in library
+//! sources.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Allowed workspace dependencies of each crate (docs/ARCHITECTURE.md).
+const LAYERS: [(&str, &[&str]); 5] = [
+    ("ode-solvers", &[]),
+    ("autodiff", &[]),
+    ("adjoint", &["ode-solvers", "autodiff"]),
+    ("cnf", &["adjoint", "ode-solvers", "autodiff"]),
+    ("latent-ode", &["adjoint", "ode-solvers", "autodiff"]),
+];
+
+fn crates() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("Cargo.toml").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Names of workspace crates listed under `[dependencies]` (not dev-dependencies).
+fn workspace_deps(manifest: &str) -> Vec<String> {
+    let known: Vec<&str> = LAYERS.iter().map(|(n, _)| *n).collect();
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or("");
+            if known.contains(&name) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn crates_respect_the_layers() {
+    let allowed: BTreeMap<&str, &[&str]> = LAYERS.into_iter().collect();
+    let found = crates();
+    assert!(!found.is_empty());
+    for dir in found {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name}: folder and crate names differ"
+        );
+        assert!(
+            manifest.contains("[lints]\nworkspace = true"),
+            "{name}: must use the workspace lints"
+        );
+        let ok = allowed
+            .get(name.as_str())
+            .unwrap_or_else(|| panic!("{name} is not in the layer table"));
+        for dep in workspace_deps(&manifest) {
+            assert!(ok.contains(&dep.as_str()), "{name} must not depend on {dep}");
+        }
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Library code, up to an in-file `#[cfg(test)]` module.
+fn library_part(src: &str) -> &str {
+    src.find("#[cfg(test)]").map_or(src, |i| &src[..i])
+}
+
+#[test]
+fn library_sources_do_not_panic() {
+    let forbidden =
+        [".unwrap()", ".expect(", "panic!(", "todo!(", "unimplemented!(", "unreachable!("];
+    let mut files = Vec::new();
+    for dir in crates() {
+        rust_files(&dir.join("src"), &mut files);
+    }
+    assert!(!files.is_empty());
+    let mut offences = Vec::new();
+    for file in files {
+        let src = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in library_part(&src).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for f in forbidden {
+                if code.contains(f) {
+                    offences.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offences.is_empty(), "panicking calls in library code:\n{}", offences.join("\n"));
+}
+
+#[test]
+fn the_tidy_checks_can_fail() {
+    assert_eq!(
+        workspace_deps("[dependencies]\nautodiff.workspace = true\n[dev-dependencies]\ncnf = 1"),
+        ["autodiff"]
+    );
+    assert_eq!(library_part("a.unwrap()\n#[cfg(test)]\nb.unwrap()"), "a.unwrap()\n");
+}
