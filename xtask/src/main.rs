@@ -97,7 +97,13 @@ fn bench() -> Result<()> {
             continue;
         }
         let (Some(case), Some(nfe)) = (parts.next(), parts.next()) else { continue };
-        let estimates = root().join("target/criterion").join(case).join("new/estimates.json");
+        // criterion stores "group/param/eter" as group/param_eter.
+        let (group, param) = case.split_once('/').unwrap_or((case, ""));
+        let estimates = root()
+            .join("target/criterion")
+            .join(group)
+            .join(param.replace('/', "_"))
+            .join("new/estimates.json");
         let time = std::fs::read_to_string(&estimates).ok().and_then(|j| mean_ns(&j));
         let shown = match time {
             Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),

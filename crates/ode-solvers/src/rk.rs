@@ -555,11 +555,13 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
         self.nonfinite_run = 0;
         let inv = if err == T::zero() { T::infinity() } else { err.recip() };
+        // x^0 = 1 for the I controller's zero exponents: skip those powf calls.
+        let pow = |x: T, e: T| if e == T::zero() { T::one() } else { x.powf(e) };
         let [b1, b2, b3] = self.pid;
         let factor = self.safety
-            * inv.powf(b1)
-            * self.inv_err_hist[0].powf(b2)
-            * self.inv_err_hist[1].powf(b3);
+            * pow(inv, b1)
+            * pow(self.inv_err_hist[0], b2)
+            * pow(self.inv_err_hist[1], b3);
         let factor = if factor.is_nan() { self.factor_max } else { factor };
         if err <= T::one() {
             self.inv_err_hist = [inv.min(T::lit(1e10)), self.inv_err_hist[0]];

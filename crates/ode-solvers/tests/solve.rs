@@ -357,3 +357,25 @@ fn nan_and_blow_up_in_the_right_hand_side_are_reported() {
         e => panic!("{e}"),
     }
 }
+
+#[test]
+fn edge_cases_solve_trivially() {
+    let f = |_t: f64, y: &[f64], dy: &mut [f64]| dy.iter_mut().zip(y).for_each(|(d, x)| *d = -x);
+    // A single output time returns the initial state without work.
+    let one = odeint(&f, &[1.0], &[3.0], &Options::new(Method::Tsit5)).unwrap();
+    assert_eq!((one.ys, one.stats.nfe), (vec![vec![1.0]], 0));
+    // An empty state is a valid (if dull) problem.
+    let empty = odeint(&f, &[], &[0.0, 1.0], &Options::new(Method::Dopri5)).unwrap();
+    assert_eq!(empty.ys[1], Vec::<f64>::new());
+    // dt_max bounds every step.
+    let capped = odeint(
+        &f,
+        &[1.0],
+        &[0.0, 1.0],
+        &Options::new(Method::Dopri5).dt_max(0.01).save_steps(true),
+    )
+    .unwrap();
+    let steps = capped.steps.unwrap();
+    assert!(steps.ts.windows(2).all(|w| w[1] - w[0] <= 0.01 + 1e-15));
+    assert!(steps.ts.len() >= 101);
+}
