@@ -188,6 +188,7 @@ fn check_tolerance(
         }
     };
     let bad = |x: f64| !x.is_finite() || if positive { x <= 0.0 } else { x < 0.0 };
+    // Checked on its own too, so a bad scalar is caught even for an empty state.
     if let Tolerance::Scalar(x) = tol {
         if bad(*x) {
             return Err(Error::InvalidTolerance { name, value: *x });
