@@ -93,8 +93,14 @@ fn library_part(src: &str) -> &str {
 
 #[test]
 fn library_sources_do_not_panic() {
-    let forbidden =
-        [".unwrap()", ".expect(", "panic!(", "todo!(", "unimplemented!(", "unreachable!("];
+    let forbidden = [
+        ".unwrap()",
+        ".expect(",
+        "panic!(",
+        concat!("todo", "!("),
+        concat!("unimplemented", "!("),
+        "unreachable!(",
+    ];
     let mut files = Vec::new();
     for dir in crates() {
         rust_files(&dir.join("src"), &mut files);
