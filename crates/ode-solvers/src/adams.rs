@@ -27,14 +27,13 @@ const AM: [&[f64]; 5] = [
     &[251.0 / 720.0, 646.0 / 720.0, -264.0 / 720.0, 106.0 / 720.0, -19.0 / 720.0],
 ];
 
-/// Number of uniform steps not longer than `h` that cover `span` exactly.
-pub(crate) fn substeps(span: f64, h: f64) -> usize {
-    let n = (span.abs() / h * (1.0 - 1e-12)).ceil();
-    if n.is_finite() && n >= 1.0 {
-        n as usize
-    } else {
-        1
-    }
+/// The ends of the fewest uniform steps not longer than `h` that go from `from` to
+/// exactly `to` (the last one is `to` itself, not a rounded sum).
+pub(crate) fn fixed_grid<T: Real>(from: T, to: T, h: f64) -> impl Iterator<Item = T> {
+    let n = ((to - from).to_f64_lossless().abs() / h * (1.0 - 1e-12)).ceil();
+    let n = if n.is_finite() && n >= 1.0 { n as usize } else { 1 };
+    let dt = (to - from) / T::lit(n as f64);
+    (1..=n).map(move |j| if j == n { to } else { from + dt * T::lit(j as f64) })
 }
 
 /// A multistep integrator over a ring buffer of past derivatives; allocation-free after

@@ -140,6 +140,11 @@ pub fn default_steps(method: Method) -> Vec<usize> {
 /// 5.55 / 5.04, Tsit5 6.08 / 5.16, DOP853 8.42 / 7.95.
 pub const ASYMPTOTIC_SCALE: f64 = 10.0;
 
+/// [`default_steps`] for the order tests' problems, sped up by [`ASYMPTOTIC_SCALE`].
+pub fn scaled_steps(method: Method) -> Vec<usize> {
+    default_steps(method).into_iter().map(|n| (n as f64 * ASYMPTOTIC_SCALE) as usize).collect()
+}
+
 /// Step sizes for [`dense_local_order`] for an interpolant of order `q`: a geometric grid
 /// reaching down into round-off, from which the estimate keeps the finest resolvable
 /// points.

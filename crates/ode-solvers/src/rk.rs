@@ -75,6 +75,26 @@ impl<T: Real> Row<T> {
     }
 }
 
+/// Evaluates stage `i`: `input = base + h Σ_{j<i} a_ij k_j`, then `k_i = f(t_i, input)`.
+#[inline(always)]
+fn eval_stage<T: Real, S: OdeSystem<T> + ?Sized>(
+    system: &S,
+    row: &Row<T>,
+    base: &[T],
+    h: T,
+    t_i: T,
+    k: &mut [T],
+    i: usize,
+    input: &mut [T],
+    nfe: &mut usize,
+) {
+    let dim = base.len();
+    let (done, rest) = k.split_at_mut(i * dim);
+    row.combine(base, h, done, dim, input);
+    system.rhs(t_i, input, &mut rest[..dim]);
+    *nfe += 1;
+}
+
 /// Error weights in the solver's float.
 #[derive(Debug, Clone)]
 enum ErrorRows<T> {
@@ -416,20 +436,25 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
 
     /// Computes all stages and `y_new` for a step of size `h` ending at `t_new`.
     fn stages(&mut self, h: T, t_new: T) {
-        let dim = self.dim;
         let s = self.stages;
         for i in 1..s {
-            let last_fsal = self.fsal && i == s - 1;
-            let target = if last_fsal { &mut self.y_new } else { &mut self.ytmp };
-            self.rows[i].combine(&self.y, h, &self.k, dim, target);
+            // The FSAL stage's input is y_{n+1} itself.
+            let input = if self.fsal && i == s - 1 { &mut self.y_new } else { &mut self.ytmp };
             let ti = if self.c[i] == T::one() { t_new } else { self.t + self.c[i] * h };
-            let (_, rest) = self.k.split_at_mut(i * dim);
-            let input = if last_fsal { &self.y_new } else { &self.ytmp };
-            self.system.rhs(ti, input, &mut rest[..dim]);
-            self.stats.nfe += 1;
+            eval_stage(
+                self.system,
+                &self.rows[i],
+                &self.y,
+                h,
+                ti,
+                &mut self.k,
+                i,
+                input,
+                &mut self.stats.nfe,
+            );
         }
         if !self.fsal {
-            self.b.combine(&self.y, h, &self.k, dim, &mut self.y_new);
+            self.b.combine(&self.y, h, &self.k, self.dim, &mut self.y_new);
         }
     }
 
@@ -604,11 +629,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         let h = self.h_prev;
         if !self.extra_ready && self.total_stages > self.stages {
             for e in self.stages..self.total_stages {
-                self.rows[e].combine(&self.y_prev, h, &self.k, dim, &mut self.ytmp);
                 let te = self.t_prev + self.c[e] * h;
-                let (_, rest) = self.k.split_at_mut(e * dim);
-                self.system.rhs(te, &self.ytmp, &mut rest[..dim]);
-                self.stats.nfe += 1;
+                let (row, k, nfe) = (&self.rows[e], &mut self.k, &mut self.stats.nfe);
+                eval_stage(self.system, row, &self.y_prev, h, te, k, e, &mut self.ytmp, nfe);
             }
             self.extra_ready = true;
         }

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::adams::{substeps, Adams};
+use crate::adams::{fixed_grid, Adams};
 use crate::event::{Event, EventHit};
 use crate::rk::{RkIntegrator, Stats, StepOutcome};
 use crate::{Error, OdeSystem, Options, Real};
@@ -168,10 +168,7 @@ where
     while out.next < ts.len() {
         if let Some(h) = fixed {
             let target = ts[out.next];
-            let n = substeps((target - last_t).to_f64_lossless(), h);
-            let dt = (target - last_t) / T::lit(n as f64);
-            for j in 1..=n {
-                let t_next = if j == n { target } else { last_t + dt * T::lit(j as f64) };
+            for t_next in fixed_grid(last_t, target, h) {
                 rk.step_to(t_next)?;
                 if out.accepted(&mut rk, &mut probe) {
                     return Ok(out.finish(rk.stats(), probe.hit));
@@ -336,10 +333,7 @@ where
     let mut ys = vec![y0.to_vec()];
     let mut steps = opts.save_steps.then(|| Steps { ts: vec![ts[0]], ys: vec![y0.to_vec()] });
     for w in ts.windows(2) {
-        let n = substeps((w[1] - w[0]).to_f64_lossless(), h);
-        let dt = (w[1] - w[0]) / T::lit(n as f64);
-        for j in 1..=n {
-            let t_next = if j == n { w[1] } else { w[0] + dt * T::lit(j as f64) };
+        for t_next in fixed_grid(w[0], w[1], h) {
             adams.step(t_next)?;
             if let Some(s) = &mut steps {
                 s.ts.push(adams.t);
