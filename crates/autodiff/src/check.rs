@@ -1,0 +1,255 @@
+//! Gradient checks against central finite differences, shared by the test suite and
+//! `cargo xtask gradcheck`.
+//!
+//! For a case `y = f(x_1, ..., x_n)` the check builds the scalar `L = Σ w ⊙ y` (random `w`)
+//! and compares `∂L/∂x_k` (first order) with `(L(x + h e_i) - L(x - h e_i)) / 2h`. For second
+//! order it builds `s = Σ_k Σ u_k ⊙ ∂L/∂x_k` from the analytic gradient and compares
+//! `∂s/∂x_k` (a Hessian-vector product) with central differences of `s`.
+//!
+//! The error of a component is `|analytic - fd| / max(|analytic|, |fd|, 1e-2)`: relative,
+//! with a floor so that near-zero derivatives are compared absolutely.
+
+use crate::graph::Axis;
+use crate::{Error, Executor, Graph, Mat, Rng, Var};
+
+/// Where a case's inputs are drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Domain {
+    /// Uniform on `[-2, 2]`, but at least `min_abs` away from 0 (kinks, poles).
+    Real {
+        /// Smallest allowed magnitude.
+        min_abs: f64,
+    },
+    /// Uniform on `[0.2, 2]`.
+    Positive,
+    /// Every entry equal to the value (to probe a point such as a kink).
+    Exactly(f64),
+}
+
+/// One checked function.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// Name in reports.
+    pub name: &'static str,
+    /// Input shapes from three sizes `(r, c, k)`.
+    pub shapes: fn(usize, usize, usize) -> Vec<(usize, usize)>,
+    /// Input domain.
+    pub domain: Domain,
+    /// Builds the output from the inputs.
+    pub build: fn(&mut Graph, &[Var]) -> Result<Var, Error>,
+}
+
+/// Largest errors of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CheckResult {
+    /// First order.
+    pub first: f64,
+    /// Second order.
+    pub second: f64,
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-2)
+}
+
+fn draw(rng: &mut Rng, shape: (usize, usize), domain: Domain) -> Mat {
+    rng.matrix(shape.0, shape.1, |r| match domain {
+        Domain::Positive => r.uniform_in(0.2, 2.0),
+        Domain::Exactly(x) => x,
+        Domain::Real { min_abs } => {
+            let x = r.uniform_in(-2.0, 2.0);
+            if x.abs() < min_abs {
+                x.signum() * min_abs + x
+            } else {
+                x
+            }
+        }
+    })
+}
+
+/// Checks `case` at sizes `dims` with inputs drawn from `seed`.
+pub fn check_case(
+    case: &Case,
+    dims: (usize, usize, usize),
+    seed: u64,
+) -> Result<CheckResult, Error> {
+    let mut rng = Rng::new(seed);
+    let shapes = (case.shapes)(dims.0, dims.1, dims.2);
+    let mut values: Vec<Mat> = shapes.iter().map(|&s| draw(&mut rng, s, case.domain)).collect();
+    let mut g = Graph::new();
+    let xs: Vec<Var> = shapes.iter().map(|&(r, c)| g.input(r, c)).collect();
+    let y = (case.build)(&mut g, &xs)?;
+    let (yr, yc) = g.shape(y)?;
+    let w = g.constant(rng.matrix(yr, yc, Rng::normal));
+    let wy = g.mul(w, y)?;
+    let loss = g.sum(wy, Axis::All)?;
+    let grads = g.grad(loss, &xs)?;
+    let mut s = g.fill(1, 1, 0.0);
+    for (&gk, &(r, c)) in grads.iter().zip(&shapes) {
+        let u = g.constant(rng.matrix(r, c, Rng::normal));
+        let ug = g.mul(u, gk)?;
+        let t = g.sum(ug, Axis::All)?;
+        s = g.add(s, t)?;
+    }
+    let hvps = g.grad(s, &xs)?;
+    let mut outputs = vec![loss, s];
+    outputs.extend(&grads);
+    outputs.extend(&hvps);
+    let mut exe = Executor::new(&g, &outputs)?;
+    let run = |exe: &mut Executor, values: &[Mat]| -> Result<(f64, f64), Error> {
+        let refs: Vec<&Mat> = values.iter().collect();
+        exe.run(&g, &refs)?;
+        Ok((exe.value(loss)[(0, 0)], exe.value(s)[(0, 0)]))
+    };
+    run(&mut exe, &values)?;
+    let analytic: Vec<(Mat, Mat)> = grads
+        .iter()
+        .zip(&hvps)
+        .map(|(&a, &b)| (exe.value(a).clone(), exe.value(b).clone()))
+        .collect();
+    let h = 1e-5;
+    let mut result = CheckResult::default();
+    for k in 0..values.len() {
+        for e in 0..values[k].len() {
+            let x0 = values[k][e];
+            values[k][e] = x0 + h;
+            let (lp, sp) = run(&mut exe, &values)?;
+            values[k][e] = x0 - h;
+            let (lm, sm) = run(&mut exe, &values)?;
+            values[k][e] = x0;
+            result.first = result.first.max(rel(analytic[k].0[e], (lp - lm) / (2.0 * h)));
+            result.second = result.second.max(rel(analytic[k].1[e], (sp - sm) / (2.0 * h)));
+        }
+    }
+    if !(result.first.is_finite() && result.second.is_finite()) {
+        return Err(Error::NonFinite { what: "gradient check error" });
+    }
+    Ok(result)
+}
+
+macro_rules! case {
+    ($name:expr, $shapes:expr, $domain:expr, $build:expr) => {
+        Case { name: $name, shapes: $shapes, domain: $domain, build: $build }
+    };
+}
+
+fn one(r: usize, c: usize, _: usize) -> Vec<(usize, usize)> {
+    vec![(r, c)]
+}
+fn two_same(r: usize, c: usize, _: usize) -> Vec<(usize, usize)> {
+    vec![(r, c), (r, c)]
+}
+fn with_row(r: usize, c: usize, _: usize) -> Vec<(usize, usize)> {
+    vec![(r, c), (1, c)]
+}
+fn with_col(r: usize, c: usize, _: usize) -> Vec<(usize, usize)> {
+    vec![(r, c), (r, 1)]
+}
+fn scalar_first(r: usize, c: usize, _: usize) -> Vec<(usize, usize)> {
+    vec![(1, 1), (r, c)]
+}
+
+const REAL: Domain = Domain::Real { min_abs: 0.0 };
+const AWAY: Domain = Domain::Real { min_abs: 0.2 };
+
+/// Every operation (and the composites built from them), with the input shapes it is
+/// checked on. Sizes run over 1..=4 in the tests, so `1×1`, `1×n` and `n×1` all occur.
+pub fn cases() -> Vec<Case> {
+    let mut v = vec![
+        case!("tanh", one, REAL, |g, x| g.tanh(x[0])),
+        case!("sigmoid", one, REAL, |g, x| g.sigmoid(x[0])),
+        case!("softplus", one, REAL, |g, x| g.softplus(x[0])),
+        case!("relu", one, AWAY, |g, x| g.relu(x[0])),
+        case!("elu", one, AWAY, |g, x| g.elu(x[0], 0.7)),
+        case!("swish", one, REAL, |g, x| g.swish(x[0])),
+        case!("exp", one, REAL, |g, x| g.exp(x[0])),
+        case!("log", one, Domain::Positive, |g, x| g.log(x[0])),
+        case!("sqrt", one, Domain::Positive, |g, x| g.sqrt(x[0])),
+        case!("square", one, REAL, |g, x| g.square(x[0])),
+        case!("abs", one, AWAY, |g, x| g.abs(x[0])),
+        case!("neg", one, REAL, |g, x| g.neg(x[0])),
+        case!("scale", one, REAL, |g, x| g.scale(x[0], -1.7)),
+        case!("add_scalar", one, REAL, |g, x| g.add_scalar(x[0], 0.3)),
+        case!("powi(3)", one, REAL, |g, x| g.powi(x[0], 3)),
+        case!("powi(-2)", one, AWAY, |g, x| g.powi(x[0], -2)),
+        case!("matmul", |r, c, k| vec![(r, k), (k, c)], REAL, |g, x| g.matmul(x[0], x[1])),
+        case!("matmul aᵀb", |r, c, k| vec![(k, r), (k, c)], REAL, |g, x| g
+            .matmul_t(x[0], x[1], true, false)),
+        case!("matmul abᵀ", |r, c, k| vec![(r, k), (c, k)], REAL, |g, x| g
+            .matmul_t(x[0], x[1], false, true)),
+        case!("matmul aᵀbᵀ", |r, c, k| vec![(k, r), (c, k)], REAL, |g, x| g
+            .matmul_t(x[0], x[1], true, true)),
+        case!("sum", one, REAL, |g, x| g.sum(x[0], Axis::All)),
+        case!("sum rows", one, REAL, |g, x| g.sum(x[0], Axis::Rows)),
+        case!("sum cols", one, REAL, |g, x| g.sum(x[0], Axis::Cols)),
+        case!("mean", one, REAL, |g, x| g.mean(x[0], Axis::All)),
+        case!("mean rows", one, REAL, |g, x| g.mean(x[0], Axis::Rows)),
+        case!("mean cols", one, REAL, |g, x| g.mean(x[0], Axis::Cols)),
+        case!("broadcast row", |_, c, _| vec![(1, c)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            g.broadcast_to(x[0], (3, c))
+        }),
+        case!("broadcast col", |r, _, _| vec![(r, 1)], REAL, |g, x| {
+            let r = g.shape(x[0])?.0;
+            g.broadcast_to(x[0], (r, 2))
+        }),
+        case!("concat cols", |r, c, k| vec![(r, c), (r, k)], REAL, |g, x| g
+            .concat_cols(&[x[0], x[1], x[0]])),
+        case!("slice cols", |r, c, _| vec![(r, c + 1)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            g.slice_cols(x[0], 1, c - 1)
+        }),
+        case!("pad cols", one, REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            g.pad_cols(x[0], 1, c + 2)
+        }),
+        case!("transpose", one, REAL, |g, x| g.transpose(x[0])),
+        case!("logsumexp rows", one, REAL, |g, x| g.logsumexp_rows(x[0])),
+        case!("log_softmax rows", one, REAL, |g, x| g.log_softmax_rows(x[0])),
+        case!("cross_entropy", two_same, Domain::Positive, |g, x| g.cross_entropy(x[0], x[1])),
+    ];
+    v.extend([
+        case!("add", two_same, REAL, |g, x| g.add(x[0], x[1])),
+        case!("add row", with_row, REAL, |g, x| g.add(x[0], x[1])),
+        case!("add col", with_col, REAL, |g, x| g.add(x[0], x[1])),
+        case!("add scalar", scalar_first, REAL, |g, x| g.add(x[0], x[1])),
+        case!("sub", two_same, REAL, |g, x| g.sub(x[0], x[1])),
+        case!("sub row", with_row, REAL, |g, x| g.sub(x[0], x[1])),
+        case!("sub col", with_col, REAL, |g, x| g.sub(x[0], x[1])),
+        case!("sub scalar", scalar_first, REAL, |g, x| g.sub(x[0], x[1])),
+        case!("mul", two_same, REAL, |g, x| g.mul(x[0], x[1])),
+        case!("mul row", with_row, REAL, |g, x| g.mul(x[0], x[1])),
+        case!("mul col", with_col, REAL, |g, x| g.mul(x[0], x[1])),
+        case!("mul scalar", scalar_first, REAL, |g, x| g.mul(x[0], x[1])),
+        case!("div", two_same, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
+        case!("div row", with_row, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
+        case!("div col", with_col, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
+        case!("div scalar", scalar_first, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
+    ]);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_catches_a_derivative_that_disagrees_with_the_function() {
+        // At the jump of `step`, the analytic derivative is 0 and the central difference
+        // is 1/(2h): the check must report a 100% error.
+        let jump = Case {
+            name: "step at 0",
+            shapes: one,
+            domain: Domain::Exactly(0.0),
+            build: |g, x| g.unary(crate::Unary::Step, x[0]),
+        };
+        assert!(check_case(&jump, (2, 1, 1), 0).unwrap().first >= 0.99);
+        let smooth = Case {
+            name: "step away from 0",
+            shapes: one,
+            domain: Domain::Exactly(1.0),
+            build: jump.build,
+        };
+        assert_eq!(check_case(&smooth, (2, 1, 1), 0).unwrap().first, 0.0);
+    }
+}

@@ -1,0 +1,72 @@
+//! The one error type of this crate.
+
+use std::fmt;
+
+/// Everything that can go wrong building or running a graph.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Operand shapes do not fit the operation.
+    ShapeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The shape it needed (rows, columns).
+        expected: (usize, usize),
+        /// The shape it got.
+        got: (usize, usize),
+    },
+    /// The operation has no derivative that a gradient could use.
+    BackwardNotSupported {
+        /// The operation.
+        op: &'static str,
+    },
+    /// A `Var` from another graph, or one not yet built.
+    UnknownVar {
+        /// Its index.
+        index: usize,
+    },
+    /// `run` was given the wrong number of inputs.
+    InputCount {
+        /// Inputs the graph declares.
+        expected: usize,
+        /// Inputs given.
+        got: usize,
+    },
+    /// A value that must be finite is not.
+    NonFinite {
+        /// What was checked.
+        what: &'static str,
+    },
+    /// An invalid argument to an operation (a zero width, an out-of-range slice).
+    InvalidArgument {
+        /// The operation.
+        op: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ShapeMismatch { op, expected, got } => write!(
+                f,
+                "{op}: expected shape {}×{}, got {}×{}; check the operands' shapes",
+                expected.0, expected.1, got.0, got.1
+            ),
+            Error::BackwardNotSupported { op } => {
+                write!(f, "{op} has no gradient; keep it out of the differentiated path")
+            }
+            Error::UnknownVar { index } => {
+                write!(f, "variable #{index} does not belong to this graph")
+            }
+            Error::InputCount { expected, got } => {
+                write!(f, "the graph has {expected} inputs, {got} were given")
+            }
+            Error::NonFinite { what } => write!(f, "{what} is NaN or infinite"),
+            Error::InvalidArgument { op, detail } => write!(f, "{op}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,371 @@
+//! Evaluation: an [`Executor`] holds one preallocated buffer per node it needs and replays
+//! the graph on new inputs without allocating.
+
+use crate::backward::operands;
+use crate::gemm::{gemm, Strided};
+use crate::graph::{Axis, Binary, Graph, Mat, Op, Unary, Var};
+use crate::Error;
+
+/// Replays a graph: evaluates the nodes needed for chosen outputs into preallocated
+/// buffers. `run` allocates nothing.
+///
+/// ```
+/// use autodiff::{Executor, Graph, Mat};
+/// let mut g = Graph::new();
+/// let x = g.input(1, 2);
+/// let y = g.tanh(x)?;
+/// let s = g.sum(y, autodiff::Axis::All)?;
+/// let dx = g.grad(s, &[x])?[0];
+/// let mut exe = Executor::new(&g, &[s, dx])?;
+/// exe.run(&g, &[&Mat::from_row_slice(1, 2, &[0.0, 1.0])])?;
+/// assert!((exe.value(dx)[(0, 1)] - (1.0 - 1f64.tanh().powi(2))).abs() < 1e-15);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Executor {
+    values: Vec<Mat>,
+    plan: Vec<usize>,
+    /// Packing space for a transposed left operand of a matrix product.
+    scratch: Vec<f64>,
+}
+
+impl Executor {
+    /// Plans the evaluation of `outputs` and allocates the buffers.
+    pub fn new(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
+        let n = g.nodes.len();
+        let mut needed = vec![false; n];
+        for &o in outputs {
+            g.node(o)?;
+            needed[o.0] = true;
+        }
+        for i in (0..n).rev() {
+            if needed[i] {
+                for v in operands(&g.nodes[i].op) {
+                    needed[v.0] = true;
+                }
+            }
+        }
+        let values = g
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| match (&node.op, needed[i]) {
+                (Op::Constant(c), true) => g.constants[*c].clone(),
+                (Op::Param(_), _) | (_, false) => Mat::zeros(0, 0),
+                (_, true) => Mat::zeros(node.shape.0, node.shape.1),
+            })
+            .collect();
+        let plan = (0..n)
+            .filter(|&i| {
+                needed[i] && !matches!(g.nodes[i].op, Op::Param(_) | Op::Constant(_) | Op::Input(_))
+            })
+            .collect();
+        let scratch_len = plan_scratch(g, &needed);
+        Ok(Executor { values, plan, scratch: vec![0.0; scratch_len] })
+    }
+
+    /// Evaluates the planned nodes for `inputs` (one per `Graph::input`, in order) and the
+    /// graph's current parameters.
+    pub fn run(&mut self, g: &Graph, inputs: &[&Mat]) -> Result<(), Error> {
+        if inputs.len() != g.inputs.len() {
+            return Err(Error::InputCount { expected: g.inputs.len(), got: inputs.len() });
+        }
+        for (&v, x) in g.inputs.iter().zip(inputs) {
+            let buf = &mut self.values[v.0];
+            if buf.shape() != (0, 0) {
+                if buf.shape() != x.shape() {
+                    return Err(Error::ShapeMismatch {
+                        op: "input",
+                        expected: buf.shape(),
+                        got: x.shape(),
+                    });
+                }
+                buf.copy_from(*x);
+            }
+        }
+        for k in 0..self.plan.len() {
+            let i = self.plan[k];
+            let (done, rest) = self.values.split_at_mut(i);
+            eval_node(g, done, i, &mut self.scratch, &mut rest[0]);
+        }
+        Ok(())
+    }
+
+    /// The value of `v` after the last `run` (an empty matrix for a node not planned, and
+    /// for parameters, which live in [`Graph::params`]).
+    pub fn value(&self, v: Var) -> &Mat {
+        &self.values[v.0]
+    }
+
+    /// Copies the values of `vars` one after the other (each column-major) into `out`, e.g.
+    /// the parameter gradients into one flat vector. Parameters are read from `g`.
+    pub fn gather(&self, g: &Graph, vars: &[Var], out: &mut [f64]) -> Result<(), Error> {
+        let mut at = 0;
+        for &v in vars {
+            let data = data(g, &self.values, v);
+            let end = at + data.len();
+            if end > out.len() {
+                return Err(Error::ShapeMismatch {
+                    op: "gather",
+                    expected: (end, 1),
+                    got: (out.len(), 1),
+                });
+            }
+            out[at..end].copy_from_slice(data);
+            at = end;
+        }
+        if at != out.len() {
+            return Err(Error::ShapeMismatch {
+                op: "gather",
+                expected: (at, 1),
+                got: (out.len(), 1),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The packing space the planned products need: the largest transposed left operand.
+fn plan_scratch(g: &Graph, needed: &[bool]) -> usize {
+    g.nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| needed[*i])
+        .filter_map(|(_, n)| match n.op {
+            Op::MatMul { a, ta: true, .. } => Some(g.nodes[a.0].shape.0 * g.nodes[a.0].shape.1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Evaluates `outputs` once on `inputs` (the eager path: same kernels as a replay).
+pub fn eval(g: &Graph, outputs: &[Var], inputs: &[&Mat]) -> Result<Vec<Mat>, Error> {
+    let mut exe = Executor::new(g, outputs)?;
+    exe.run(g, inputs)?;
+    Ok(outputs
+        .iter()
+        .map(|&v| {
+            let (r, c) = g.nodes[v.0].shape;
+            Mat::from_column_slice(r, c, data(g, &exe.values, v))
+        })
+        .collect())
+}
+
+/// Column-major data of an evaluated node.
+fn data<'a>(g: &'a Graph, values: &'a [Mat], v: Var) -> &'a [f64] {
+    match g.nodes[v.0].op {
+        Op::Param(p) => {
+            let b = &g.blocks[p];
+            &g.params[b.offset..b.offset + b.shape.0 * b.shape.1]
+        }
+        _ => values[v.0].as_slice(),
+    }
+}
+
+/// `c = op(a) · op(b)` for column-major operands, transposes taken by strides; a
+/// transposed `a` is packed into `scratch` first (the kernel reads `A` contiguously).
+fn matmul(
+    a: &[f64],
+    sa: (usize, usize),
+    ta: bool,
+    b: &[f64],
+    sb: (usize, usize),
+    tb: bool,
+    scratch: &mut [f64],
+    c: &mut [f64],
+) {
+    let (m, k) = if ta { (sa.1, sa.0) } else { sa };
+    let n = if tb { sb.0 } else { sb.1 };
+    let a = if ta {
+        // scratch (m×k) = aᵀ, a being k×m column-major.
+        for p in 0..k {
+            for i in 0..m {
+                scratch[i + p * m] = a[p + i * k];
+            }
+        }
+        &scratch[..m * k]
+    } else {
+        a
+    };
+    let b = if tb {
+        Strided { data: b, rs: sb.0, cs: 1 }
+    } else {
+        Strided { data: b, rs: 1, cs: sb.0 }
+    };
+    gemm(m, n, k, a, b, c);
+}
+
+#[inline(always)]
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[inline(always)]
+fn apply_unary(f: Unary, x: f64) -> f64 {
+    match f {
+        Unary::Tanh => x.tanh(),
+        Unary::Sigmoid => sigmoid(x),
+        Unary::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        Unary::Relu => x.max(0.0),
+        Unary::Elu(a) => {
+            if x > 0.0 {
+                x
+            } else {
+                a * x.exp_m1()
+            }
+        }
+        Unary::Swish => x * sigmoid(x),
+        Unary::Exp => x.exp(),
+        Unary::Log => x.ln(),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Square => x * x,
+        Unary::Abs => x.abs(),
+        Unary::Step => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Unary::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        Unary::Neg => -x,
+        Unary::Scale(c) => c * x,
+        Unary::AddScalar(c) => x + c,
+        Unary::PowI(n) => x.powi(n),
+    }
+}
+
+/// Index of element `(i, j)` of an operand of shape `(r, c)` broadcast to a larger shape.
+#[inline(always)]
+fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
+    let ii = if shape.0 == 1 { 0 } else { i };
+    let jj = if shape.1 == 1 { 0 } else { j };
+    ii + jj * shape.0
+}
+
+fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut Mat) {
+    let (r, c) = g.nodes[i].shape;
+    let shape = |v: Var| g.nodes[v.0].shape;
+    match &g.nodes[i].op {
+        Op::Input(_) | Op::Param(_) | Op::Constant(_) => {}
+        Op::Unary(f, x) => {
+            let xs = data(g, done, *x);
+            for (o, &v) in out.as_mut_slice().iter_mut().zip(xs) {
+                *o = apply_unary(*f, v);
+            }
+        }
+        Op::Binary(f, a, b) => {
+            let (da, db) = (data(g, done, *a), data(g, done, *b));
+            let (sa, sb) = (shape(*a), shape(*b));
+            let op = |x: f64, y: f64| match f {
+                Binary::Add => x + y,
+                Binary::Sub => x - y,
+                Binary::Mul => x * y,
+                Binary::Div => x / y,
+            };
+            let o = out.as_mut_slice();
+            if sa == (r, c) && sb == (r, c) {
+                for ((o, &x), &y) in o.iter_mut().zip(da).zip(db) {
+                    *o = op(x, y);
+                }
+            } else {
+                for j in 0..c {
+                    for ii in 0..r {
+                        o[ii + j * r] = op(da[bidx(sa, ii, j)], db[bidx(sb, ii, j)]);
+                    }
+                }
+            }
+        }
+        Op::MatMul { a, b, ta, tb } => {
+            let (da, db) = (data(g, done, *a), data(g, done, *b));
+            matmul(da, shape(*a), *ta, db, shape(*b), *tb, scratch, out.as_mut_slice());
+        }
+        Op::Sum(x, axis) => {
+            let xs = data(g, done, *x);
+            let (xr, xc) = shape(*x);
+            let o = out.as_mut_slice();
+            match axis {
+                Axis::All => o[0] = xs.iter().sum(),
+                Axis::Cols => {
+                    for (j, o) in o.iter_mut().enumerate() {
+                        *o = xs[j * xr..(j + 1) * xr].iter().sum();
+                    }
+                }
+                Axis::Rows => {
+                    o.fill(0.0);
+                    for j in 0..xc {
+                        for (o, &v) in o.iter_mut().zip(&xs[j * xr..(j + 1) * xr]) {
+                            *o += v;
+                        }
+                    }
+                }
+            }
+        }
+        Op::Broadcast(x) => {
+            let (xs, sx) = (data(g, done, *x), shape(*x));
+            let o = out.as_mut_slice();
+            for j in 0..c {
+                for ii in 0..r {
+                    o[ii + j * r] = xs[bidx(sx, ii, j)];
+                }
+            }
+        }
+        Op::ConcatCols(parts) => {
+            let o = out.as_mut_slice();
+            let mut at = 0;
+            for &p in parts {
+                let d = data(g, done, p);
+                o[at..at + d.len()].copy_from_slice(d);
+                at += d.len();
+            }
+        }
+        Op::SliceCols(x, start) => {
+            let xs = data(g, done, *x);
+            out.as_mut_slice().copy_from_slice(&xs[start * r..(start + c) * r]);
+        }
+        Op::PadCols(x, start) => {
+            let xs = data(g, done, *x);
+            let o = out.as_mut_slice();
+            o.fill(0.0);
+            o[start * r..start * r + xs.len()].copy_from_slice(xs);
+        }
+        Op::Transpose(x) => {
+            let xs = data(g, done, *x);
+            let (xr, xc) = shape(*x);
+            let o = out.as_mut_slice();
+            for j in 0..xc {
+                for ii in 0..xr {
+                    o[j + ii * xc] = xs[ii + j * xr];
+                }
+            }
+        }
+        Op::LogSumExpRows(x) => {
+            let xs = data(g, done, *x);
+            let (xr, xc) = shape(*x);
+            let o = out.as_mut_slice();
+            for ii in 0..xr {
+                let m = (0..xc).map(|j| xs[ii + j * xr]).fold(f64::NEG_INFINITY, f64::max);
+                if !m.is_finite() {
+                    o[ii] = m;
+                    continue;
+                }
+                let s: f64 = (0..xc).map(|j| (xs[ii + j * xr] - m).exp()).sum();
+                o[ii] = m + s.ln();
+            }
+        }
+    }
+}

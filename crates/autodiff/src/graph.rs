@@ -1,0 +1,503 @@
+//! The computation graph: a closed set of operations on dense matrices, built once.
+//!
+//! A [`Graph`] is a list of nodes in topological order (every operand precedes its user).
+//! Building checks shapes; evaluating is the [`crate::Executor`]'s job; gradients are built
+//! by [`Graph::vjp`] as more nodes of the same graph, so they can be differentiated again.
+
+use nalgebra::DMatrix;
+
+use crate::Error;
+
+/// A dense `f64` matrix; rows are batch samples.
+pub type Mat = DMatrix<f64>;
+
+/// A node of a [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Var(pub(crate) usize);
+
+impl Var {
+    /// The node at `index` (for inspection; using it with another graph is an error).
+    pub fn from_index(index: usize) -> Var {
+        Var(index)
+    }
+
+    /// Position of the node in its graph.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Element-wise operations of one operand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary {
+    /// `tanh x`.
+    Tanh,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `ln(1 + e^x)`.
+    Softplus,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` for `x > 0`, else `α(e^x - 1)`.
+    Elu(f64),
+    /// `x σ(x)`.
+    Swish,
+    /// `e^x`.
+    Exp,
+    /// `ln x`.
+    Log,
+    /// `√x`.
+    Sqrt,
+    /// `x²`.
+    Square,
+    /// `|x|`.
+    Abs,
+    /// `1` where `x > 0`, else `0` (zero derivative).
+    Step,
+    /// The sign of `x` (zero derivative).
+    Sign,
+    /// `-x`.
+    Neg,
+    /// `c x`.
+    Scale(f64),
+    /// `x + c`.
+    AddScalar(f64),
+    /// `x^n`.
+    PowI(i32),
+}
+
+/// Element-wise operations of two operands, with broadcasting: each operand is either
+/// the output's shape, a row `1×c`, a column `r×1` or a scalar `1×1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a ⊙ b`.
+    Mul,
+    /// `a / b`.
+    Div,
+}
+
+/// What a reduction reduces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// Everything, to `1×1`.
+    All,
+    /// Each row, to a column `r×1`.
+    Rows,
+    /// Each column, to a row `1×c`.
+    Cols,
+}
+
+/// The operations. One exhaustive `match` in `backward.rs` gives each its VJP.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// The `i`-th input, set on every run.
+    Input(usize),
+    /// The `i`-th parameter block, a view into the graph's flat parameter vector.
+    Param(usize),
+    /// The `i`-th constant.
+    Constant(usize),
+    /// An element-wise function.
+    Unary(Unary, Var),
+    /// An element-wise function of two broadcast operands.
+    Binary(Binary, Var, Var),
+    /// `op(a) · op(b)`, `op` transposing where the flag is set.
+    MatMul {
+        /// Left operand.
+        a: Var,
+        /// Right operand.
+        b: Var,
+        /// Transpose `a`.
+        ta: bool,
+        /// Transpose `b`.
+        tb: bool,
+    },
+    /// A sum over an axis.
+    Sum(Var, Axis),
+    /// Repeats a row, column or scalar to the node's shape.
+    Broadcast(Var),
+    /// Columns side by side.
+    ConcatCols(Vec<Var>),
+    /// Columns `start..start + width` (width = the node's columns).
+    SliceCols(Var, usize),
+    /// The operand placed at column `start` of a zero matrix of the node's shape.
+    PadCols(Var, usize),
+    /// The transpose.
+    Transpose(Var),
+    /// `ln Σ_j e^{x_ij}` for each row, to `r×1`.
+    LogSumExpRows(Var),
+}
+
+/// A node: its operation and output shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The operation.
+    pub op: Op,
+    /// Output shape `(rows, columns)`.
+    pub shape: (usize, usize),
+}
+
+/// Where a parameter block lives in the flat parameter vector (column-major).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamBlock {
+    /// Name, e.g. `"layer0.weight"`.
+    pub name: String,
+    /// Offset into the flat vector.
+    pub offset: usize,
+    /// Shape `(rows, columns)`.
+    pub shape: (usize, usize),
+}
+
+/// A computation graph with its parameters stored as one flat vector.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) inputs: Vec<Var>,
+    pub(crate) params: Vec<f64>,
+    pub(crate) blocks: Vec<ParamBlock>,
+    pub(crate) param_vars: Vec<Var>,
+    pub(crate) constants: Vec<Mat>,
+}
+
+fn broadcast_shape(
+    op: &'static str,
+    a: (usize, usize),
+    b: (usize, usize),
+) -> Result<(usize, usize), Error> {
+    let dim = |x: usize, y: usize| {
+        if x == y || y == 1 {
+            Some(x)
+        } else if x == 1 {
+            Some(y)
+        } else {
+            None
+        }
+    };
+    match (dim(a.0, b.0), dim(a.1, b.1)) {
+        (Some(r), Some(c)) => Ok((r, c)),
+        _ => Err(Error::ShapeMismatch { op, expected: a, got: b }),
+    }
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node behind `v`.
+    pub fn node(&self, v: Var) -> Result<&Node, Error> {
+        self.nodes.get(v.0).ok_or(Error::UnknownVar { index: v.0 })
+    }
+
+    /// Shape of `v`.
+    pub fn shape(&self, v: Var) -> Result<(usize, usize), Error> {
+        Ok(self.node(v)?.shape)
+    }
+
+    /// The inputs in declaration order.
+    pub fn inputs(&self) -> &[Var] {
+        &self.inputs
+    }
+
+    /// All parameters as one flat vector (blocks in declaration order, each column-major).
+    pub fn params(&self) -> &[f64] {
+        &self.params
+    }
+
+    /// The flat parameter vector, writable (an optimizer step, the adjoint's state).
+    pub fn params_mut(&mut self) -> &mut [f64] {
+        &mut self.params
+    }
+
+    /// The parameter blocks: named views into the flat vector.
+    pub fn param_blocks(&self) -> &[ParamBlock] {
+        &self.blocks
+    }
+
+    /// The parameter nodes, in block order.
+    pub fn param_vars(&self) -> &[Var] {
+        &self.param_vars
+    }
+
+    pub(crate) fn push(&mut self, op: Op, shape: (usize, usize)) -> Var {
+        self.nodes.push(Node { op, shape });
+        Var(self.nodes.len() - 1)
+    }
+
+    /// Declares an input of shape `rows × cols`, set on every run.
+    pub fn input(&mut self, rows: usize, cols: usize) -> Var {
+        let v = self.push(Op::Input(self.inputs.len()), (rows, cols));
+        self.inputs.push(v);
+        v
+    }
+
+    /// Declares a parameter block with initial values.
+    pub fn param(&mut self, name: &str, init: &Mat) -> Var {
+        let block =
+            ParamBlock { name: name.to_string(), offset: self.params.len(), shape: init.shape() };
+        self.params.extend_from_slice(init.as_slice());
+        let v = self.push(Op::Param(self.blocks.len()), init.shape());
+        self.blocks.push(block);
+        self.param_vars.push(v);
+        v
+    }
+
+    /// A constant.
+    pub fn constant(&mut self, value: Mat) -> Var {
+        let shape = value.shape();
+        self.constants.push(value);
+        self.push(Op::Constant(self.constants.len() - 1), shape)
+    }
+
+    /// A constant filled with `x`.
+    pub fn fill(&mut self, rows: usize, cols: usize, x: f64) -> Var {
+        self.constant(Mat::from_element(rows, cols, x))
+    }
+
+    /// An element-wise function.
+    pub fn unary(&mut self, f: Unary, x: Var) -> Result<Var, Error> {
+        let shape = self.shape(x)?;
+        Ok(self.push(Op::Unary(f, x), shape))
+    }
+
+    /// An element-wise function of two broadcast operands.
+    pub fn binary(&mut self, f: Binary, a: Var, b: Var) -> Result<Var, Error> {
+        let name = match f {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+        };
+        let shape = broadcast_shape(name, self.shape(a)?, self.shape(b)?)?;
+        Ok(self.push(Op::Binary(f, a, b), shape))
+    }
+
+    /// `op(a) · op(b)`, transposing `a` if `ta` and `b` if `tb` (no copy is made).
+    pub fn matmul_t(&mut self, a: Var, b: Var, ta: bool, tb: bool) -> Result<Var, Error> {
+        let (sa, sb) = (self.shape(a)?, self.shape(b)?);
+        let (ra, ca) = if ta { (sa.1, sa.0) } else { sa };
+        let (rb, cb) = if tb { (sb.1, sb.0) } else { sb };
+        if ca != rb {
+            return Err(Error::ShapeMismatch { op: "matmul", expected: (ca, cb), got: (rb, cb) });
+        }
+        Ok(self.push(Op::MatMul { a, b, ta, tb }, (ra, cb)))
+    }
+
+    /// `a · b`.
+    pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var, Error> {
+        self.matmul_t(a, b, false, false)
+    }
+
+    /// A sum over `axis`.
+    pub fn sum(&mut self, x: Var, axis: Axis) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        let shape = match axis {
+            Axis::All => (1, 1),
+            Axis::Rows => (r, 1),
+            Axis::Cols => (1, c),
+        };
+        Ok(self.push(Op::Sum(x, axis), shape))
+    }
+
+    /// A mean over `axis`.
+    pub fn mean(&mut self, x: Var, axis: Axis) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        let n = match axis {
+            Axis::All => r * c,
+            Axis::Rows => c,
+            Axis::Cols => r,
+        };
+        let s = self.sum(x, axis)?;
+        self.unary(Unary::Scale(1.0 / n.max(1) as f64), s)
+    }
+
+    /// Repeats a row, column or scalar to `shape`.
+    pub fn broadcast_to(&mut self, x: Var, shape: (usize, usize)) -> Result<Var, Error> {
+        let s = self.shape(x)?;
+        if broadcast_shape("broadcast", shape, s)? != shape {
+            return Err(Error::ShapeMismatch { op: "broadcast", expected: shape, got: s });
+        }
+        if s == shape {
+            return Ok(x);
+        }
+        Ok(self.push(Op::Broadcast(x), shape))
+    }
+
+    /// Reduces `g` by summation to `shape` (the adjoint of broadcasting to `g`'s shape).
+    pub fn sum_to(&mut self, g: Var, shape: (usize, usize)) -> Result<Var, Error> {
+        let s = self.shape(g)?;
+        let rows = if shape.0 == 1 && s.0 != 1 { Some(()) } else { None };
+        let cols = if shape.1 == 1 && s.1 != 1 { Some(()) } else { None };
+        match (rows, cols) {
+            (None, None) => Ok(g),
+            (Some(()), Some(())) => self.sum(g, Axis::All),
+            (Some(()), None) => self.sum(g, Axis::Cols),
+            (None, Some(())) => self.sum(g, Axis::Rows),
+        }
+    }
+
+    /// Columns side by side (all operands must have the same rows).
+    pub fn concat_cols(&mut self, parts: &[Var]) -> Result<Var, Error> {
+        let first = parts
+            .first()
+            .ok_or(Error::InvalidArgument { op: "concat_cols", detail: "no operands".into() })?;
+        let rows = self.shape(*first)?.0;
+        let mut cols = 0;
+        for &p in parts {
+            let s = self.shape(p)?;
+            if s.0 != rows {
+                return Err(Error::ShapeMismatch {
+                    op: "concat_cols",
+                    expected: (rows, s.1),
+                    got: s,
+                });
+            }
+            cols += s.1;
+        }
+        Ok(self.push(Op::ConcatCols(parts.to_vec()), (rows, cols)))
+    }
+
+    /// Columns `start..start + width`.
+    pub fn slice_cols(&mut self, x: Var, start: usize, width: usize) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        if width == 0 || start + width > c {
+            return Err(Error::InvalidArgument {
+                op: "slice_cols",
+                detail: format!("columns {start}..{} of a matrix with {c}", start + width),
+            });
+        }
+        Ok(self.push(Op::SliceCols(x, start), (r, width)))
+    }
+
+    /// `x` placed at column `start` of a zero matrix with `cols` columns.
+    pub fn pad_cols(&mut self, x: Var, start: usize, cols: usize) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        if start + c > cols {
+            return Err(Error::InvalidArgument {
+                op: "pad_cols",
+                detail: format!("{c} columns at {start} exceed {cols}"),
+            });
+        }
+        Ok(self.push(Op::PadCols(x, start), (r, cols)))
+    }
+
+    /// The transpose.
+    pub fn transpose(&mut self, x: Var) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        Ok(self.push(Op::Transpose(x), (c, r)))
+    }
+
+    /// `ln Σ_j e^{x_ij}` for each row (stable).
+    pub fn logsumexp_rows(&mut self, x: Var) -> Result<Var, Error> {
+        let (r, _) = self.shape(x)?;
+        Ok(self.push(Op::LogSumExpRows(x), (r, 1)))
+    }
+}
+
+macro_rules! unary_methods {
+    ($($(#[$doc:meta])* $name:ident => $u:expr;)*) => {
+        impl Graph {
+            $($(#[$doc])* pub fn $name(&mut self, x: Var) -> Result<Var, Error> { self.unary($u, x) })*
+        }
+    };
+}
+
+unary_methods! {
+    /// `tanh x`.
+    tanh => Unary::Tanh;
+    /// The logistic sigmoid.
+    sigmoid => Unary::Sigmoid;
+    /// `ln(1 + e^x)`.
+    softplus => Unary::Softplus;
+    /// `max(x, 0)`.
+    relu => Unary::Relu;
+    /// `x σ(x)`.
+    swish => Unary::Swish;
+    /// `e^x`.
+    exp => Unary::Exp;
+    /// `ln x`.
+    log => Unary::Log;
+    /// `√x`.
+    sqrt => Unary::Sqrt;
+    /// `x²`.
+    square => Unary::Square;
+    /// `|x|`.
+    abs => Unary::Abs;
+    /// `-x`.
+    neg => Unary::Neg;
+}
+
+macro_rules! binary_methods {
+    ($($(#[$doc:meta])* $name:ident => $b:expr;)*) => {
+        impl Graph {
+            $($(#[$doc])* pub fn $name(&mut self, a: Var, b: Var) -> Result<Var, Error> { self.binary($b, a, b) })*
+        }
+    };
+}
+
+binary_methods! {
+    /// `a + b` (broadcasting).
+    add => Binary::Add;
+    /// `a - b` (broadcasting).
+    sub => Binary::Sub;
+    /// `a ⊙ b` (broadcasting).
+    mul => Binary::Mul;
+    /// `a / b` (broadcasting).
+    div => Binary::Div;
+}
+
+impl Graph {
+    /// ELU with parameter `alpha`.
+    pub fn elu(&mut self, x: Var, alpha: f64) -> Result<Var, Error> {
+        self.unary(Unary::Elu(alpha), x)
+    }
+
+    /// `c x`.
+    pub fn scale(&mut self, x: Var, c: f64) -> Result<Var, Error> {
+        self.unary(Unary::Scale(c), x)
+    }
+
+    /// `x + c`.
+    pub fn add_scalar(&mut self, x: Var, c: f64) -> Result<Var, Error> {
+        self.unary(Unary::AddScalar(c), x)
+    }
+
+    /// `x^n`.
+    pub fn powi(&mut self, x: Var, n: i32) -> Result<Var, Error> {
+        self.unary(Unary::PowI(n), x)
+    }
+
+    /// Row-wise log-softmax: `x - logsumexp_rows(x)`.
+    pub fn log_softmax_rows(&mut self, x: Var) -> Result<Var, Error> {
+        let lse = self.logsumexp_rows(x)?;
+        self.sub(x, lse)
+    }
+
+    /// Mean cross-entropy of row-wise `logits` against `targets` (rows of class
+    /// probabilities, usually one-hot): `-mean_i Σ_j t_ij log_softmax(x)_ij`.
+    pub fn cross_entropy(&mut self, logits: Var, targets: Var) -> Result<Var, Error> {
+        let (rl, tl) = (self.shape(logits)?, self.shape(targets)?);
+        if rl != tl {
+            return Err(Error::ShapeMismatch { op: "cross_entropy", expected: rl, got: tl });
+        }
+        let ls = self.log_softmax_rows(logits)?;
+        let prod = self.mul(targets, ls)?;
+        let per_row = self.sum(prod, Axis::Rows)?;
+        let mean = self.mean(per_row, Axis::All)?;
+        self.neg(mean)
+    }
+}
