@@ -3,7 +3,8 @@
 //! - `ci`: format check, clippy (`-D warnings`, all targets), all tests and doc-tests,
 //!   and a quick order report. This is the whole CI (`.ci/run`).
 //! - `orders [--quick]`: each method's theoretical and measured orders.
-//! - `bench`: the criterion benches, then a table of time per solve and NFE.
+//! - `gradcheck`: every autodiff operation and layer against finite differences.
+//! - `bench`: the criterion benches, then a table of times (and NFE for solves).
 //! - `demo`: the main job: reference problems, tables and plots under `target/demo/`.
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ fn ci() -> Result<()> {
     )?;
     run("test", cargo().args(["test", "--workspace"]))?;
     orders(true)?;
+    gradcheck()?;
     println!("\nci passed in {:.0}s", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -60,6 +62,13 @@ fn orders(quick: bool) -> Result<()> {
         cmd.args(["--", "--quick"]);
     }
     run("orders", &mut cmd)
+}
+
+fn gradcheck() -> Result<()> {
+    run(
+        "gradcheck",
+        cargo().args(["run", "--release", "--quiet", "-p", "autodiff", "--example", "gradcheck"]),
+    )
 }
 
 fn demo() -> Result<()> {
@@ -122,7 +131,8 @@ fn main() -> ExitCode {
         Some("orders") => orders(args.iter().any(|a| a == "--quick")),
         Some("bench") => bench(),
         Some("demo") => demo(),
-        _ => Err("usage: cargo xtask <ci | orders [--quick] | bench | demo>".into()),
+        Some("gradcheck") => gradcheck(),
+        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck | bench | demo>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

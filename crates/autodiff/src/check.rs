@@ -67,7 +67,8 @@ fn draw(rng: &mut Rng, shape: (usize, usize), domain: Domain) -> Mat {
     })
 }
 
-/// Checks `case` at sizes `dims` with inputs drawn from `seed`.
+/// Checks `case` at sizes `dims` with inputs drawn from `seed`: gradients and
+/// Hessian-vector products with respect to the inputs and every parameter the case adds.
 pub fn check_case(
     case: &Case,
     dims: (usize, usize, usize),
@@ -79,47 +80,74 @@ pub fn check_case(
     let mut g = Graph::new();
     let xs: Vec<Var> = shapes.iter().map(|&(r, c)| g.input(r, c)).collect();
     let y = (case.build)(&mut g, &xs)?;
+    let mut wrt = xs.clone();
+    wrt.extend(g.param_vars());
     let (yr, yc) = g.shape(y)?;
     let w = g.constant(rng.matrix(yr, yc, Rng::normal));
     let wy = g.mul(w, y)?;
     let loss = g.sum(wy, Axis::All)?;
-    let grads = g.grad(loss, &xs)?;
+    let grads = g.grad(loss, &wrt)?;
     let mut s = g.fill(1, 1, 0.0);
-    for (&gk, &(r, c)) in grads.iter().zip(&shapes) {
+    for &gk in &grads {
+        let (r, c) = g.shape(gk)?;
         let u = g.constant(rng.matrix(r, c, Rng::normal));
         let ug = g.mul(u, gk)?;
         let t = g.sum(ug, Axis::All)?;
         s = g.add(s, t)?;
     }
-    let hvps = g.grad(s, &xs)?;
+    let hvps = g.grad(s, &wrt)?;
     let mut outputs = vec![loss, s];
     outputs.extend(&grads);
     outputs.extend(&hvps);
     let mut exe = Executor::new(&g, &outputs)?;
-    let run = |exe: &mut Executor, values: &[Mat]| -> Result<(f64, f64), Error> {
+    fn run(
+        exe: &mut Executor,
+        g: &Graph,
+        values: &[Mat],
+        loss: Var,
+        s: Var,
+    ) -> Result<(f64, f64), Error> {
         let refs: Vec<&Mat> = values.iter().collect();
-        exe.run(&g, &refs)?;
+        exe.run(g, &refs)?;
         Ok((exe.value(loss)[(0, 0)], exe.value(s)[(0, 0)]))
-    };
-    run(&mut exe, &values)?;
-    let analytic: Vec<(Mat, Mat)> = grads
-        .iter()
-        .zip(&hvps)
-        .map(|(&a, &b)| (exe.value(a).clone(), exe.value(b).clone()))
-        .collect();
+    }
+    run(&mut exe, &g, &values, loss, s)?;
+    let mut analytic_grad =
+        vec![
+            0.0;
+            grads.iter().map(|&v| g.shape(v).map(|(r, c)| r * c)).sum::<Result<usize, Error>>()?
+        ];
+    let mut analytic_hvp = analytic_grad.clone();
+    exe.gather(&g, &grads, &mut analytic_grad)?;
+    exe.gather(&g, &hvps, &mut analytic_hvp)?;
     let h = 1e-5;
     let mut result = CheckResult::default();
+    let mut compare = |idx: usize, (lp, sp): (f64, f64), (lm, sm): (f64, f64)| {
+        result.first = result.first.max(rel(analytic_grad[idx], (lp - lm) / (2.0 * h)));
+        result.second = result.second.max(rel(analytic_hvp[idx], (sp - sm) / (2.0 * h)));
+    };
+    let mut idx = 0;
     for k in 0..values.len() {
         for e in 0..values[k].len() {
             let x0 = values[k][e];
             values[k][e] = x0 + h;
-            let (lp, sp) = run(&mut exe, &values)?;
+            let plus = run(&mut exe, &g, &values, loss, s)?;
             values[k][e] = x0 - h;
-            let (lm, sm) = run(&mut exe, &values)?;
+            let minus = run(&mut exe, &g, &values, loss, s)?;
             values[k][e] = x0;
-            result.first = result.first.max(rel(analytic[k].0[e], (lp - lm) / (2.0 * h)));
-            result.second = result.second.max(rel(analytic[k].1[e], (sp - sm) / (2.0 * h)));
+            compare(idx, plus, minus);
+            idx += 1;
         }
+    }
+    for e in 0..g.params().len() {
+        let p0 = g.params()[e];
+        g.params_mut()[e] = p0 + h;
+        let plus = run(&mut exe, &g, &values, loss, s)?;
+        g.params_mut()[e] = p0 - h;
+        let minus = run(&mut exe, &g, &values, loss, s)?;
+        g.params_mut()[e] = p0;
+        compare(idx, plus, minus);
+        idx += 1;
     }
     if !(result.first.is_finite() && result.second.is_finite()) {
         return Err(Error::NonFinite { what: "gradient check error" });
@@ -208,6 +236,7 @@ pub fn cases() -> Vec<Case> {
         case!("log_softmax rows", one, REAL, |g, x| g.log_softmax_rows(x[0])),
         case!("cross_entropy", two_same, Domain::Positive, |g, x| g.cross_entropy(x[0], x[1])),
     ];
+    v.extend(layer_cases());
     v.extend([
         case!("add", two_same, REAL, |g, x| g.add(x[0], x[1])),
         case!("add row", with_row, REAL, |g, x| g.add(x[0], x[1])),
@@ -227,6 +256,38 @@ pub fn cases() -> Vec<Case> {
         case!("div scalar", scalar_first, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
     ]);
     v
+}
+
+/// The layers, with parameter and input gradients checked (sizes: batch `r`, input `c`,
+/// output `k`).
+fn layer_cases() -> Vec<Case> {
+    use crate::layers::{Activation, ConcatLinear, ConcatSquash, GruCell, Linear, Mlp};
+    vec![
+        case!("Linear", |r, c, _| vec![(r, c)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            Linear::new(g, "l", c, 3, &mut Rng::new(1)).forward(g, x[0])
+        }),
+        case!("Mlp tanh", |r, c, _| vec![(r, c)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            Mlp::new(g, "m", &[c, 5, 4, 2], Activation::Tanh, &mut Rng::new(2))?.forward(g, x[0])
+        }),
+        case!("Mlp softplus", |r, c, _| vec![(r, c)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            Mlp::new(g, "m", &[c, 4, 2], Activation::Softplus, &mut Rng::new(3))?.forward(g, x[0])
+        }),
+        case!("ConcatLinear", |r, c, _| vec![(r, c), (1, 1)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            ConcatLinear::new(g, "cl", c, 3, &mut Rng::new(4)).forward(g, x[0], x[1])
+        }),
+        case!("ConcatSquash", |r, c, _| vec![(r, c), (1, 1)], REAL, |g, x| {
+            let c = g.shape(x[0])?.1;
+            ConcatSquash::new(g, "cs", c, 3, &mut Rng::new(5)).forward(g, x[0], x[1])
+        }),
+        case!("GruCell", |r, c, k| vec![(r, c), (r, k)], REAL, |g, x| {
+            let (c, k) = (g.shape(x[0])?.1, g.shape(x[1])?.1);
+            GruCell::new(g, "gru", c, k, &mut Rng::new(6)).forward(g, x[0], x[1])
+        }),
+    ]
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ mod error;
 mod exec;
 mod gemm;
 mod graph;
+pub mod layers;
 mod rng;
 
 pub use error::Error;

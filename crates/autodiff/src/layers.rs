@@ -1,0 +1,315 @@
+//! Layers: functions that add parameters and operations to a [`Graph`].
+//!
+//! A layer is built once into a graph (its parameters become blocks of the graph's flat
+//! parameter vector, named `"{name}.weight"` and so on) and then applied with `forward`.
+//! Weights are stored `in × out`, so a layer computes `x W + b` on rows of samples.
+
+use crate::graph::{Graph, Mat, Var};
+use crate::{Error, Rng};
+
+/// Standard initialisations of a `fan_in × fan_out` weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// PyTorch's `nn.Linear` default: `U(-1/√fan_in, 1/√fan_in)` (Kaiming uniform with
+    /// `a = √5`), for weights and biases.
+    TorchDefault,
+    /// Glorot (Xavier) uniform: `U(-√(6/(fan_in + fan_out)), +…)`.
+    GlorotUniform,
+    /// He (Kaiming) normal: `N(0, 2/fan_in)`, for ReLU networks.
+    HeNormal,
+    /// `N(0, std²)`.
+    Normal(f64),
+    /// All zeros.
+    Zeros,
+}
+
+impl Init {
+    /// Draws a `rows × cols` matrix for a layer with the given fans.
+    pub fn draw(
+        self,
+        rng: &mut Rng,
+        rows: usize,
+        cols: usize,
+        fan_in: usize,
+        fan_out: usize,
+    ) -> Mat {
+        let fan_in = fan_in.max(1) as f64;
+        let fan_out = fan_out.max(1) as f64;
+        match self {
+            Init::TorchDefault => {
+                let b = 1.0 / fan_in.sqrt();
+                rng.matrix(rows, cols, |r| r.uniform_in(-b, b))
+            }
+            Init::GlorotUniform => {
+                let b = (6.0 / (fan_in + fan_out)).sqrt();
+                rng.matrix(rows, cols, |r| r.uniform_in(-b, b))
+            }
+            Init::HeNormal => {
+                let s = (2.0 / fan_in).sqrt();
+                rng.matrix(rows, cols, |r| s * r.normal())
+            }
+            Init::Normal(s) => rng.matrix(rows, cols, |r| s * r.normal()),
+            Init::Zeros => Mat::zeros(rows, cols),
+        }
+    }
+}
+
+/// Element-wise activations of an [`Mlp`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// `tanh`.
+    Tanh,
+    /// `max(x, 0)`.
+    Relu,
+    /// `ln(1 + e^x)`.
+    Softplus,
+    /// ELU with parameter α.
+    Elu(f64),
+    /// `x σ(x)`.
+    Swish,
+    /// The logistic sigmoid.
+    Sigmoid,
+    /// No activation.
+    Identity,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply(self, g: &mut Graph, x: Var) -> Result<Var, Error> {
+        match self {
+            Activation::Tanh => g.tanh(x),
+            Activation::Relu => g.relu(x),
+            Activation::Softplus => g.softplus(x),
+            Activation::Elu(a) => g.elu(x, a),
+            Activation::Swish => g.swish(x),
+            Activation::Sigmoid => g.sigmoid(x),
+            Activation::Identity => Ok(x),
+        }
+    }
+}
+
+/// `x W + b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linear {
+    /// `in × out` weight.
+    pub weight: Var,
+    /// `1 × out` bias.
+    pub bias: Var,
+}
+
+impl Linear {
+    /// Adds the parameters of a `fan_in → fan_out` layer with PyTorch's initialisation.
+    pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
+        Self::with_init(g, name, fan_in, fan_out, Init::TorchDefault, rng)
+    }
+
+    /// Adds the parameters with a chosen weight initialisation (the bias uses PyTorch's,
+    /// or zeros for `Init::Zeros`).
+    pub fn with_init(
+        g: &mut Graph,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        init: Init,
+        rng: &mut Rng,
+    ) -> Self {
+        let w = init.draw(rng, fan_in, fan_out, fan_in, fan_out);
+        let bias_init = if init == Init::Zeros { Init::Zeros } else { Init::TorchDefault };
+        let b = bias_init.draw(rng, 1, fan_out, fan_in, fan_out);
+        Linear {
+            weight: g.param(&format!("{name}.weight"), &w),
+            bias: g.param(&format!("{name}.bias"), &b),
+        }
+    }
+
+    /// Adds a layer with given values (PyTorch `nn.Linear` stores `out × in`: pass its
+    /// transpose as `weight`).
+    pub fn from_values(g: &mut Graph, name: &str, weight: &Mat, bias: &Mat) -> Result<Self, Error> {
+        if bias.shape() != (1, weight.ncols()) {
+            return Err(Error::ShapeMismatch {
+                op: "Linear bias",
+                expected: (1, weight.ncols()),
+                got: bias.shape(),
+            });
+        }
+        Ok(Linear {
+            weight: g.param(&format!("{name}.weight"), weight),
+            bias: g.param(&format!("{name}.bias"), bias),
+        })
+    }
+
+    /// `x W + b` for rows `x`.
+    pub fn forward(&self, g: &mut Graph, x: Var) -> Result<Var, Error> {
+        let xw = g.matmul(x, self.weight)?;
+        g.add(xw, self.bias)
+    }
+}
+
+/// A multilayer perceptron: linear layers with an activation between them (none after
+/// the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mlp {
+    /// The layers.
+    pub layers: Vec<Linear>,
+    /// The activation.
+    pub activation: Activation,
+}
+
+impl Mlp {
+    /// Adds an MLP with `widths[0] → widths[1] → … → widths[L]`.
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        widths: &[usize],
+        activation: Activation,
+        rng: &mut Rng,
+    ) -> Result<Self, Error> {
+        if widths.len() < 2 {
+            return Err(Error::InvalidArgument {
+                op: "Mlp",
+                detail: "needs at least an input and an output width".into(),
+            });
+        }
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Linear::new(g, &format!("{name}.{i}"), w[0], w[1], rng))
+            .collect();
+        Ok(Mlp { layers, activation })
+    }
+
+    /// Applies the network to rows `x`.
+    pub fn forward(&self, g: &mut Graph, x: Var) -> Result<Var, Error> {
+        let mut h = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(g, h)?;
+            if i + 1 < self.layers.len() {
+                h = self.activation.apply(g, h)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// FFJORD's `ConcatLinear`: a linear layer on `[x, t]`, i.e. `x W + t w_t + b`, with `t`
+/// a `1×1` (or one value per row, `r×1`) time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcatLinear {
+    /// The layer on `x`.
+    pub linear: Linear,
+    /// `1 × out` weight of `t`.
+    pub time_weight: Var,
+}
+
+impl ConcatLinear {
+    /// Adds the parameters, initialised as PyTorch's `nn.Linear(fan_in + 1, fan_out)`; the
+    /// time column is its own block so `x` needs no concatenation.
+    pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
+        let mut draw =
+            |rows: usize| Init::TorchDefault.draw(rng, rows, fan_out, fan_in + 1, fan_out);
+        let (w, tw, b) = (draw(fan_in), draw(1), draw(1));
+        let linear = Linear {
+            weight: g.param(&format!("{name}.weight"), &w),
+            bias: g.param(&format!("{name}.bias"), &b),
+        };
+        ConcatLinear { linear, time_weight: g.param(&format!("{name}.time_weight"), &tw) }
+    }
+
+    /// `x W + t w_t + b`.
+    pub fn forward(&self, g: &mut Graph, x: Var, t: Var) -> Result<Var, Error> {
+        let xw = self.linear.forward(g, x)?;
+        let tw = g.mul(t, self.time_weight)?;
+        g.add(xw, tw)
+    }
+}
+
+/// FFJORD's `ConcatSquashLinear`: `(x W + b) ⊙ σ(t W_g + b_g) + t W_b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcatSquash {
+    /// `x W + b`.
+    pub linear: Linear,
+    /// `1 × out` gate weight `W_g`.
+    pub gate_weight: Var,
+    /// `1 × out` gate bias `b_g`.
+    pub gate_bias: Var,
+    /// `1 × out` time bias weight `W_b` (no bias of its own, as in FFJORD).
+    pub time_bias: Var,
+}
+
+impl ConcatSquash {
+    /// Adds the parameters.
+    pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
+        let linear = Linear::new(g, name, fan_in, fan_out, rng);
+        let mut p = |suffix: &str, rng: &mut Rng| {
+            let m = Init::TorchDefault.draw(rng, 1, fan_out, 1, fan_out);
+            g.param(&format!("{name}.{suffix}"), &m)
+        };
+        let gate_weight = p("gate_weight", rng);
+        let gate_bias = p("gate_bias", rng);
+        let time_bias = p("time_bias", rng);
+        ConcatSquash { linear, gate_weight, gate_bias, time_bias }
+    }
+
+    /// `(x W + b) ⊙ σ(t W_g + b_g) + t W_b`, `t` being `1×1` or `r×1`.
+    pub fn forward(&self, g: &mut Graph, x: Var, t: Var) -> Result<Var, Error> {
+        let h = self.linear.forward(g, x)?;
+        let tg = g.mul(t, self.gate_weight)?;
+        let tg = g.add(tg, self.gate_bias)?;
+        let gate = g.sigmoid(tg)?;
+        let gated = g.mul(h, gate)?;
+        let tb = g.mul(t, self.time_bias)?;
+        g.add(gated, tb)
+    }
+}
+
+/// A GRU cell (Cho et al. 2014, PyTorch's convention):
+/// `r = σ(x W_ir + h W_hr + b_r)`, `z = σ(x W_iz + h W_hz + b_z)`,
+/// `n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GruCell {
+    /// Input to reset, update and candidate gates.
+    pub input: [Linear; 3],
+    /// Hidden state to the same gates.
+    pub hidden: [Linear; 3],
+}
+
+impl GruCell {
+    /// Adds a cell with `input` features and `hidden` state size, PyTorch's initialisation
+    /// `U(-1/√hidden, 1/√hidden)`.
+    pub fn new(g: &mut Graph, name: &str, input: usize, hidden: usize, rng: &mut Rng) -> Self {
+        let mut lin = |part: &str, fan_in: usize, rng: &mut Rng| {
+            let bound = 1.0 / (hidden.max(1) as f64).sqrt();
+            let w = rng.matrix(fan_in, hidden, |r| r.uniform_in(-bound, bound));
+            let b = rng.matrix(1, hidden, |r| r.uniform_in(-bound, bound));
+            Linear {
+                weight: g.param(&format!("{name}.{part}.weight"), &w),
+                bias: g.param(&format!("{name}.{part}.bias"), &b),
+            }
+        };
+        let input_layers = [lin("ir", input, rng), lin("iz", input, rng), lin("in", input, rng)];
+        let hidden_layers =
+            [lin("hr", hidden, rng), lin("hz", hidden, rng), lin("hn", hidden, rng)];
+        GruCell { input: input_layers, hidden: hidden_layers }
+    }
+
+    /// One step: the new hidden state from rows `x` and `h`.
+    pub fn forward(&self, g: &mut Graph, x: Var, h: Var) -> Result<Var, Error> {
+        let gate = |k: usize, g: &mut Graph| -> Result<(Var, Var), Error> {
+            Ok((self.input[k].forward(g, x)?, self.hidden[k].forward(g, h)?))
+        };
+        let (xr, hr) = gate(0, g)?;
+        let (xz, hz) = gate(1, g)?;
+        let (xn, hn) = gate(2, g)?;
+        let r = g.add(xr, hr)?;
+        let r = g.sigmoid(r)?;
+        let z = g.add(xz, hz)?;
+        let z = g.sigmoid(z)?;
+        let rh = g.mul(r, hn)?;
+        let n = g.add(xn, rh)?;
+        let n = g.tanh(n)?;
+        // h' = n + z ⊙ (h - n).
+        let d = g.sub(h, n)?;
+        let zd = g.mul(z, d)?;
+        g.add(n, zd)
+    }
+}
