@@ -37,6 +37,28 @@ pub enum Error {
         /// What was checked.
         what: &'static str,
     },
+    /// Reading or writing a file failed.
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A checkpoint file is truncated or corrupt (bad magic, length or checksum).
+    CorruptCheckpoint {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A checkpoint was written by an unknown format version.
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+    },
+    /// A checkpoint does not fit the model it is loaded into.
+    CheckpointMismatch {
+        /// What differs.
+        what: String,
+    },
     /// An invalid argument to an operation (a zero width, an out-of-range slice).
     InvalidArgument {
         /// The operation.
@@ -65,6 +87,18 @@ impl fmt::Display for Error {
             }
             Error::NonFinite { what } => write!(f, "{what} is NaN or infinite"),
             Error::InvalidArgument { op, detail } => write!(f, "{op}: {detail}"),
+            Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::CorruptCheckpoint { reason } => {
+                write!(f, "corrupt checkpoint ({reason}); the model was left unchanged")
+            }
+            Error::UnsupportedVersion { found } => write!(
+                f,
+                "checkpoint format version {found} is not supported by this build (it reads version {})",
+                crate::checkpoint::FORMAT_VERSION
+            ),
+            Error::CheckpointMismatch { what } => {
+                write!(f, "checkpoint does not fit this model: {what}; the model was left unchanged")
+            }
         }
     }
 }

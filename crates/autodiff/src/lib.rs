@@ -38,11 +38,13 @@
 
 mod backward;
 pub mod check;
+pub mod checkpoint;
 mod error;
 mod exec;
 mod gemm;
 mod graph;
 pub mod layers;
+pub mod optim;
 mod rng;
 
 pub use error::Error;

@@ -1,0 +1,87 @@
+//! Checkpoints: exact round trips; every corruption or truncation is an `Err` and never
+//! changes the model.
+
+use autodiff::checkpoint::{Checkpoint, OptimizerState};
+use autodiff::layers::{Activation, Mlp};
+use autodiff::optim::{Adam, AdamConfig, Optimizer};
+use autodiff::{Error, Graph, Rng};
+use proptest::prelude::*;
+
+fn model(seed: u64) -> Graph {
+    let mut g = Graph::new();
+    let x = g.input(4, 2);
+    Mlp::new(&mut g, "mlp", &[2, 8, 2], Activation::Tanh, &mut Rng::new(seed))
+        .and_then(|m| m.forward(&mut g, x))
+        .unwrap();
+    g
+}
+
+fn trained() -> Checkpoint {
+    let mut g = model(1);
+    let mut adam = Adam::new(AdamConfig::default());
+    let grads: Vec<f64> = (0..g.params().len()).map(|i| (i as f64).sin()).collect();
+    for _ in 0..3 {
+        adam.step(g.params_mut(), &grads).unwrap();
+    }
+    Checkpoint::from_graph(&g, "mlp 2-8-2 tanh", OptimizerState::Adam(adam), 3)
+}
+
+#[test]
+fn round_trip_through_a_file_is_exact() {
+    let ckpt = trained();
+    let dir = std::env::temp_dir().join(format!("autodiff-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.ckpt");
+    ckpt.save(&path).unwrap();
+    assert!(!dir.join("model.ckpt.tmp").exists(), "the temporary file was renamed");
+    let loaded = Checkpoint::load(&path).unwrap();
+    assert_eq!(loaded, ckpt);
+    let mut g = model(2);
+    loaded.restore_into(&mut g, "mlp 2-8-2 tanh").unwrap();
+    assert_eq!(g.params(), &ckpt.params[..]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mismatched_models_are_refused_and_left_unchanged() {
+    let ckpt = trained();
+    let mut other = Graph::new();
+    let x = other.input(1, 2);
+    Mlp::new(&mut other, "mlp", &[2, 9, 2], Activation::Tanh, &mut Rng::new(0))
+        .and_then(|m| m.forward(&mut other, x))
+        .unwrap();
+    let before = other.params().to_vec();
+    assert!(matches!(
+        ckpt.restore_into(&mut other, "mlp 2-8-2 tanh"),
+        Err(Error::CheckpointMismatch { .. })
+    ));
+    assert!(matches!(
+        ckpt.restore_into(&mut model(0), "something else"),
+        Err(Error::CheckpointMismatch { .. })
+    ));
+    assert_eq!(other.params(), &before[..]);
+    assert!(matches!(
+        Checkpoint::load(std::path::Path::new("/nonexistent/x.ckpt")),
+        Err(Error::Io { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_corrupted_byte_is_detected(pos in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let mut bytes = trained().to_bytes().unwrap();
+        let i = pos.index(bytes.len());
+        bytes[i] ^= flip;
+        prop_assert!(Checkpoint::from_bytes(&bytes).is_err(), "flipping byte {i} went unnoticed");
+    }
+
+    #[test]
+    fn any_truncation_is_detected(keep in any::<prop::sample::Index>()) {
+        let bytes = trained().to_bytes().unwrap();
+        let n = keep.index(bytes.len());
+        let truncated = matches!(Checkpoint::from_bytes(&bytes[..n]), Err(Error::CorruptCheckpoint { .. }));
+        prop_assert!(truncated, "truncating to {} bytes went unnoticed", n);
+    }
+}
