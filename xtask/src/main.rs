@@ -99,13 +99,18 @@ fn bench() -> Result<()> {
     if !output.status.success() {
         return Err("bench failed".into());
     }
-    println!("\n{:<44} {:>14} {:>10}", "case", "time per solve", "NFE");
+    println!("\n{:<44} {:>14} {:>10} {:>10}", "case", "time", "NFE", "GFLOP/s");
     for line in stdout.lines() {
         let mut parts = line.split_whitespace();
-        if parts.next() != Some("NFE") {
+        let kind = parts.next();
+        if kind != Some("NFE") && kind != Some("FLOPS") {
             continue;
         }
-        let (Some(case), Some(nfe)) = (parts.next(), parts.next()) else { continue };
+        let (Some(case), Some(count)) =
+            (parts.next(), parts.next().and_then(|n| n.parse::<f64>().ok()))
+        else {
+            continue;
+        };
         // criterion stores "group/param/eter" as group/param_eter.
         let (group, param) = case.split_once('/').unwrap_or((case, ""));
         let estimates = root()
@@ -119,7 +124,12 @@ fn bench() -> Result<()> {
             Some(ns) => format!("{:.2} µs", ns / 1e3),
             None => "-".into(),
         };
-        println!("{case:<44} {shown:>14} {nfe:>10}");
+        let (nfe, gflops) = match (kind, time) {
+            (Some("NFE"), _) => (format!("{count}"), "-".to_string()),
+            (_, Some(ns)) => ("-".to_string(), format!("{:.2}", count / ns)),
+            _ => ("-".to_string(), "-".to_string()),
+        };
+        println!("{case:<44} {shown:>14} {nfe:>10} {gflops:>10}");
     }
     Ok(())
 }

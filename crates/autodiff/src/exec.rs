@@ -2,7 +2,8 @@
 //! the graph on new inputs without allocating.
 
 use crate::backward::operands;
-use crate::gemm::{gemm, Strided};
+use crate::fastmath;
+use crate::gemm::{gemm, pack_len, Strided};
 use crate::graph::{Axis, Binary, Graph, Mat, Op, Unary, Var};
 use crate::Error;
 
@@ -25,7 +26,7 @@ use crate::Error;
 pub struct Executor {
     values: Vec<Mat>,
     plan: Vec<usize>,
-    /// Packing space for a transposed left operand of a matrix product.
+    /// Panel buffer of the matrix-product kernel.
     scratch: Vec<f64>,
 }
 
@@ -125,14 +126,18 @@ impl Executor {
     }
 }
 
-/// The packing space the planned products need: the largest transposed left operand.
+/// The packing space the planned products need: the largest left-operand panel set.
 fn plan_scratch(g: &Graph, needed: &[bool]) -> usize {
     g.nodes
         .iter()
         .enumerate()
         .filter(|(i, _)| needed[*i])
         .filter_map(|(_, n)| match n.op {
-            Op::MatMul { a, ta: true, .. } => Some(g.nodes[a.0].shape.0 * g.nodes[a.0].shape.1),
+            Op::MatMul { a, ta, .. } => {
+                let (r, c) = g.nodes[a.0].shape;
+                let (m, k) = if ta { (c, r) } else { (r, c) };
+                Some(pack_len(m, k))
+            }
             _ => None,
         })
         .max()
@@ -163,8 +168,8 @@ fn data<'a>(g: &'a Graph, values: &'a [Mat], v: Var) -> &'a [f64] {
     }
 }
 
-/// `c = op(a) · op(b)` for column-major operands, transposes taken by strides; a
-/// transposed `a` is packed into `scratch` first (the kernel reads `A` contiguously).
+/// `c = op(a) · op(b)` for column-major operands, transposes taken by strides; `pack`
+/// is the kernel's panel buffer.
 fn matmul(
     a: &[f64],
     sa: (usize, usize),
@@ -172,46 +177,30 @@ fn matmul(
     b: &[f64],
     sb: (usize, usize),
     tb: bool,
-    scratch: &mut [f64],
+    pack: &mut [f64],
     c: &mut [f64],
 ) {
-    let (m, k) = if ta { (sa.1, sa.0) } else { sa };
-    let n = if tb { sb.0 } else { sb.1 };
-    let a = if ta {
-        // scratch (m×k) = aᵀ, a being k×m column-major.
-        for p in 0..k {
-            for i in 0..m {
-                scratch[i + p * m] = a[p + i * k];
-            }
-        }
-        &scratch[..m * k]
-    } else {
-        a
-    };
-    let b = if tb {
-        Strided { data: b, rs: sb.0, cs: 1 }
-    } else {
-        Strided { data: b, rs: 1, cs: sb.0 }
-    };
-    gemm(m, n, k, a, b, c);
-}
-
-#[inline(always)]
-fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+    // (rows, cols, row stride, column stride) of op(x) for a column-major x.
+    let op = |s: (usize, usize), t: bool| if t { (s.1, s.0, s.0, 1) } else { (s.0, s.1, 1, s.0) };
+    let (m, k, ars, acs) = op(sa, ta);
+    let (_, n, brs, bcs) = op(sb, tb);
+    gemm(
+        m,
+        n,
+        k,
+        Strided { data: a, rs: ars, cs: acs },
+        Strided { data: b, rs: brs, cs: bcs },
+        c,
+        pack,
+    );
 }
 
 #[inline(always)]
 fn apply_unary(f: Unary, x: f64) -> f64 {
     match f {
-        Unary::Tanh => x.tanh(),
-        Unary::Sigmoid => sigmoid(x),
-        Unary::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        Unary::Tanh => fastmath::tanh::<false>(x),
+        Unary::Sigmoid => fastmath::sigmoid::<false>(x),
+        Unary::Softplus => x.max(0.0) + fastmath::exp::<false>(-x.abs()).ln_1p(),
         Unary::Relu => x.max(0.0),
         Unary::Elu(a) => {
             if x > 0.0 {
@@ -220,8 +209,8 @@ fn apply_unary(f: Unary, x: f64) -> f64 {
                 a * x.exp_m1()
             }
         }
-        Unary::Swish => x * sigmoid(x),
-        Unary::Exp => x.exp(),
+        Unary::Swish => x * fastmath::sigmoid::<false>(x),
+        Unary::Exp => fastmath::exp::<false>(x),
         Unary::Log => x.ln(),
         Unary::Sqrt => x.sqrt(),
         Unary::Square => x * x,
@@ -249,6 +238,100 @@ fn apply_unary(f: Unary, x: f64) -> f64 {
     }
 }
 
+/// `out = f(xs)` element-wise, one straight loop per function.
+#[inline(always)]
+fn unary_body<const FMA: bool>(f: Unary, out: &mut [f64], xs: &[f64]) {
+    #[inline(always)]
+    fn map(out: &mut [f64], xs: &[f64], f: impl Fn(f64) -> f64) {
+        for (o, &v) in out.iter_mut().zip(xs) {
+            *o = f(v);
+        }
+    }
+    match f {
+        Unary::Tanh => map(out, xs, fastmath::tanh::<FMA>),
+        Unary::Sigmoid => map(out, xs, fastmath::sigmoid::<FMA>),
+        Unary::Exp => map(out, xs, fastmath::exp::<FMA>),
+        Unary::Softplus => map(out, xs, |x| x.max(0.0) + fastmath::exp::<FMA>(-x.abs()).ln_1p()),
+        Unary::Swish => map(out, xs, |x| x * fastmath::sigmoid::<FMA>(x)),
+        Unary::Square => map(out, xs, |v| v * v),
+        Unary::Neg => map(out, xs, |v| -v),
+        Unary::Scale(c) => map(out, xs, |v| c * v),
+        Unary::AddScalar(c) => map(out, xs, |v| v + c),
+        other => map(out, xs, |v| apply_unary(other, v)),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn unary_avx2(f: Unary, out: &mut [f64], xs: &[f64]) {
+    unary_body::<true>(f, out, xs)
+}
+
+/// `out = f(xs)`, compiled for AVX2 and FMA where the CPU has them.
+fn unary(f: Unary, out: &mut [f64], xs: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        unsafe {
+            unary_avx2(f, out, xs)
+        };
+        return;
+    }
+    unary_body::<false>(f, out, xs)
+}
+
+/// `out = f(a, b)` with broadcasting, column by column so each inner loop is a straight
+/// map over a column or a column against one value.
+#[inline(always)]
+fn binary(
+    out: &mut [f64],
+    (r, c): (usize, usize),
+    a: &[f64],
+    sa: (usize, usize),
+    b: &[f64],
+    sb: (usize, usize),
+    f: impl Fn(f64, f64) -> f64,
+) {
+    if sa == (r, c) && sb == (r, c) {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+        return;
+    }
+    for j in 0..c {
+        let col = |s: (usize, usize)| -> usize {
+            if s.1 == 1 {
+                0
+            } else {
+                j * s.0
+            }
+        };
+        let (ca, cb) = (col(sa), col(sb));
+        let o = &mut out[j * r..(j + 1) * r];
+        match (sa.0 == 1, sb.0 == 1) {
+            (false, false) => {
+                for ((o, &x), &y) in o.iter_mut().zip(&a[ca..ca + r]).zip(&b[cb..cb + r]) {
+                    *o = f(x, y);
+                }
+            }
+            (false, true) => {
+                let y = b[cb];
+                for (o, &x) in o.iter_mut().zip(&a[ca..ca + r]) {
+                    *o = f(x, y);
+                }
+            }
+            (true, false) => {
+                let x = a[ca];
+                for (o, &y) in o.iter_mut().zip(&b[cb..cb + r]) {
+                    *o = f(x, y);
+                }
+            }
+            (true, true) => o.fill(f(a[ca], b[cb])),
+        }
+    }
+}
+
 /// Index of element `(i, j)` of an operand of shape `(r, c)` broadcast to a larger shape.
 #[inline(always)]
 fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
@@ -262,32 +345,15 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
     let shape = |v: Var| g.nodes[v.0].shape;
     match &g.nodes[i].op {
         Op::Input(_) | Op::Param(_) | Op::Constant(_) => {}
-        Op::Unary(f, x) => {
-            let xs = data(g, done, *x);
-            for (o, &v) in out.as_mut_slice().iter_mut().zip(xs) {
-                *o = apply_unary(*f, v);
-            }
-        }
+        Op::Unary(f, x) => unary(*f, out.as_mut_slice(), data(g, done, *x)),
         Op::Binary(f, a, b) => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));
             let (sa, sb) = (shape(*a), shape(*b));
-            let op = |x: f64, y: f64| match f {
-                Binary::Add => x + y,
-                Binary::Sub => x - y,
-                Binary::Mul => x * y,
-                Binary::Div => x / y,
-            };
-            let o = out.as_mut_slice();
-            if sa == (r, c) && sb == (r, c) {
-                for ((o, &x), &y) in o.iter_mut().zip(da).zip(db) {
-                    *o = op(x, y);
-                }
-            } else {
-                for j in 0..c {
-                    for ii in 0..r {
-                        o[ii + j * r] = op(da[bidx(sa, ii, j)], db[bidx(sb, ii, j)]);
-                    }
-                }
+            match f {
+                Binary::Add => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x + y),
+                Binary::Sub => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x - y),
+                Binary::Mul => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x * y),
+                Binary::Div => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x / y),
             }
         }
         Op::MatMul { a, b, ta, tb } => {

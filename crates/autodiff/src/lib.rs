@@ -41,6 +41,7 @@ pub mod check;
 pub mod checkpoint;
 mod error;
 mod exec;
+mod fastmath;
 mod gemm;
 mod graph;
 pub mod layers;

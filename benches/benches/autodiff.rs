@@ -1,0 +1,166 @@
+//! Criterion benchmarks of `autodiff` replays: the MLP 2→64→64→2 (tanh) at batch 1, 32
+//! and 512 — forward, forward + VJP (cotangent in, gradients for input and parameters
+//! out), and VJP of the VJP (gradient in the parameters of `‖aᵀ ∂f/∂x‖²`, RNODE's
+//! Jacobian penalty) — each beside the bare nalgebra matrix products it contains.
+//! Before timing, each case prints `FLOPS <case> <n>` (the products' multiply-adds × 2),
+//! from which `cargo xtask bench` reports GFLOP/s.
+
+use autodiff::layers::{Activation, Mlp};
+use autodiff::{Axis, Executor, Graph, Mat, Rng, Var};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+
+const WIDTHS: [usize; 4] = [2, 64, 64, 2];
+
+struct Field {
+    g: Graph,
+    forward: Vec<Var>,
+    vjp: Vec<Var>,
+    vjp_of_vjp: Vec<Var>,
+}
+
+fn field(batch: usize) -> Field {
+    let mut g = Graph::new();
+    let x = g.input(batch, 2);
+    let a = g.input(batch, 2);
+    let mlp = Mlp::new(&mut g, "f", &WIDTHS, Activation::Tanh, &mut Rng::new(0)).unwrap();
+    let y = mlp.forward(&mut g, x).unwrap();
+    let params = g.param_vars().to_vec();
+    let mut wrt = vec![x];
+    wrt.extend(&params);
+    let grads = g.vjp(&[(y, a)], &wrt).unwrap();
+    let sq = g.square(grads[0]).unwrap();
+    let penalty = g.sum(sq, Axis::All).unwrap();
+    let second = g.grad(penalty, &params).unwrap();
+    let mut vjp = vec![y];
+    vjp.extend(&grads);
+    let mut vjp_of_vjp = vec![penalty];
+    vjp_of_vjp.extend(second);
+    Field { g, forward: vec![y], vjp, vjp_of_vjp }
+}
+
+/// Multiply-add count ×2 of a graph's planned matrix products.
+fn product_flops(g: &Graph, outputs: &[Var]) -> usize {
+    let mut needed = vec![false; g.len()];
+    for o in outputs {
+        needed[o.index()] = true;
+    }
+    let mut flops = 0;
+    for i in (0..g.len()).rev() {
+        if !needed[i] {
+            continue;
+        }
+        let node = g.node(Var::from_index(i)).unwrap();
+        let ops = operands(&node.op);
+        for v in &ops {
+            needed[v.index()] = true;
+        }
+        if let autodiff::Op::MatMul { a, ta, .. } = node.op {
+            let sa = g.shape(a).unwrap();
+            let k = if ta { sa.0 } else { sa.1 };
+            flops += 2 * node.shape.0 * node.shape.1 * k;
+        }
+    }
+    flops
+}
+
+fn operands(op: &autodiff::Op) -> Vec<Var> {
+    use autodiff::Op::*;
+    match op {
+        Input(_) | Param(_) | Constant(_) => vec![],
+        Unary(_, x)
+        | Sum(x, _)
+        | Broadcast(x)
+        | SliceCols(x, _)
+        | PadCols(x, _)
+        | Transpose(x)
+        | LogSumExpRows(x) => {
+            vec![*x]
+        }
+        Binary(_, a, b) | MatMul { a, b, .. } => vec![*a, *b],
+        ConcatCols(p) => p.clone(),
+    }
+}
+
+/// The bare products of the forward pass and of forward + VJP, with nalgebra's `gemm`
+/// into preallocated outputs.
+struct Bare {
+    x: Mat,
+    w: Vec<Mat>,
+    /// Transposed weights, precomputed so the timed loop allocates nothing.
+    wt: Vec<Mat>,
+    h: Vec<Mat>,
+    dh: Vec<Mat>,
+    dw: Vec<Mat>,
+}
+
+impl Bare {
+    fn new(batch: usize) -> Self {
+        let mut rng = Rng::new(1);
+        let w: Vec<Mat> = WIDTHS.windows(2).map(|p| rng.matrix(p[0], p[1], Rng::normal)).collect();
+        let h = WIDTHS[1..].iter().map(|&n| Mat::zeros(batch, n)).collect();
+        let dh = WIDTHS[..3].iter().map(|&n| Mat::zeros(batch, n)).collect();
+        let dw = w.iter().map(|m| Mat::zeros(m.nrows(), m.ncols())).collect();
+        let wt = w.iter().map(|m| m.transpose()).collect();
+        Bare { x: rng.matrix(batch, 2, Rng::normal), w, wt, h, dh, dw }
+    }
+
+    fn forward(&mut self) {
+        let (h0, rest) = self.h.split_at_mut(1);
+        h0[0].gemm(1.0, &self.x, &self.w[0], 0.0);
+        let (h1, h2) = rest.split_at_mut(1);
+        h1[0].gemm(1.0, &h0[0], &self.w[1], 0.0);
+        h2[0].gemm(1.0, &h1[0], &self.w[2], 0.0);
+    }
+
+    fn forward_vjp(&mut self) {
+        self.forward();
+        // dW_l = h_{l-1}ᵀ g_l and dh_{l-1} = g_l W_lᵀ, with the outputs standing in for g.
+        let [d0, d1, d2] = &mut self.dh[..] else { return };
+        self.dw[2].gemm_tr(1.0, &self.h[1], &self.h[2], 0.0);
+        d2.gemm(1.0, &self.h[2], &self.wt[2], 0.0);
+        self.dw[1].gemm_tr(1.0, &self.h[0], d2, 0.0);
+        d1.gemm(1.0, d2, &self.wt[1], 0.0);
+        self.dw[0].gemm_tr(1.0, &self.x, d1, 0.0);
+        d0.gemm(1.0, d1, &self.wt[0], 0.0);
+    }
+}
+
+fn bench_mlp(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mlp_2_64_64_2");
+    for batch in [1usize, 32, 512] {
+        let f = field(batch);
+        let mut rng = Rng::new(2);
+        let x = rng.matrix(batch, 2, Rng::normal);
+        let a = rng.matrix(batch, 2, Rng::normal);
+        for (name, outs) in
+            [("forward", &f.forward), ("forward+vjp", &f.vjp), ("vjp_of_vjp", &f.vjp_of_vjp)]
+        {
+            let mut exe = Executor::new(&f.g, outs).unwrap();
+            let id = format!("{name}/{batch}");
+            println!("FLOPS mlp_2_64_64_2/{id} {}", product_flops(&f.g, outs));
+            group.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                b.iter(|| exe.run(&f.g, &[black_box(&x), black_box(&a)]).unwrap())
+            });
+        }
+        let mut bare = Bare::new(batch);
+        let fwd_flops = 2 * batch * (2 * 64 + 64 * 64 + 64 * 2);
+        println!("FLOPS mlp_2_64_64_2/bare_forward/{batch} {fwd_flops}");
+        group.bench_function(BenchmarkId::from_parameter(format!("bare_forward/{batch}")), |b| {
+            b.iter(|| bare.forward())
+        });
+        println!("FLOPS mlp_2_64_64_2/bare_forward+vjp/{batch} {}", 3 * fwd_flops);
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("bare_forward+vjp/{batch}")),
+            |b| b.iter(|| bare.forward_vjp()),
+        );
+    }
+    group.finish();
+}
+
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group!(benches, bench_mlp);
+}
+criterion_main!(group::benches);

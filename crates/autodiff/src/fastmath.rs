@@ -1,0 +1,158 @@
+//! Branch-free `exp`, `tanh` and `sigmoid` that compilers vectorise, accurate to a few ulp.
+//!
+//! libm's scalar calls cost 10-40 ns each and dominate an MLP vector field (a 2→64→64→2
+//! network at batch 512 evaluates 65 536 `tanh` per pass against 4.5 MFLOP of products).
+//! `exp` uses Cody-Waite range reduction `x = k ln 2 + r`, `|r| ≤ ln2/2`, a degree-13
+//! Taylor polynomial for `e^r` and exponent-bit scaling; `tanh` uses its odd Taylor series
+//! for `|x| < 0.1` (avoiding cancellation) and `(1 - e^{-2|x|}) / (1 + e^{-2|x|})` above.
+
+const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LOG2E: f64 = std::f64::consts::LOG2_E;
+
+/// `a·b + c`, fused where the caller is compiled for FMA (a libm call otherwise, so only
+/// the FMA-compiled paths ask for it).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// `e^x`, relative error below 4e-16 on `[-707.7, 709.78]`; `+∞` above, and `0` below
+/// (results that would be subnormal, under 2.2e-308, flush to zero); NaN for NaN.
+#[inline(always)]
+pub(crate) fn exp<const FMA: bool>(x: f64) -> f64 {
+    let xc = x.clamp(-707.7, 709.78);
+    // Round to nearest by adding and removing 1.5·2^52 (no libm call, vectorises).
+    const SHIFTER: f64 = 6_755_399_441_055_744.0;
+    let k = (xc * LOG2E + SHIFTER) - SHIFTER;
+    let r = (xc - k * LN2_HI) - k * LN2_LO;
+    // Taylor series of e^r to r^13 / 13! (truncation < 2e-17 for |r| ≤ 0.347).
+    let mut p = 1.0 / 6_227_020_800.0;
+    for c in [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = madd::<FMA>(p, r, c);
+    }
+    // 2p · 2^(k-1), 2^(k-1) from the bits of (k - 1) + 1023 + SHIFTER, whose low mantissa
+    // bits hold the biased exponent (k ∈ [-1021, 1024], so k - 1 is a normal exponent). No
+    // integer conversion, so the loop stays vectorised.
+    let biased = (k + (SHIFTER + 1022.0)).to_bits() & 0x7FF;
+    let y = (p + p) * f64::from_bits(biased << 52);
+    if x > 709.78 {
+        f64::INFINITY
+    } else if x < -707.7 {
+        0.0
+    } else if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+/// `tanh x`, relative error below 1e-15.
+#[inline(always)]
+pub(crate) fn tanh<const FMA: bool>(x: f64) -> f64 {
+    let a = x.abs();
+    let x2 = x * x;
+    // Odd series x(1 - x²/3 + 2x⁴/15 - ...), to x^19 (next term < 1e-17 relative at 0.1).
+    let mut q = 6_404_582.0 / 10_854_718_875.0;
+    for c in [
+        -929_569.0 / 638_512_875.0,
+        21844.0 / 6_081_075.0,
+        -1382.0 / 155_925.0,
+        62.0 / 2835.0,
+        -17.0 / 315.0,
+        2.0 / 15.0,
+        -1.0 / 3.0,
+        1.0,
+    ] {
+        q = madd::<FMA>(q, x2, c);
+    }
+    let small = x * q;
+    let e = exp::<FMA>(-2.0 * a);
+    let large = ((1.0 - e) / (1.0 + e)).copysign(x);
+    if a < 0.1 {
+        small
+    } else {
+        large
+    }
+}
+
+/// The logistic function `1 / (1 + e^-x)`, evaluated without overflow.
+#[inline(always)]
+pub(crate) fn sigmoid<const FMA: bool>(x: f64) -> f64 {
+    let e = exp::<FMA>(-x.abs());
+    let s = 1.0 / (1.0 + e);
+    if x >= 0.0 {
+        s
+    } else {
+        e * s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_rel(f: fn(f64) -> f64, reference: fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+        (0..=200_000)
+            .map(|i| lo + (hi - lo) * i as f64 / 200_000.0)
+            .map(|x| {
+                let (a, b) = (f(x), reference(x));
+                if b == 0.0 {
+                    a.abs()
+                } else {
+                    ((a - b) / b).abs()
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn agree_with_libm_to_a_few_ulp() {
+        fn both(check: impl Fn(fn(f64) -> f64, fn(f64) -> f64, fn(f64) -> f64)) {
+            check(exp::<false>, tanh::<false>, sigmoid::<false>);
+            check(exp::<true>, tanh::<true>, sigmoid::<true>);
+        }
+        both(|exp, tanh, sigmoid| {
+            assert!(max_rel(exp, f64::exp, -707.0, 709.7) < 1e-15);
+            assert!(max_rel(exp, f64::exp, -1.0, 1.0) < 5e-16);
+            assert!(max_rel(tanh, f64::tanh, -20.0, 20.0) < 1e-15);
+            assert!(max_rel(tanh, f64::tanh, -1e-3, 1e-3) < 5e-16);
+            assert!(max_rel(sigmoid, |x| 1.0 / (1.0 + (-x).exp()), -30.0, 30.0) < 1e-15);
+        });
+    }
+
+    #[test]
+    fn edge_values() {
+        let (exp, tanh, sigmoid) = (exp::<false>, tanh::<false>, sigmoid::<false>);
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(1000.0), f64::INFINITY);
+        assert_eq!(exp(-1000.0), 0.0);
+        assert!(exp(f64::NAN).is_nan());
+        assert!((exp(-707.0) / (-707.0f64).exp() - 1.0).abs() < 1e-15);
+        assert_eq!(exp(-740.0), 0.0);
+        assert!((exp(709.5) / 709.5f64.exp() - 1.0).abs() < 1e-15);
+        assert_eq!(tanh(0.0), 0.0);
+        assert_eq!(tanh(50.0), 1.0);
+        assert_eq!(tanh(-50.0), -1.0);
+        assert_eq!(sigmoid(-800.0), 0.0);
+        assert_eq!(sigmoid(800.0), 1.0);
+    }
+}
