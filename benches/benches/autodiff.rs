@@ -2,11 +2,12 @@
 //! and 512 — forward, forward + VJP (cotangent in, gradients for input and parameters
 //! out), and VJP of the VJP (gradient in the parameters of `‖aᵀ ∂f/∂x‖²`, RNODE's
 //! Jacobian penalty) — each beside the bare nalgebra matrix products it contains.
-//! Before timing, each case prints `FLOPS <case> <n>` (the products' multiply-adds × 2),
+//! Also the 64-channel 3×3 convolution (padding 1) on 7×7 maps at batch 128, forward and
+//! forward + VJP. Before timing, each case prints `FLOPS <case> <n>` (the products' multiply-adds × 2),
 //! from which `cargo xtask bench` reports GFLOP/s.
 
-use autodiff::layers::{Activation, Mlp};
-use autodiff::{Axis, Executor, Graph, Mat, Rng, Var};
+use autodiff::layers::{Activation, Conv2d, Mlp};
+use autodiff::{Axis, ConvGeometry, Executor, Graph, Mat, Rng, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 
@@ -51,7 +52,7 @@ fn product_flops(g: &Graph, outputs: &[Var]) -> usize {
             continue;
         }
         let node = g.node(Var::from_index(i)).unwrap();
-        let ops = operands(&node.op);
+        let ops = node.op.operands();
         for v in &ops {
             needed[v.index()] = true;
         }
@@ -62,24 +63,6 @@ fn product_flops(g: &Graph, outputs: &[Var]) -> usize {
         }
     }
     flops
-}
-
-fn operands(op: &autodiff::Op) -> Vec<Var> {
-    use autodiff::Op::*;
-    match op {
-        Input(_) | Param(_) | Constant(_) => vec![],
-        Unary(_, x)
-        | Sum(x, _)
-        | Broadcast(x)
-        | SliceCols(x, _)
-        | PadCols(x, _)
-        | Transpose(x)
-        | LogSumExpRows(x) => {
-            vec![*x]
-        }
-        Binary(_, a, b) | MatMul { a, b, .. } => vec![*a, *b],
-        ConcatCols(p) => p.clone(),
-    }
 }
 
 /// The bare products of the forward pass and of forward + VJP, with nalgebra's `gemm`
@@ -158,9 +141,43 @@ fn bench_mlp(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_conv(c: &mut Criterion) {
+    let geom = ConvGeometry {
+        channels: 64,
+        height: 7,
+        width: 7,
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let batch = 128;
+    let mut g = Graph::new();
+    let x = g.input(batch, geom.image_len());
+    let conv = Conv2d::new(&mut g, "conv", geom, 64, &mut Rng::new(3));
+    let y = conv.forward(&mut g, x).unwrap();
+    let cot = g.input(batch, 64 * geom.positions());
+    let grads = g.vjp(&[(y, cot)], &[x, conv.weight, conv.bias]).unwrap();
+    let mut rng = Rng::new(4);
+    let xv = rng.matrix(batch, geom.image_len(), Rng::normal);
+    let cv = rng.matrix(batch, 64 * geom.positions(), Rng::normal);
+    let mut group = c.benchmark_group("conv64_3x3_7x7_b128");
+    group.sample_size(20);
+    let mut vjp_outs = vec![y];
+    vjp_outs.extend(grads);
+    for (name, outs) in [("forward", vec![y]), ("forward+vjp", vjp_outs)] {
+        let mut exe = Executor::new(&g, &outs).unwrap();
+        println!("FLOPS conv64_3x3_7x7_b128/{name} {}", product_flops(&g, &outs));
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| exe.run(&g, &[black_box(&xv), black_box(&cv)]).unwrap())
+        });
+    }
+    group.finish();
+}
+
 #[allow(missing_docs)]
 mod group {
     use super::*;
-    criterion_group!(benches, bench_mlp);
+    criterion_group!(benches, bench_mlp, bench_conv);
 }
 criterion_main!(group::benches);

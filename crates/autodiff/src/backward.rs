@@ -237,6 +237,14 @@ impl Graph {
                 let softmax = self.exp(centred)?;
                 out.push((x, self.mul(softmax, g)?));
             }
+            Op::Im2Col(x, geom) => out.push((x, self.col2im(g, geom)?)),
+            Op::Col2Im(x, geom) => out.push((x, self.im2col(g, geom)?)),
+            Op::PositionsToRows(x, p) => out.push((x, self.rows_to_positions(g, p)?)),
+            Op::RowsToPositions(x, p) => out.push((x, self.positions_to_rows(g, p)?)),
+            Op::RowsToBlocks(x, k) => out.push((x, self.blocks_to_rows(g, k)?)),
+            Op::BlocksToRows(x, k) => out.push((x, self.rows_to_blocks(g, k)?)),
+            Op::RepeatCols(x, t) => out.push((x, self.sum_groups(g, t)?)),
+            Op::SumGroups(x, t) => out.push((x, self.repeat_cols(g, t)?)),
         }
         out.retain(|(v, _)| wanted(v));
         Ok(out)
@@ -257,6 +265,13 @@ fn accumulate(
     Ok(())
 }
 
+impl Op {
+    /// The nodes this operation reads.
+    pub fn operands(&self) -> Vec<Var> {
+        operands(self)
+    }
+}
+
 /// The operands of an operation.
 pub(crate) fn operands(op: &Op) -> Vec<Var> {
     match op {
@@ -267,7 +282,15 @@ pub(crate) fn operands(op: &Op) -> Vec<Var> {
         | Op::SliceCols(x, _)
         | Op::PadCols(x, _)
         | Op::Transpose(x)
-        | Op::LogSumExpRows(x) => vec![*x],
+        | Op::LogSumExpRows(x)
+        | Op::Im2Col(x, _)
+        | Op::Col2Im(x, _)
+        | Op::PositionsToRows(x, _)
+        | Op::RowsToPositions(x, _)
+        | Op::RowsToBlocks(x, _)
+        | Op::BlocksToRows(x, _)
+        | Op::RepeatCols(x, _)
+        | Op::SumGroups(x, _) => vec![*x],
         Op::Binary(_, a, b) | Op::MatMul { a, b, .. } => vec![*a, *b],
         Op::ConcatCols(parts) => parts.clone(),
     }

@@ -237,6 +237,7 @@ pub fn cases() -> Vec<Case> {
         case!("cross_entropy", two_same, Domain::Positive, |g, x| g.cross_entropy(x[0], x[1])),
     ];
     v.extend(layer_cases());
+    v.extend(image_cases());
     v.extend([
         case!("add", two_same, REAL, |g, x| g.add(x[0], x[1])),
         case!("add row", with_row, REAL, |g, x| g.add(x[0], x[1])),
@@ -256,6 +257,71 @@ pub fn cases() -> Vec<Case> {
         case!("div scalar", scalar_first, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
     ]);
     v
+}
+
+/// A small image geometry for the checks: 2 channels of 3×4.
+const IMG: crate::ConvGeometry = crate::ConvGeometry {
+    channels: 2,
+    height: 3,
+    width: 4,
+    kernel_h: 3,
+    kernel_w: 3,
+    stride: 1,
+    padding: 1,
+};
+const IMG_S2: crate::ConvGeometry = crate::ConvGeometry {
+    channels: 2,
+    height: 5,
+    width: 4,
+    kernel_h: 2,
+    kernel_w: 3,
+    stride: 2,
+    padding: 1,
+};
+
+/// The image operations and layers (`r` = batch).
+fn image_cases() -> Vec<Case> {
+    use crate::layers::{avg_pool2d, global_avg_pool, Conv2d, GroupNorm};
+    vec![
+        case!("im2col", |r, _, _| vec![(r, IMG.image_len())], REAL, |g, x| g.im2col(x[0], IMG)),
+        case!("im2col stride 2", |r, _, _| vec![(r, IMG_S2.image_len())], REAL, |g, x| g
+            .im2col(x[0], IMG_S2)),
+        case!(
+            "col2im",
+            |r, _, _| vec![(r * IMG_S2.positions(), IMG_S2.patch_len())],
+            REAL,
+            |g, x| g.col2im(x[0], IMG_S2)
+        ),
+        case!("positions_to_rows", |r, c, _| vec![(3 * r, c)], REAL, |g, x| g
+            .positions_to_rows(x[0], 3)),
+        case!("rows_to_positions", |r, c, _| vec![(r, 3 * c)], REAL, |g, x| g
+            .rows_to_positions(x[0], 3)),
+        case!("rows_to_blocks", |r, c, _| vec![(r, 2 * c)], REAL, |g, x| g.rows_to_blocks(x[0], 2)),
+        case!("blocks_to_rows", |r, c, _| vec![(2 * r, c)], REAL, |g, x| g.blocks_to_rows(x[0], 2)),
+        case!("repeat_cols", one, REAL, |g, x| g.repeat_cols(x[0], 3)),
+        case!("sum_groups", |r, c, _| vec![(r, 3 * c)], REAL, |g, x| g.sum_groups(x[0], 3)),
+        case!("Conv2d 3x3 pad 1", |r, _, _| vec![(r, IMG.image_len())], REAL, |g, x| {
+            Conv2d::new(g, "conv", IMG, 3, &mut Rng::new(7)).forward(g, x[0])
+        }),
+        case!("Conv2d stride 2", |r, _, _| vec![(r, IMG_S2.image_len())], REAL, |g, x| {
+            Conv2d::new(g, "conv", IMG_S2, 2, &mut Rng::new(8)).forward(g, x[0])
+        }),
+        case!("GroupNorm", |r, _, _| vec![(r, 4 * 3)], REAL, |g, x| {
+            let gn = GroupNorm::new(g, "gn", 2, 4, 3)?;
+            // Non-trivial affine parameters so their gradients are exercised.
+            let p = g.params_mut();
+            for (i, v) in p.iter_mut().enumerate() {
+                *v = 0.5 + 0.25 * i as f64;
+            }
+            gn.forward(g, x[0])
+        }),
+        case!("avg_pool2d", |r, _, _| vec![(r, IMG_S2.image_len())], REAL, |g, x| avg_pool2d(
+            g, x[0], IMG_S2
+        )),
+        case!("global_avg_pool", |r, _, _| vec![(r, 2 * 6)], REAL, |g, x| global_avg_pool(
+            g, x[0], 6
+        )),
+    ]
 }
 
 /// The layers, with parameter and input gradients checked (sizes: batch `r`, input `c`,

@@ -332,6 +332,59 @@ fn binary(
     }
 }
 
+/// Visits every (output position, patch entry, input entry) of a convolution geometry:
+/// `f(b, q, col, src)` with `src = None` for padding.
+#[inline(always)]
+fn for_each_patch(
+    batch: usize,
+    geom: &crate::graph::ConvGeometry,
+    mut f: impl FnMut(usize, usize, usize, Option<usize>),
+) {
+    let (ow, pos) = (geom.out_w(), geom.positions());
+    let (kk, hw) = (geom.kernel_h * geom.kernel_w, geom.height * geom.width);
+    for ch in 0..geom.channels {
+        for ki in 0..geom.kernel_h {
+            for kj in 0..geom.kernel_w {
+                let col = ch * kk + ki * geom.kernel_w + kj;
+                for q in 0..pos {
+                    let ih = (q / ow * geom.stride + ki) as isize - geom.padding as isize;
+                    let iw = (q % ow * geom.stride + kj) as isize - geom.padding as isize;
+                    let inside = ih >= 0
+                        && iw >= 0
+                        && (ih as usize) < geom.height
+                        && (iw as usize) < geom.width;
+                    let src = inside.then(|| ch * hw + ih as usize * geom.width + iw as usize);
+                    for b in 0..batch {
+                        f(b, q, col, src);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Patches `(B·P) × (C·kh·kw)` of images `B × (C·H·W)` (column-major both).
+fn im2col(x: &[f64], rows: usize, geom: &crate::graph::ConvGeometry, out: &mut [f64]) {
+    let pos = geom.positions();
+    let batch = rows / pos.max(1);
+    for_each_patch(batch, geom, |b, q, col, src| {
+        out[(b * pos + q) + col * rows] = src.map_or(0.0, |s| x[b + s * batch]);
+    });
+}
+
+/// The adjoint of [`im2col`]: patches `(B·P) × (C·kh·kw)` summed into images `B × (C·H·W)`.
+fn col2im(p: &[f64], geom: &crate::graph::ConvGeometry, out: &mut [f64]) {
+    let pos = geom.positions();
+    let rows = p.len() / geom.patch_len().max(1);
+    let batch = rows / pos.max(1);
+    out.fill(0.0);
+    for_each_patch(batch, geom, |b, q, col, src| {
+        if let Some(s) = src {
+            out[b + s * batch] += p[(b * pos + q) + col * rows];
+        }
+    });
+}
+
 /// Index of element `(i, j)` of an operand of shape `(r, c)` broadcast to a larger shape.
 #[inline(always)]
 fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
@@ -416,6 +469,70 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
             for j in 0..xc {
                 for ii in 0..xr {
                     o[j + ii * xc] = xs[ii + j * xr];
+                }
+            }
+        }
+        Op::Im2Col(x, geom) => im2col(data(g, done, *x), r, geom, out.as_mut_slice()),
+        Op::Col2Im(x, geom) => col2im(data(g, done, *x), geom, out.as_mut_slice()),
+        Op::PositionsToRows(x, p) => {
+            // in[(b·P + q), ch] → out[b, ch·P + q]
+            let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
+            let o = out.as_mut_slice();
+            for ch in 0..xc {
+                for row in 0..xr {
+                    let (b, q) = (row / p, row % p);
+                    o[b + (ch * p + q) * r] = xs[row + ch * xr];
+                }
+            }
+        }
+        Op::RowsToPositions(x, p) => {
+            let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
+            let o = out.as_mut_slice();
+            for ch in 0..c {
+                for row in 0..r {
+                    let (b, q) = (row / p, row % p);
+                    o[row + ch * r] = xs[b + (ch * p + q) * xr];
+                }
+            }
+        }
+        Op::RowsToBlocks(x, k) => {
+            // in[b, gi·L + l] → out[b·G + gi, l]
+            let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
+            let o = out.as_mut_slice();
+            for l in 0..c {
+                for row in 0..r {
+                    let (b, gi) = (row / k, row % k);
+                    o[row + l * r] = xs[b + (gi * c + l) * xr];
+                }
+            }
+        }
+        Op::BlocksToRows(x, k) => {
+            let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
+            let o = out.as_mut_slice();
+            for l in 0..xc {
+                for row in 0..xr {
+                    let (b, gi) = (row / k, row % k);
+                    o[b + (gi * xc + l) * r] = xs[row + l * xr];
+                }
+            }
+        }
+        Op::RepeatCols(x, t) => {
+            let xs = data(g, done, *x);
+            let o = out.as_mut_slice();
+            for (cc, col) in xs.chunks_exact(r).enumerate() {
+                for rep in 0..*t {
+                    o[(cc * t + rep) * r..(cc * t + rep + 1) * r].copy_from_slice(col);
+                }
+            }
+        }
+        Op::SumGroups(x, t) => {
+            let xs = data(g, done, *x);
+            let o = out.as_mut_slice();
+            o.fill(0.0);
+            for (src, col) in xs.chunks_exact(r).enumerate() {
+                let dst = &mut o[(src / t) * r..(src / t + 1) * r];
+                for (d, &v) in dst.iter_mut().zip(col) {
+                    *d += v;
                 }
             }
         }

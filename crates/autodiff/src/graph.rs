@@ -91,6 +91,62 @@ pub enum Axis {
     Cols,
 }
 
+/// Geometry of a 2-D convolution or pooling window over images stored as rows of
+/// `channels × height × width` (channel-major, then rows, then columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConvGeometry {
+    /// Input channels.
+    pub channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Window height.
+    pub kernel_h: usize,
+    /// Window width.
+    pub kernel_w: usize,
+    /// Stride (both directions).
+    pub stride: usize,
+    /// Zero padding (both sides, both directions).
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        (self.height + 2 * self.padding).saturating_sub(self.kernel_h) / self.stride.max(1) + 1
+    }
+
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        (self.width + 2 * self.padding).saturating_sub(self.kernel_w) / self.stride.max(1) + 1
+    }
+
+    /// Output positions per image.
+    pub fn positions(&self) -> usize {
+        self.out_h() * self.out_w()
+    }
+
+    /// Entries of one patch: `channels · kernel_h · kernel_w`.
+    pub fn patch_len(&self) -> usize {
+        self.channels * self.kernel_h * self.kernel_w
+    }
+
+    /// Entries of one input image.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    fn valid(&self) -> bool {
+        self.stride > 0
+            && self.kernel_h > 0
+            && self.kernel_w > 0
+            && self.channels > 0
+            && self.height + 2 * self.padding >= self.kernel_h
+            && self.width + 2 * self.padding >= self.kernel_w
+    }
+}
+
 /// The operations. One exhaustive `match` in `backward.rs` gives each its VJP.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -129,6 +185,23 @@ pub enum Op {
     Transpose(Var),
     /// `ln Σ_j e^{x_ij}` for each row, to `r×1`.
     LogSumExpRows(Var),
+    /// Image rows `B × (C·H·W)` to patches `(B·P) × (C·kh·kw)`, one row per output
+    /// position (`P` of them per image, sample-major), zero outside the padded image.
+    Im2Col(Var, ConvGeometry),
+    /// The adjoint of `Im2Col`: patches summed back into image rows.
+    Col2Im(Var, ConvGeometry),
+    /// `(B·P) × C` (one row per position) to rows `B × (C·P)`, channel-major.
+    PositionsToRows(Var, usize),
+    /// The inverse of `PositionsToRows` with the same `P`.
+    RowsToPositions(Var, usize),
+    /// `B × (G·L)` to `(B·G) × L`: each row's `G` consecutive blocks become rows.
+    RowsToBlocks(Var, usize),
+    /// The inverse of `RowsToBlocks` with the same `G`.
+    BlocksToRows(Var, usize),
+    /// Repeats each column `t` times in place: `r × C` to `r × (C·t)`.
+    RepeatCols(Var, usize),
+    /// Sums consecutive groups of `t` columns: `r × (C·t)` to `r × C`.
+    SumGroups(Var, usize),
 }
 
 /// A node: its operation and output shape.
@@ -405,6 +478,95 @@ impl Graph {
     pub fn logsumexp_rows(&mut self, x: Var) -> Result<Var, Error> {
         let (r, _) = self.shape(x)?;
         Ok(self.push(Op::LogSumExpRows(x), (r, 1)))
+    }
+}
+
+fn divides(op: &'static str, n: usize, d: usize) -> Result<usize, Error> {
+    if d == 0 || n % d != 0 {
+        return Err(Error::InvalidArgument { op, detail: format!("{n} is not a multiple of {d}") });
+    }
+    Ok(n / d)
+}
+
+impl Graph {
+    /// Patches of image rows for a convolution (see [`Op::Im2Col`]).
+    pub fn im2col(&mut self, x: Var, geom: ConvGeometry) -> Result<Var, Error> {
+        let (b, n) = self.shape(x)?;
+        if !geom.valid() {
+            return Err(Error::InvalidArgument {
+                op: "im2col",
+                detail: format!("invalid geometry {geom:?}"),
+            });
+        }
+        if n != geom.image_len() {
+            return Err(Error::ShapeMismatch {
+                op: "im2col",
+                expected: (b, geom.image_len()),
+                got: (b, n),
+            });
+        }
+        Ok(self.push(Op::Im2Col(x, geom), (b * geom.positions(), geom.patch_len())))
+    }
+
+    /// Patches summed back into image rows (the adjoint of [`Graph::im2col`]).
+    pub fn col2im(&mut self, p: Var, geom: ConvGeometry) -> Result<Var, Error> {
+        let (r, n) = self.shape(p)?;
+        if !geom.valid() || n != geom.patch_len() {
+            return Err(Error::ShapeMismatch {
+                op: "col2im",
+                expected: (r, geom.patch_len()),
+                got: (r, n),
+            });
+        }
+        let b = divides("col2im", r, geom.positions())?;
+        Ok(self.push(Op::Col2Im(p, geom), (b, geom.image_len())))
+    }
+
+    /// `(B·P) × C` to `B × (C·P)`.
+    pub fn positions_to_rows(&mut self, x: Var, positions: usize) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        let b = divides("positions_to_rows", r, positions)?;
+        Ok(self.push(Op::PositionsToRows(x, positions), (b, c * positions)))
+    }
+
+    /// `B × (C·P)` to `(B·P) × C`.
+    pub fn rows_to_positions(&mut self, x: Var, positions: usize) -> Result<Var, Error> {
+        let (b, n) = self.shape(x)?;
+        let c = divides("rows_to_positions", n, positions)?;
+        Ok(self.push(Op::RowsToPositions(x, positions), (b * positions, c)))
+    }
+
+    /// `B × (G·L)` to `(B·G) × L`.
+    pub fn rows_to_blocks(&mut self, x: Var, groups: usize) -> Result<Var, Error> {
+        let (b, n) = self.shape(x)?;
+        let l = divides("rows_to_blocks", n, groups)?;
+        Ok(self.push(Op::RowsToBlocks(x, groups), (b * groups, l)))
+    }
+
+    /// `(B·G) × L` to `B × (G·L)`.
+    pub fn blocks_to_rows(&mut self, x: Var, groups: usize) -> Result<Var, Error> {
+        let (r, l) = self.shape(x)?;
+        let b = divides("blocks_to_rows", r, groups)?;
+        Ok(self.push(Op::BlocksToRows(x, groups), (b, groups * l)))
+    }
+
+    /// Repeats each column `times` times: `r × C` to `r × (C·times)`.
+    pub fn repeat_cols(&mut self, x: Var, times: usize) -> Result<Var, Error> {
+        let (r, c) = self.shape(x)?;
+        if times == 0 {
+            return Err(Error::InvalidArgument {
+                op: "repeat_cols",
+                detail: "zero repetitions".into(),
+            });
+        }
+        Ok(self.push(Op::RepeatCols(x, times), (r, c * times)))
+    }
+
+    /// Sums groups of `size` consecutive columns: `r × (C·size)` to `r × C`.
+    pub fn sum_groups(&mut self, x: Var, size: usize) -> Result<Var, Error> {
+        let (r, n) = self.shape(x)?;
+        let c = divides("sum_groups", n, size)?;
+        Ok(self.push(Op::SumGroups(x, size), (r, c)))
     }
 }
 

@@ -4,7 +4,7 @@
 //! parameter vector, named `"{name}.weight"` and so on) and then applied with `forward`.
 //! Weights are stored `in × out`, so a layer computes `x W + b` on rows of samples.
 
-use crate::graph::{Graph, Mat, Var};
+use crate::graph::{Axis, ConvGeometry, Graph, Mat, Var};
 use crate::{Error, Rng};
 
 /// Standard initialisations of a `fan_in × fan_out` weight.
@@ -312,4 +312,140 @@ impl GruCell {
         let zd = g.mul(z, d)?;
         g.add(n, zd)
     }
+}
+
+/// A 2-D convolution on image rows `B × (C·H·W)` (channel-major), computed as im2col and
+/// one matrix product; the output rows are `B × (C_out·H_out·W_out)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2d {
+    /// `(C_in·kh·kw) × C_out` weight (a PyTorch `C_out × C_in × kh × kw` weight, flattened
+    /// per output channel, is its transpose).
+    pub weight: Var,
+    /// `1 × C_out` bias.
+    pub bias: Var,
+    /// Input geometry, window, stride and padding.
+    pub geometry: ConvGeometry,
+    /// Output channels.
+    pub out_channels: usize,
+}
+
+impl Conv2d {
+    /// Adds a convolution with PyTorch's initialisation (`fan_in = C_in·kh·kw`).
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        geometry: ConvGeometry,
+        out_channels: usize,
+        rng: &mut Rng,
+    ) -> Self {
+        let fan_in = geometry.patch_len();
+        let w = Init::TorchDefault.draw(rng, fan_in, out_channels, fan_in, out_channels);
+        let b = Init::TorchDefault.draw(rng, 1, out_channels, fan_in, out_channels);
+        Conv2d {
+            weight: g.param(&format!("{name}.weight"), &w),
+            bias: g.param(&format!("{name}.bias"), &b),
+            geometry,
+            out_channels,
+        }
+    }
+
+    /// Geometry of the output images (for the next layer; window fields copied from this
+    /// one).
+    pub fn output(&self) -> ConvGeometry {
+        ConvGeometry {
+            channels: self.out_channels,
+            height: self.geometry.out_h(),
+            width: self.geometry.out_w(),
+            ..self.geometry
+        }
+    }
+
+    /// Applies the convolution.
+    pub fn forward(&self, g: &mut Graph, x: Var) -> Result<Var, Error> {
+        let patches = g.im2col(x, self.geometry)?;
+        let y = g.matmul(patches, self.weight)?;
+        let y = g.add(y, self.bias)?;
+        g.positions_to_rows(y, self.geometry.positions())
+    }
+}
+
+/// Group normalisation (Wu & He 2018) over image rows `B × (C·P)`: each sample's `groups`
+/// groups of `C/groups` channels are normalised to zero mean and unit variance, then
+/// scaled and shifted per channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupNorm {
+    /// `1 × C` scale, initialised to 1.
+    pub gamma: Var,
+    /// `1 × C` shift, initialised to 0.
+    pub beta: Var,
+    /// Groups.
+    pub groups: usize,
+    /// Positions per channel (`H·W`).
+    pub positions: usize,
+    /// Variance guard.
+    pub eps: f64,
+}
+
+impl GroupNorm {
+    /// Adds the parameters; `channels` must be a multiple of `groups`.
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        groups: usize,
+        channels: usize,
+        positions: usize,
+    ) -> Result<Self, Error> {
+        if groups == 0 || channels % groups != 0 {
+            return Err(Error::InvalidArgument {
+                op: "GroupNorm",
+                detail: format!("{channels} channels do not split into {groups} groups"),
+            });
+        }
+        Ok(GroupNorm {
+            gamma: g.param(&format!("{name}.gamma"), &Mat::from_element(1, channels, 1.0)),
+            beta: g.param(&format!("{name}.beta"), &Mat::zeros(1, channels)),
+            groups,
+            positions,
+            eps: 1e-5,
+        })
+    }
+
+    /// Normalises `x`.
+    pub fn forward(&self, g: &mut Graph, x: Var) -> Result<Var, Error> {
+        let z = g.rows_to_blocks(x, self.groups)?;
+        let mean = g.mean(z, Axis::Rows)?;
+        let d = g.sub(z, mean)?;
+        let sq = g.square(d)?;
+        let var = g.mean(sq, Axis::Rows)?;
+        let var = g.add_scalar(var, self.eps)?;
+        let sd = g.sqrt(var)?;
+        let n = g.div(d, sd)?;
+        let n = g.blocks_to_rows(n, self.groups)?;
+        let gamma = g.repeat_cols(self.gamma, self.positions)?;
+        let beta = g.repeat_cols(self.beta, self.positions)?;
+        let scaled = g.mul(n, gamma)?;
+        g.add(scaled, beta)
+    }
+}
+
+/// Average pooling over windows (`geometry`'s kernel, stride and padding; zero padding
+/// counts towards the average, as PyTorch's default `count_include_pad`).
+pub fn avg_pool2d(g: &mut Graph, x: Var, geometry: ConvGeometry) -> Result<Var, Error> {
+    let patches = g.im2col(x, geometry)?;
+    let window = geometry.kernel_h * geometry.kernel_w;
+    let sums = g.sum_groups(patches, window)?;
+    let means = g.scale(sums, 1.0 / window as f64)?;
+    g.positions_to_rows(means, geometry.positions())
+}
+
+/// Global average pooling: image rows `B × (C·P)` to `B × C`.
+pub fn global_avg_pool(g: &mut Graph, x: Var, positions: usize) -> Result<Var, Error> {
+    let sums = g.sum_groups(x, positions)?;
+    g.scale(sums, 1.0 / positions.max(1) as f64)
+}
+
+/// Flatten: image rows are already flat (`B × (C·H·W)`), so this returns `x`; it exists to
+/// make model code read like its PyTorch counterpart.
+pub fn flatten(x: Var) -> Var {
+    x
 }

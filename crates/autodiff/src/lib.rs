@@ -50,5 +50,5 @@ mod rng;
 
 pub use error::Error;
 pub use exec::{eval, Executor};
-pub use graph::{Axis, Binary, Graph, Mat, Node, Op, ParamBlock, Unary, Var};
+pub use graph::{Axis, Binary, ConvGeometry, Graph, Mat, Node, Op, ParamBlock, Unary, Var};
 pub use rng::Rng;
