@@ -482,7 +482,7 @@ impl Graph {
 }
 
 fn divides(op: &'static str, n: usize, d: usize) -> Result<usize, Error> {
-    if d == 0 || n % d != 0 {
+    if d == 0 || !n.is_multiple_of(d) {
         return Err(Error::InvalidArgument { op, detail: format!("{n} is not a multiple of {d}") });
     }
     Ok(n / d)

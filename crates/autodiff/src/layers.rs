@@ -395,7 +395,7 @@ impl GroupNorm {
         channels: usize,
         positions: usize,
     ) -> Result<Self, Error> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(Error::InvalidArgument {
                 op: "GroupNorm",
                 detail: format!("{channels} channels do not split into {groups} groups"),
