@@ -235,6 +235,9 @@ pub fn cases() -> Vec<Case> {
         case!("logsumexp rows", one, REAL, |g, x| g.logsumexp_rows(x[0])),
         case!("log_softmax rows", one, REAL, |g, x| g.log_softmax_rows(x[0])),
         case!("cross_entropy", two_same, Domain::Positive, |g, x| g.cross_entropy(x[0], x[1])),
+        case!("gaussian_log_density", |r, c, _| vec![(r, c), (r, c), (1, c)], REAL, |g, x| {
+            g.gaussian_log_density(x[0], x[1], x[2])
+        }),
     ];
     v.extend(layer_cases());
     v.extend(image_cases());

@@ -649,6 +649,21 @@ impl Graph {
         self.sub(x, lse)
     }
 
+    /// Row-wise log-density of a diagonal Gaussian: for each row,
+    /// `Σ_j -½ (ln 2π + v_j + (x_j - μ_j)² e^{-v_j})` with `v = log_var`; `mean` and
+    /// `log_var` broadcast against `x` (e.g. a standard normal prior: zeros). Returns `r×1`.
+    pub fn gaussian_log_density(&mut self, x: Var, mean: Var, log_var: Var) -> Result<Var, Error> {
+        let d = self.sub(x, mean)?;
+        let d2 = self.square(d)?;
+        let neg_v = self.neg(log_var)?;
+        let inv_var = self.exp(neg_v)?;
+        let q = self.mul(d2, inv_var)?;
+        let t = self.add(q, log_var)?;
+        let t = self.add_scalar(t, (2.0 * std::f64::consts::PI).ln())?;
+        let t = self.scale(t, -0.5)?;
+        self.sum(t, Axis::Rows)
+    }
+
     /// Mean cross-entropy of row-wise `logits` against `targets` (rows of class
     /// probabilities, usually one-hot): `-mean_i Σ_j t_ij log_softmax(x)_ij`.
     pub fn cross_entropy(&mut self, logits: Var, targets: Var) -> Result<Var, Error> {

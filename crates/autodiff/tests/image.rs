@@ -137,3 +137,29 @@ fn pooling_and_group_norm_match_direct_formulas() {
         assert!(m.abs() < 1e-12 && (v - 1.0).abs() < 1e-4, "{m} {v}");
     }
 }
+
+#[test]
+fn gaussian_log_density_matches_the_formula() {
+    let mut g = Graph::new();
+    let x = g.input(2, 3);
+    let m = g.input(2, 3);
+    let v = g.input(1, 3);
+    let lp = g.gaussian_log_density(x, m, v).unwrap();
+    let mut rng = Rng::new(9);
+    let (xv, mv, vv) = (
+        rng.matrix(2, 3, Rng::normal),
+        rng.matrix(2, 3, Rng::normal),
+        rng.matrix(1, 3, Rng::normal),
+    );
+    let out = eval(&g, &[lp], &[&xv, &mv, &vv]).unwrap().remove(0);
+    for i in 0..2 {
+        let want: f64 = (0..3)
+            .map(|j| {
+                let var = vv[(0, j)].exp();
+                -0.5 * ((2.0 * std::f64::consts::PI * var).ln()
+                    + (xv[(i, j)] - mv[(i, j)]).powi(2) / var)
+            })
+            .sum();
+        assert!((out[(i, 0)] - want).abs() < 1e-13);
+    }
+}

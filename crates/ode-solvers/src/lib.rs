@@ -56,8 +56,3 @@ pub use rk::{RkIntegrator, Stats, StepOutcome};
 pub use solve::{odeint, odeint_batch, odeint_with_event, Solution, Steps};
 pub use system::OdeSystem;
 pub use tableau::Tableau;
-
-/// The README's example, compiled and run as a doc-test.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
