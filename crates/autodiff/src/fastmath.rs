@@ -13,7 +13,7 @@ const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// `a·b + c`, fused where the caller is compiled for FMA (a libm call otherwise, so only
 /// the FMA-compiled paths ask for it).
 #[inline(always)]
-fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+pub(crate) fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
     if FMA {
         a.mul_add(b, c)
     } else {

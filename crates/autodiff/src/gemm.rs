@@ -9,21 +9,14 @@
 //! libraries such as `matrixmultiply` allocate packing buffers on every call, which a
 //! replayed vector field evaluated thousands of times per solve cannot afford.
 
+use crate::fastmath::madd;
+
 /// Strided read access to `op(B)`: element `(p, j)` is `b[p * rs + j * cs]`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Strided<'a> {
     pub(crate) data: &'a [f64],
     pub(crate) rs: usize,
     pub(crate) cs: usize,
-}
-
-#[inline(always)]
-fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
 }
 
 /// Length of the packing buffer [`gemm`] needs.
