@@ -3,7 +3,9 @@
 //! - `ci`: format check, clippy (`-D warnings`, all targets), all tests and doc-tests,
 //!   and a quick order report. This is the whole CI (`.ci/run`).
 //! - `orders [--quick]`: each method's theoretical and measured orders.
-//! - `gradcheck`: every autodiff operation and layer against finite differences.
+//! - `gradcheck [--case FILE.json]`: every autodiff operation and layer, and every adjoint
+//!   strategy, against finite differences; with `--case`, the gradients of an MLP field
+//!   given in PyTorch layout, as JSON.
 //! - `bench`: the criterion benches, then a table of times (and NFE for solves).
 //! - `demo`: the main job: reference problems, tables and plots under `target/demo/`.
 
@@ -50,7 +52,7 @@ fn ci() -> Result<()> {
     )?;
     run("test", cargo().args(["test", "--workspace"]))?;
     orders(true)?;
-    gradcheck()?;
+    gradcheck(None)?;
     println!("\nci passed in {:.0}s", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -64,11 +66,21 @@ fn orders(quick: bool) -> Result<()> {
     run("orders", &mut cmd)
 }
 
-fn gradcheck() -> Result<()> {
-    run(
-        "gradcheck",
-        cargo().args(["run", "--release", "--quiet", "-p", "autodiff", "--example", "gradcheck"]),
-    )
+fn gradcheck(case: Option<&str>) -> Result<()> {
+    if let Some(file) = case {
+        let path = std::fs::canonicalize(file).map_err(|e| format!("{file}: {e}"))?;
+        let mut cmd = cargo();
+        cmd.args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "case", "--"])
+            .arg(path);
+        return run("gradcheck --case", &mut cmd);
+    }
+    let example = |package: &str| {
+        let mut cmd = cargo();
+        cmd.args(["run", "--release", "--quiet", "-p", package, "--example", "gradcheck"]);
+        cmd
+    };
+    run("gradcheck: autodiff", &mut example("autodiff"))?;
+    run("gradcheck: adjoint", &mut example("adjoint"))
 }
 
 fn demo() -> Result<()> {
@@ -141,8 +153,11 @@ fn main() -> ExitCode {
         Some("orders") => orders(args.iter().any(|a| a == "--quick")),
         Some("bench") => bench(),
         Some("demo") => demo(),
-        Some("gradcheck") => gradcheck(),
-        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck | bench | demo>".into()),
+        Some("gradcheck") => {
+            let case = args.iter().position(|a| a == "--case").and_then(|i| args.get(i + 1));
+            gradcheck(case.map(String::as_str))
+        }
+        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck [--case FILE.json] | bench | demo>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

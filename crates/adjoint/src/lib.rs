@@ -8,6 +8,8 @@
 //! - [`gradient`] solves forward, evaluates a loss on the states at the output times, and
 //!   returns [`Gradients`] with respect to `z0`, `θ` and the times, by one of three
 //!   [`Strategy`]s (see its table for their memory and accuracy).
+//! - [`gradient_chunks`] splits a batch into chunks solved in parallel, results identical
+//!   for any thread count.
 //! - [`AdjointOptions`] sets the forward and backward solves separately; the seminorm
 //!   (parameter adjoints out of the backward error control) is on by default.
 //! - Failures are an [`Error`]: a failed backward solve never returns a gradient.
@@ -38,4 +40,4 @@ mod gradient;
 
 pub use error::Error;
 pub use field::{AutodiffField, ClosureField, VectorField};
-pub use gradient::{gradient, AdjointOptions, Gradients, Loss, Strategy};
+pub use gradient::{gradient, gradient_chunks, AdjointOptions, Gradients, Loss, Strategy};

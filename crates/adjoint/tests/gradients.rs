@@ -10,7 +10,7 @@ use autodiff::{Graph, Rng};
 use ode_solvers::{odeint, Method, OdeSystem, Options};
 
 /// L = Σ_i w_i·z(t_i) + ½ Σ_i ‖z(t_i)‖² / n (losses at every output time).
-fn loss(zs: &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) {
+pub fn loss(zs: &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) {
     let n = zs.len() as f64;
     let mut value = 0.0;
     let grads = zs
@@ -30,19 +30,19 @@ fn loss(zs: &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) {
     (value, grads)
 }
 
-struct Sys<'a, F>(&'a F);
+pub struct Sys<'a, F>(&'a F);
 impl<F: VectorField> OdeSystem<f64> for Sys<'_, F> {
     fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.0.eval(t, y, dy)
     }
 }
 
-fn loss_of<F: VectorField>(field: &F, z0: &[f64], ts: &[f64], opts: &Options) -> f64 {
+pub fn loss_of<F: VectorField>(field: &F, z0: &[f64], ts: &[f64], opts: &Options) -> f64 {
     loss(&odeint(&Sys(field), z0, ts, opts).unwrap().ys).0
 }
 
 /// Central differences of the loss in z0, θ (through `set`) and the times.
-fn finite_differences<F: VectorField>(
+pub fn finite_differences<F: VectorField>(
     field: &mut F,
     set: fn(&mut F, usize, f64),
     z0: &[f64],
@@ -86,12 +86,12 @@ fn finite_differences<F: VectorField>(
     (dz, dp, dt)
 }
 
-fn rel(a: &[f64], b: &[f64]) -> f64 {
+pub fn rel(a: &[f64], b: &[f64]) -> f64 {
     let scale = b.iter().map(|x| x.abs()).fold(1e-3, f64::max);
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
 }
 
-fn linear_field(
+pub fn linear_field(
     seed: u64,
 ) -> ClosureField<
     impl Fn(f64, &[f64], &[f64], &mut [f64]),
@@ -127,6 +127,30 @@ fn linear_field(
     )
 }
 
+/// Each strategy's gradients with their relative errors `[z0, θ, times]` against central
+/// finite differences of a tight reference solve (Dop853 at 1e-13); the strategies run
+/// Dopri5 at rtol = atol = 1e-12.
+pub fn strategy_errors<F: VectorField>(
+    field: &mut F,
+    set: fn(&mut F, usize, f64),
+    z0: &[f64],
+    ts: &[f64],
+) -> Vec<(Strategy, Gradients, [f64; 3])> {
+    let tight = Options::new(Method::Dop853).rtol(1e-13).atol(1e-13);
+    let (dz, dp, dt) = finite_differences(field, set, z0, ts, &tight);
+    let opts = AdjointOptions::new(
+        Options::new(Method::Dopri5).rtol(1e-12).atol(1e-12).max_steps(1_000_000),
+    );
+    [Strategy::Backsolve, Strategy::Checkpointed, Strategy::Direct]
+        .into_iter()
+        .map(|strategy| {
+            let g = gradient(field, z0, ts, &loss, strategy, &opts).unwrap();
+            let errs = [rel(&g.z0, &dz), rel(&g.params, &dp), rel(&g.times, &dt)];
+            (strategy, g, errs)
+        })
+        .collect()
+}
+
 fn check_all<F: VectorField>(
     field: &mut F,
     set: fn(&mut F, usize, f64),
@@ -134,24 +158,15 @@ fn check_all<F: VectorField>(
     ts: &[f64],
     tol: f64,
 ) {
-    let tight = Options::new(Method::Dop853).rtol(1e-13).atol(1e-13);
-    let (dz, dp, dt) = finite_differences(field, set, z0, ts, &tight);
-    let opts = AdjointOptions::new(
-        Options::new(Method::Dopri5).rtol(1e-12).atol(1e-12).max_steps(1_000_000),
-    );
-    let mut results: Vec<Gradients> = Vec::new();
-    for strategy in [Strategy::Backsolve, Strategy::Checkpointed, Strategy::Direct] {
-        let g = gradient(field, z0, ts, &loss, strategy, &opts).unwrap();
-        assert!(rel(&g.z0, &dz) < tol, "{strategy:?} z0: {:?} vs {dz:?}", g.z0);
-        assert!(rel(&g.params, &dp) < tol, "{strategy:?} θ: {:e}", rel(&g.params, &dp));
-        assert!(rel(&g.times, &dt) < tol, "{strategy:?} times: {:?} vs {dt:?}", g.times);
+    let results = strategy_errors(field, set, z0, ts);
+    for (strategy, g, errs) in &results {
+        assert!(errs.iter().all(|&e| e < tol), "{strategy:?}: errors [z0, θ, times] = {errs:?}");
         assert!(g.nfe_forward > 0 && g.nfe_backward > 0);
-        results.push(g);
     }
     // The strategies agree with each other.
-    for g in &results[1..] {
-        assert!(rel(&g.params, &results[0].params) < tol);
-        assert!((g.loss - results[0].loss).abs() < 1e-9);
+    for (_, g, _) in &results[1..] {
+        assert!(rel(&g.params, &results[0].1.params) < tol);
+        assert!((g.loss - results[0].1.loss).abs() < 1e-9);
     }
 }
 
@@ -168,7 +183,7 @@ fn linear_system_gradients_match_finite_differences() {
     }
 }
 
-fn mlp_field(batch: usize) -> AutodiffField {
+pub fn mlp_field(batch: usize) -> AutodiffField {
     let mut g = Graph::new();
     let z = g.input(batch, 2);
     let t = g.input(1, 1);
@@ -228,4 +243,48 @@ fn failures_are_errors_not_wrong_gradients() {
         gradient(&field, &z0, &[0.0, 1.0], &nan_loss, Strategy::Direct, &ok),
         Err(Error::NonFiniteLoss)
     ));
+}
+
+#[test]
+fn chunked_batches_sum_to_the_whole_and_ignore_the_thread_count() {
+    use adjoint::gradient_chunks;
+    let whole = mlp_field(6);
+    let params = whole.params().to_vec();
+    let z0: Vec<f64> = (0..12).map(|i| (i as f64 * 0.37).cos()).collect();
+    // Chunks of 2 samples: the column-major B×2 state splits by rows.
+    let zr = &z0;
+    let chunk = |c: usize| -> Vec<f64> {
+        [0, 1].iter().flat_map(|&j| (0..2).map(move |r| zr[2 * c + r + 6 * j])).collect()
+    };
+    let z0s: Vec<Vec<f64>> = (0..3).map(chunk).collect();
+    let make = |_c: usize| {
+        let mut f = mlp_field(2);
+        f.params_mut().copy_from_slice(&params);
+        Ok(f)
+    };
+    let sq = |zs: &[Vec<f64>]| {
+        let last = zs.len() - 1;
+        let v = zs[last].iter().map(|x| x * x).sum::<f64>();
+        let mut g: Vec<Vec<f64>> = zs.iter().map(|z| vec![0.0; z.len()]).collect();
+        g[last] = zs[last].iter().map(|x| 2.0 * x).collect();
+        (v, g)
+    };
+    let ts = [0.0, 0.6, 1.2];
+    let opts = AdjointOptions::new(Options::new(Method::Rk4).step_size(0.05));
+    let reference = gradient(&whole, &z0, &ts, &sq, Strategy::Backsolve, &opts).unwrap();
+    let mut runs = Vec::new();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        runs.push(
+            pool.install(|| {
+                gradient_chunks(make, &z0s, &ts, |_, zs| sq(zs), Strategy::Backsolve, &opts)
+            })
+            .unwrap(),
+        );
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+    // Fixed steps: chunks and the whole batch differ only by rounding.
+    assert!((runs[0].loss - reference.loss).abs() < 1e-12);
+    assert!(rel(&runs[0].params, &reference.params) < 1e-12);
 }
