@@ -9,7 +9,7 @@ use autodiff::layers::{ConcatSquash, Linear};
 use autodiff::{Graph, Rng};
 use ode_solvers::{odeint, Method, OdeSystem, Options};
 
-/// L = Σ_i w_i·z(t_i) + ½ Σ_i ‖z(t_i)‖² / n (losses at every output time).
+/// The test loss: L = Σ_i w_i·z(t_i) + ½ Σ_i ‖z(t_i)‖² / n (losses at every output time).
 pub fn loss(zs: &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) {
     let n = zs.len() as f64;
     let mut value = 0.0;
@@ -30,6 +30,7 @@ pub fn loss(zs: &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) {
     (value, grads)
 }
 
+/// The field as an `OdeSystem`, for reference solves.
 pub struct Sys<'a, F>(&'a F);
 impl<F: VectorField> OdeSystem<f64> for Sys<'_, F> {
     fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) {
@@ -37,6 +38,7 @@ impl<F: VectorField> OdeSystem<f64> for Sys<'_, F> {
     }
 }
 
+/// The loss of a plain forward solve.
 pub fn loss_of<F: VectorField>(field: &F, z0: &[f64], ts: &[f64], opts: &Options) -> f64 {
     loss(&odeint(&Sys(field), z0, ts, opts).unwrap().ys).0
 }
@@ -86,11 +88,13 @@ pub fn finite_differences<F: VectorField>(
     (dz, dp, dt)
 }
 
+/// Largest absolute difference relative to `b`'s largest entry (at least 1e-3).
 pub fn rel(a: &[f64], b: &[f64]) -> f64 {
     let scale = b.iter().map(|x| x.abs()).fold(1e-3, f64::max);
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
 }
 
+/// A 3-d linear system `A z + θ₉ sin t` with `θ = (A row-major, θ₉)`.
 pub fn linear_field(
     seed: u64,
 ) -> ClosureField<
@@ -183,6 +187,7 @@ fn linear_system_gradients_match_finite_differences() {
     }
 }
 
+/// A ConcatSquash(2→8, tanh) → Linear(8→2) field with a time input.
 pub fn mlp_field(batch: usize) -> AutodiffField {
     let mut g = Graph::new();
     let z = g.input(batch, 2);
