@@ -118,11 +118,11 @@ fn bench() -> Result<()> {
         if kind != Some("NFE") && kind != Some("FLOPS") {
             continue;
         }
-        let (Some(case), Some(count)) =
-            (parts.next(), parts.next().and_then(|n| n.parse::<f64>().ok()))
-        else {
+        // NFE may read "forward+backward".
+        let (Some(case), Some(raw)) = (parts.next(), parts.next()) else {
             continue;
         };
+        let count: f64 = raw.split('+').filter_map(|n| n.parse::<f64>().ok()).sum();
         // criterion stores "group/param/eter" as group/param_eter.
         let (group, param) = case.split_once('/').unwrap_or((case, ""));
         let estimates = root()
@@ -137,12 +137,16 @@ fn bench() -> Result<()> {
             None => "-".into(),
         };
         let (nfe, gflops) = match (kind, time) {
-            (Some("NFE"), _) => (format!("{count}"), "-".to_string()),
+            (Some("NFE"), _) => (raw.to_string(), "-".to_string()),
             (_, Some(ns)) => ("-".to_string(), format!("{:.2}", count / ns)),
             _ => ("-".to_string(), "-".to_string()),
         };
         println!("{case:<44} {shown:>14} {nfe:>10} {gflops:>10}");
     }
+    run(
+        "memory: peak bytes of the backsolve adjoint and of direct backpropagation",
+        cargo().args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "memory"]),
+    )?;
     Ok(())
 }
 

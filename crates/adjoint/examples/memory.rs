@@ -1,0 +1,90 @@
+//! Peak heap memory of a gradient against the number of steps (`cargo xtask bench`):
+//! the MLP 2→64→64→2 (tanh) field at batch 512, fixed RK4 steps over [0, 1], loss on
+//! z(1). A counting global allocator records the peak bytes allocated during each
+//! gradient computation (the field itself is built beforehand). The backsolve adjoint's
+//! peak should stay flat; direct backpropagation stores one state per step.
+//! `--quick` stops at 1 000 steps.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy};
+use autodiff::layers::{Activation, Mlp};
+use autodiff::{Graph, Rng};
+use ode_solvers::{Method, Options};
+
+struct Peak;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Peak {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Peak = Peak;
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let batch = 512;
+    let mut g = Graph::new();
+    let z = g.input(batch, 2);
+    let f = Mlp::new(&mut g, "f", &[2, 64, 64, 2], Activation::Tanh, &mut Rng::new(0))
+        .and_then(|m| m.forward(&mut g, z));
+    let field = match f.map_err(adjoint::Error::from).and_then(|out| AutodiffField::new(g, out)) {
+        Ok(field) => field,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).as_slice().to_vec();
+    let loss = |zs: &[Vec<f64>]| {
+        let last = zs.len() - 1;
+        let v = zs[last].iter().map(|x| x * x).sum::<f64>();
+        let mut grads: Vec<Vec<f64>> = zs.iter().map(|z| vec![0.0; z.len()]).collect();
+        grads[last] = zs[last].iter().map(|x| 2.0 * x).collect();
+        (v, grads)
+    };
+    println!("{:>7} {:>14} {:>14} {:>10}", "steps", "backsolve", "direct", "ratio");
+    let mut first = None;
+    let counts: &[usize] = if quick { &[10, 100, 1000] } else { &[10, 100, 1000, 10_000] };
+    for &steps in counts {
+        let opts = AdjointOptions::new(
+            Options::new(Method::Rk4).step_size(1.0 / steps as f64).max_steps(10 * steps),
+        );
+        let mut peaks = [0usize; 2];
+        for (k, strategy) in [Strategy::Backsolve, Strategy::Direct].into_iter().enumerate() {
+            let base = CURRENT.load(Ordering::SeqCst);
+            PEAK.store(base, Ordering::SeqCst);
+            if let Err(e) = gradient(&field, &z0, &[0.0, 1.0], &loss, strategy, &opts) {
+                eprintln!("{strategy:?} with {steps} steps: {e}");
+                std::process::exit(1);
+            }
+            peaks[k] = PEAK.load(Ordering::SeqCst) - base;
+        }
+        let mib = |b: usize| format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0));
+        println!(
+            "{steps:>7} {:>14} {:>14} {:>10.1}",
+            mib(peaks[0]),
+            mib(peaks[1]),
+            peaks[1] as f64 / peaks[0] as f64
+        );
+        let b0 = *first.get_or_insert(peaks[0]);
+        if peaks[0] as f64 > 1.2 * b0 as f64 {
+            eprintln!("backsolve's peak grew more than 1.2x with the number of steps");
+            std::process::exit(1);
+        }
+    }
+}
