@@ -6,6 +6,8 @@
 //! - `gradcheck [--case FILE.json]`: every autodiff operation and layer, and every adjoint
 //!   strategy, against finite differences; with `--case`, the gradients of an MLP field
 //!   given in PyTorch layout, as JSON.
+//! - `odenet [--epochs N] [--dataset mnist|digits]`: the ODE-Net experiment (Chen et al.
+//!   2018, Table 1) and its baselines.
 //! - `bench`: the criterion benches, then a table of times (and NFE for solves).
 //! - `demo`: the main job: reference problems, tables and plots under `target/demo/`.
 
@@ -53,6 +55,29 @@ fn ci() -> Result<()> {
     run("test", cargo().args(["test", "--workspace"]))?;
     orders(true)?;
     gradcheck(None)?;
+    // Smoke test of training through the adjoint: 3 epochs of the digits ODE-Net must
+    // beat chance (10%) by far (the full experiment is `cargo xtask odenet`).
+    run(
+        "odenet smoke test",
+        cargo().args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "adjoint",
+            "--example",
+            "odenet",
+            "--",
+            "--dataset",
+            "digits",
+            "--models",
+            "odenet",
+            "--epochs",
+            "3",
+            "--min-accuracy",
+            "0.4",
+        ]),
+    )?;
     println!("\nci passed in {:.0}s", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -64,6 +89,25 @@ fn orders(quick: bool) -> Result<()> {
         cmd.args(["--", "--quick"]);
     }
     run("orders", &mut cmd)
+}
+
+/// `cargo xtask odenet [--epochs N] [--dataset mnist|digits] [...]`: the ODE-Net experiment;
+/// the table goes to `target/demo/odenet_<dataset>.md`.
+fn odenet(args: &[String]) -> Result<()> {
+    let dataset = args
+        .iter()
+        .position(|a| a == "--dataset")
+        .and_then(|i| args.get(i + 1))
+        .map_or("mnist", String::as_str);
+    let out = root().join("target").join("demo");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "odenet", "--"]);
+    if !args.iter().any(|a| a == "--dataset") {
+        cmd.args(["--dataset", "mnist"]);
+    }
+    cmd.args(args).arg("--out").arg(out.join(format!("odenet_{dataset}.md")));
+    run("odenet", &mut cmd)
 }
 
 fn gradcheck(case: Option<&str>) -> Result<()> {
@@ -85,10 +129,20 @@ fn gradcheck(case: Option<&str>) -> Result<()> {
 
 fn demo() -> Result<()> {
     let out = root().join("target").join("demo");
-    let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "-p", "ode-solvers", "--example", "demo", "--"])
-        .arg(&out);
-    run("demo: ode-solvers", &mut cmd)
+    let example = |package: &str, name: &str| {
+        let mut cmd = cargo();
+        cmd.args(["run", "--release", "--quiet", "-p", package, "--example", name, "--"]).arg(&out);
+        cmd
+    };
+    run("demo: reference solves (ode-solvers)", &mut example("ode-solvers", "demo"))?;
+    run("demo: learned dynamics (adjoint)", &mut example("adjoint", "spiral"))?;
+    let mut odenet = example("adjoint", "odenet");
+    odenet
+        .args(["--dataset", "digits", "--epochs", "5", "--out"])
+        .arg(out.join("odenet_digits.md"));
+    run("demo: ODE-Net and baselines on the 8x8 digits", &mut odenet)?;
+    println!("\nplots and tables are in {}", out.display());
+    Ok(())
 }
 
 /// Reads `mean.point_estimate` (ns) from a criterion `estimates.json` without a JSON
@@ -157,11 +211,12 @@ fn main() -> ExitCode {
         Some("orders") => orders(args.iter().any(|a| a == "--quick")),
         Some("bench") => bench(),
         Some("demo") => demo(),
+        Some("odenet") => odenet(&args[1..]),
         Some("gradcheck") => {
             let case = args.iter().position(|a| a == "--case").and_then(|i| args.get(i + 1));
             gradcheck(case.map(String::as_str))
         }
-        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck [--case FILE.json] | bench | demo>".into()),
+        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck [--case FILE.json] | odenet [--epochs N] | bench | demo>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -479,9 +479,11 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
             let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
             let o = out.as_mut_slice();
             for ch in 0..xc {
-                for row in 0..xr {
-                    let (b, q) = (row / p, row % p);
-                    o[b + (ch * p + q) * r] = xs[row + ch * xr];
+                for q in 0..*p {
+                    let dst = &mut o[(ch * p + q) * r..(ch * p + q + 1) * r];
+                    for (b, d) in dst.iter_mut().enumerate() {
+                        *d = xs[b * p + q + ch * xr];
+                    }
                 }
             }
         }
@@ -489,9 +491,11 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
             let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
             let o = out.as_mut_slice();
             for ch in 0..c {
-                for row in 0..r {
-                    let (b, q) = (row / p, row % p);
-                    o[row + ch * r] = xs[b + (ch * p + q) * xr];
+                for q in 0..*p {
+                    let src = &xs[(ch * p + q) * xr..(ch * p + q + 1) * xr];
+                    for (b, &v) in src.iter().enumerate() {
+                        o[b * p + q + ch * r] = v;
+                    }
                 }
             }
         }
@@ -500,9 +504,11 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
             let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
             let o = out.as_mut_slice();
             for l in 0..c {
-                for row in 0..r {
-                    let (b, gi) = (row / k, row % k);
-                    o[row + l * r] = xs[b + (gi * c + l) * xr];
+                for gi in 0..*k {
+                    let src = &xs[(gi * c + l) * xr..(gi * c + l + 1) * xr];
+                    for (b, &v) in src.iter().enumerate() {
+                        o[b * k + gi + l * r] = v;
+                    }
                 }
             }
         }
@@ -510,9 +516,11 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
             let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
             let o = out.as_mut_slice();
             for l in 0..xc {
-                for row in 0..xr {
-                    let (b, gi) = (row / k, row % k);
-                    o[b + (gi * xc + l) * r] = xs[row + l * xr];
+                for gi in 0..*k {
+                    let dst = &mut o[(gi * xc + l) * r..(gi * xc + l + 1) * r];
+                    for (b, d) in dst.iter_mut().enumerate() {
+                        *d = xs[b * k + gi + l * xr];
+                    }
                 }
             }
         }

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 const TOL: f64 = 1e-6;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5EED), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn every_op_matches_finite_differences(r in 1usize..=4, c in 1usize..=4, k in 1usize..=4, seed in any::<u64>()) {

@@ -149,6 +149,9 @@ pub fn scaled_steps(method: Method) -> Vec<usize> {
 /// reaching down into round-off, from which the estimate keeps the finest resolvable
 /// points.
 pub fn default_dense_steps(q: u32) -> Vec<f64> {
-    let h0 = if q <= 4 { 0.1 } else { 0.8 };
-    (0..16).map(|i| h0 / 1.3f64.powi(i)).collect()
+    // The estimate keeps only the finest resolvable points, so starting coarse just makes
+    // sure there are enough of them, also for problems where the interpolant is unusually
+    // accurate.
+    let _ = q;
+    (0..16).map(|i| 0.8 / 1.3f64.powi(i)).collect()
 }
