@@ -5,35 +5,13 @@
 //! peak should stay flat; direct backpropagation stores one state per step.
 //! `--quick` stops at 1 000 steps.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "common/peak.rs"]
+mod peak;
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy};
 use autodiff::layers::{Activation, Mlp};
 use autodiff::{Graph, Rng};
 use ode_solvers::{Method, Options};
-
-struct Peak;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Peak = Peak;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -66,13 +44,12 @@ fn main() {
         );
         let mut peaks = [0usize; 2];
         for (k, strategy) in [Strategy::Backsolve, Strategy::Direct].into_iter().enumerate() {
-            let base = CURRENT.load(Ordering::SeqCst);
-            PEAK.store(base, Ordering::SeqCst);
+            let base = peak::start();
             if let Err(e) = gradient(&field, &z0, &[0.0, 1.0], &loss, strategy, &opts) {
                 eprintln!("{strategy:?} with {steps} steps: {e}");
                 std::process::exit(1);
             }
-            peaks[k] = PEAK.load(Ordering::SeqCst) - base;
+            peaks[k] = peak::since(base);
         }
         let mib = |b: usize| format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0));
         println!(

@@ -19,13 +19,14 @@
 //! `--out FILE.md`, `--min-accuracy A` (exit 1 if the ODE-Net's test accuracy is lower),
 //! `--seed S`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+#[path = "common/peak.rs"]
+mod peak;
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy, VectorField};
 use autodiff::layers::{global_avg_pool, Conv2d, GroupNorm, Linear};
@@ -34,31 +35,6 @@ use autodiff::{ConvGeometry, Executor, Graph, Mat, Rng, Var};
 use ode_solvers::{Method, Options};
 
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
-
-// ---------------------------------------------------------------------------------------
-// Peak memory.
-
-struct Peak;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Peak = Peak;
 
 // ---------------------------------------------------------------------------------------
 // Data.
@@ -588,8 +564,7 @@ pub fn train(
     verbose: bool,
 ) -> Result<Report> {
     let mut rng = Rng::new(seed);
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = peak::start();
     let mut model = build(kind, cfg, train_set.side, &mut rng)?;
     let batches = train_set.len() / cfg.batch;
     // One epoch of linear warm-up, then cosine decay to lr/20.
@@ -630,7 +605,7 @@ pub fn train(
         }
     }
     let epoch_seconds = start.elapsed().as_secs_f64() / epochs.max(1) as f64;
-    let peak_bytes = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let peak_bytes = peak::since(base);
     let mut wrong = 0;
     for chunk in (0..test_set.len()).collect::<Vec<_>>().chunks(cfg.batch) {
         let (x, _) = batch(test_set, chunk, cfg.batch);

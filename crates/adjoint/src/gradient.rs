@@ -161,6 +161,36 @@ fn time_gradients<F: VectorField + ?Sized>(
         .collect()
 }
 
+/// The backward sweep shared by the adjoint strategies: from the last output time to the
+/// first, solve `rhs` over each interval, take its end state, let `after` adjust it (the
+/// backsolve resets `z`), and add `∂L/∂z(t_{i-1})` to the adjoint at `state[a..a + d]`.
+/// Returns the evaluations spent.
+fn sweep<R, A>(
+    ts: &[f64],
+    grads: &[Vec<f64>],
+    state: &mut [f64],
+    a: usize,
+    opts: &Options,
+    rhs: R,
+    mut after: A,
+) -> Result<usize, Error>
+where
+    R: Fn(f64, &[f64], &mut [f64]),
+    A: FnMut(usize, &mut [f64]) -> Result<(), Error>,
+{
+    let mut nfe = 0;
+    for i in (1..ts.len()).rev() {
+        let seg = odeint(&rhs, state, &[ts[i], ts[i - 1]], opts).map_err(backward)?;
+        nfe += seg.stats.nfe;
+        state.copy_from_slice(&seg.ys[1]);
+        after(i - 1, state)?;
+        for (x, g) in state[a..a + grads[i - 1].len()].iter_mut().zip(&grads[i - 1]) {
+            *x += g;
+        }
+    }
+    Ok(nfe)
+}
+
 fn backsolve<F: VectorField + ?Sized>(
     field: &F,
     z0: &[f64],
@@ -187,16 +217,10 @@ fn backsolve<F: VectorField + ?Sized>(
     if opts.seminorm {
         bopts.error_mask = Some((0..2 * d + p).map(|i| i < 2 * d).collect());
     }
-    let mut nfe_backward = 0;
-    for i in (1..n).rev() {
-        let seg = odeint(&augmented, &state, &[ts[i], ts[i - 1]], &bopts).map_err(backward)?;
-        nfe_backward += seg.stats.nfe;
-        state.copy_from_slice(&seg.ys[1]);
-        state[..d].copy_from_slice(&sol.ys[i - 1]);
-        for (a, g) in state[d..2 * d].iter_mut().zip(&grads[i - 1]) {
-            *a += g;
-        }
-    }
+    let nfe_backward = sweep(ts, &grads, &mut state, d, &bopts, augmented, |i, s| {
+        s[..d].copy_from_slice(&sol.ys[i]);
+        Ok(())
+    })?;
     let a0 = state[d..2 * d].to_vec();
     let times = time_gradients(field, ts, &sol.ys, &grads, &a0);
     Ok(Gradients {
@@ -280,18 +304,13 @@ fn checkpointed<F: VectorField + ?Sized>(
     if opts.seminorm {
         bopts.error_mask = Some((0..d + p).map(|i| i < d).collect());
     }
-    let mut nfe_backward = 0;
-    for i in (1..n).rev() {
-        let seg = odeint(&adjoint, &state, &[ts[i], ts[i - 1]], &bopts).map_err(backward)?;
-        if let Some(e) = scratch.borrow_mut().2.take() {
-            return Err(backward(e));
-        }
-        nfe_backward += seg.stats.nfe;
-        state.copy_from_slice(&seg.ys[1]);
-        for (a, g) in state[..d].iter_mut().zip(&grads[i - 1]) {
-            *a += g;
-        }
-    }
+    let mut nfe_backward =
+        sweep(ts, &grads, &mut state, 0, &bopts, adjoint, |_, _| {
+            match scratch.borrow_mut().2.take() {
+                Some(e) => Err(backward(e)),
+                None => Ok(()),
+            }
+        })?;
     nfe_backward += trajectory.borrow().rk.stats().nfe;
     let a0 = state[..d].to_vec();
     let times = time_gradients(field, ts, &sol.ys, &grads, &a0);
