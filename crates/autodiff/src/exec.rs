@@ -332,13 +332,12 @@ fn binary(
     }
 }
 
-/// Visits every (output position, patch entry, input entry) of a convolution geometry:
-/// `f(b, q, col, src)` with `src = None` for padding.
+/// Visits every (output position, patch entry, input position) of a convolution
+/// geometry: `f(q, col, src)` with `src = None` for padding.
 #[inline(always)]
 fn for_each_patch(
-    batch: usize,
     geom: &crate::graph::ConvGeometry,
-    mut f: impl FnMut(usize, usize, usize, Option<usize>),
+    mut f: impl FnMut(usize, usize, Option<usize>),
 ) {
     let (ow, pos) = (geom.out_w(), geom.positions());
     let (kk, hw) = (geom.kernel_h * geom.kernel_w, geom.height * geom.width);
@@ -353,34 +352,38 @@ fn for_each_patch(
                         && iw >= 0
                         && (ih as usize) < geom.height
                         && (iw as usize) < geom.width;
-                    let src = inside.then(|| ch * hw + ih as usize * geom.width + iw as usize);
-                    for b in 0..batch {
-                        f(b, q, col, src);
-                    }
+                    f(q, col, inside.then(|| ch * hw + ih as usize * geom.width + iw as usize));
                 }
             }
         }
     }
 }
 
-/// Patches `(B·P) × (C·kh·kw)` of images `B × (C·H·W)` (column-major both).
+/// Patches `(P·B) × (C·kh·kw)` of images `B × (C·H·W)` (column-major both; row `q·B + b`
+/// is position `q` of image `b`, so each patch entry is a contiguous run of `B` values
+/// copied from one contiguous input column).
 fn im2col(x: &[f64], rows: usize, geom: &crate::graph::ConvGeometry, out: &mut [f64]) {
-    let pos = geom.positions();
-    let batch = rows / pos.max(1);
-    for_each_patch(batch, geom, |b, q, col, src| {
-        out[(b * pos + q) + col * rows] = src.map_or(0.0, |s| x[b + s * batch]);
+    let batch = rows / geom.positions().max(1);
+    for_each_patch(geom, |q, col, src| {
+        let dst = &mut out[col * rows + q * batch..col * rows + (q + 1) * batch];
+        match src {
+            Some(s) => dst.copy_from_slice(&x[s * batch..(s + 1) * batch]),
+            None => dst.fill(0.0),
+        }
     });
 }
 
-/// The adjoint of [`im2col`]: patches `(B·P) × (C·kh·kw)` summed into images `B × (C·H·W)`.
+/// The adjoint of [`im2col`]: patches `(P·B) × (C·kh·kw)` summed into images `B × (C·H·W)`.
 fn col2im(p: &[f64], geom: &crate::graph::ConvGeometry, out: &mut [f64]) {
-    let pos = geom.positions();
     let rows = p.len() / geom.patch_len().max(1);
-    let batch = rows / pos.max(1);
+    let batch = rows / geom.positions().max(1);
     out.fill(0.0);
-    for_each_patch(batch, geom, |b, q, col, src| {
+    for_each_patch(geom, |q, col, src| {
         if let Some(s) = src {
-            out[b + s * batch] += p[(b * pos + q) + col * rows];
+            let run = &p[col * rows + q * batch..col * rows + (q + 1) * batch];
+            for (o, &v) in out[s * batch..(s + 1) * batch].iter_mut().zip(run) {
+                *o += v;
+            }
         }
     });
 }
@@ -474,30 +477,10 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         }
         Op::Im2Col(x, geom) => im2col(data(g, done, *x), r, geom, out.as_mut_slice()),
         Op::Col2Im(x, geom) => col2im(data(g, done, *x), geom, out.as_mut_slice()),
-        Op::PositionsToRows(x, p) => {
-            // in[(b·P + q), ch] → out[b, ch·P + q]
-            let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
-            let o = out.as_mut_slice();
-            for ch in 0..xc {
-                for q in 0..*p {
-                    let dst = &mut o[(ch * p + q) * r..(ch * p + q + 1) * r];
-                    for (b, d) in dst.iter_mut().enumerate() {
-                        *d = xs[b * p + q + ch * xr];
-                    }
-                }
-            }
-        }
-        Op::RowsToPositions(x, p) => {
-            let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
-            let o = out.as_mut_slice();
-            for ch in 0..c {
-                for q in 0..*p {
-                    let src = &xs[(ch * p + q) * xr..(ch * p + q + 1) * xr];
-                    for (b, &v) in src.iter().enumerate() {
-                        o[b * p + q + ch * r] = v;
-                    }
-                }
-            }
+        // `(P·B) × C` with row `q·B + b` and `B × (C·P)` channel-major share one memory
+        // layout: both re-layouts are copies.
+        Op::PositionsToRows(x, _) | Op::RowsToPositions(x, _) => {
+            out.as_mut_slice().copy_from_slice(data(g, done, *x));
         }
         Op::RowsToBlocks(x, k) => {
             // in[b, gi·L + l] → out[b·G + gi, l]

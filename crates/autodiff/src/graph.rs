@@ -185,12 +185,15 @@ pub enum Op {
     Transpose(Var),
     /// `ln Σ_j e^{x_ij}` for each row, to `r×1`.
     LogSumExpRows(Var),
-    /// Image rows `B × (C·H·W)` to patches `(B·P) × (C·kh·kw)`, one row per output
-    /// position (`P` of them per image, sample-major), zero outside the padded image.
+    /// Image rows `B × (C·H·W)` to patches `(P·B) × (C·kh·kw)`, one row per output
+    /// position (row `q·B + b` is position `q` of image `b`: position-major), zero outside
+    /// the padded image.
     Im2Col(Var, ConvGeometry),
     /// The adjoint of `Im2Col`: patches summed back into image rows.
     Col2Im(Var, ConvGeometry),
-    /// `(B·P) × C` (one row per position) to rows `B × (C·P)`, channel-major.
+    /// `(P·B) × C` (row `q·B + b` for position `q` of image `b`, as [`Op::Im2Col`]) to
+    /// rows `B × (C·P)`, channel-major. Both layouts are the same memory, so this is a
+    /// copy.
     PositionsToRows(Var, usize),
     /// The inverse of `PositionsToRows` with the same `P`.
     RowsToPositions(Var, usize),
@@ -522,14 +525,14 @@ impl Graph {
         Ok(self.push(Op::Col2Im(p, geom), (b, geom.image_len())))
     }
 
-    /// `(B·P) × C` to `B × (C·P)`.
+    /// `(P·B) × C` (position-major rows) to `B × (C·P)`.
     pub fn positions_to_rows(&mut self, x: Var, positions: usize) -> Result<Var, Error> {
         let (r, c) = self.shape(x)?;
         let b = divides("positions_to_rows", r, positions)?;
         Ok(self.push(Op::PositionsToRows(x, positions), (b, c * positions)))
     }
 
-    /// `B × (C·P)` to `(B·P) × C`.
+    /// `B × (C·P)` to `(P·B) × C` (position-major rows).
     pub fn rows_to_positions(&mut self, x: Var, positions: usize) -> Result<Var, Error> {
         let (b, n) = self.shape(x)?;
         let c = divides("rows_to_positions", n, positions)?;
