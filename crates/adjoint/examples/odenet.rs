@@ -18,9 +18,10 @@
 //!
 //! Arguments: `--dataset mnist|digits`, `--epochs N`, `--width C` (64 on MNIST, 32 on the
 //! digits), `--batch B`, `--train-size N`, `--test-size N`,
-//! `--models mlp,resnet,rknet,odenet`, `--lr X`, `--chunks K` (the ODE block solves each
-//! batch as K chunks in parallel, each with its own adaptive steps; 2 by default; results
-//! depend on K, not on the thread count), `--optimizer adam|sgd`, `--weight-decay W`
+//! `--models mlp,resnet,rknet,odenet`, `--lr X`, `--chunks K` (data parallelism: every
+//! model keeps K copies and runs each batch as K chunks on rayon's threads, the ODE block
+//! of each chunk with its own adaptive steps; 2 by default; results depend on K, not on
+//! the thread count), `--optimizer adam|sgd`, `--weight-decay W`
 //! (decoupled, AdamW), `--label-smoothing E` (0.1 by default on the digits, 0 on MNIST),
 //! `--shift S` (random translations of the training images by up to S pixels,
 //! torchdiffeq's augmentation; off by default: on the 8×8 digits a 1-pixel shift cost
@@ -31,6 +32,8 @@ use std::error::Error as StdError;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+
+use rayon::prelude::*;
 use std::time::Instant;
 
 #[path = "common/peak.rs"]
@@ -42,7 +45,7 @@ use autodiff::optim::{Adam, AdamConfig, Optimizer, Schedule, Sgd, SgdConfig};
 use autodiff::{ConvGeometry, Executor, Graph, Mat, Rng, Var};
 use ode_solvers::{Method, Options};
 
-type Result<T> = std::result::Result<T, Box<dyn StdError>>;
+type Result<T> = std::result::Result<T, Box<dyn StdError + Send + Sync>>;
 
 // ---------------------------------------------------------------------------------------
 // Data.
@@ -169,8 +172,8 @@ pub struct Config {
     pub batch: usize,
     /// The base learning rate.
     pub lr: f64,
-    /// The ODE block of RK-Net and ODE-Net splits each batch into this many chunks, solved
-    /// in parallel (each with its own adaptive steps) by `adjoint::gradient_chunks`.
+    /// Each batch runs as this many chunks in parallel, one model copy each (the ODE
+    /// blocks through `adjoint::gradient_chunks`, each chunk with its own adaptive steps).
     pub chunks: usize,
     /// SGD with momentum 0.9 (as torchdiffeq's `odenet_mnist.py`) instead of Adam.
     pub sgd: bool,
@@ -372,16 +375,24 @@ impl Trainable {
     }
 }
 
-/// The stem, ODE block and head of RK-Net / ODE-Net.
+/// The convolutional stem of RK-Net / ODE-Net for one batch chunk: forward and backward
+/// executors and the chunk's input and cotangent buffers.
+struct Stem {
+    g: Graph,
+    out: Var,
+    fwd: Executor,
+    bwd: Executor,
+    grads: Vec<Var>,
+    flat: Vec<f64>,
+    x: Mat,
+    cot: Mat,
+}
+
+/// The stem, ODE block and head of RK-Net / ODE-Net: one copy of each (same parameters)
+/// per batch chunk.
 struct OdeModel {
-    stem: Graph,
-    stem_out: Var,
-    stem_fwd: Executor,
-    stem_bwd: Executor,
-    stem_grads: Vec<Var>,
+    stems: Vec<Mutex<Stem>>,
     stem_opt: Box<dyn Optimizer + Send>,
-    stem_flat: Vec<f64>,
-    /// One copy of the ODE block (same parameters) and of the head per batch chunk.
     fields: Vec<Mutex<AutodiffField>>,
     field_opt: Box<dyn Optimizer + Send>,
     heads: Vec<Mutex<Trainable>>,
@@ -389,53 +400,90 @@ struct OdeModel {
     opts: AdjointOptions,
 }
 
+/// A model as one copy per batch chunk (data parallelism: the chunks run on rayon's
+/// threads, their gradients are summed and copy 0's optimizer steps for all).
 enum Model {
-    Single(Box<Trainable>),
+    Single(Vec<Trainable>),
     Ode(Box<OdeModel>),
 }
 
+/// Rows `k·bc .. (k+1)·bc` of `m` into `out`.
+fn chunk_rows(m: &Mat, k: usize, out: &mut Mat) {
+    let bc = out.nrows();
+    out.copy_from(&m.rows(k * bc, bc));
+}
+
+/// Adds the other copies' gradients to the first's, scaled by `scale`.
+fn sum_into(
+    first: &mut [f64],
+    others: impl Iterator<Item = impl std::ops::Deref<Target = [f64]>>,
+    scale: f64,
+) {
+    for other in others {
+        for (sum, g) in first.iter_mut().zip(other.iter()) {
+            *sum += g;
+        }
+    }
+    first.iter_mut().for_each(|v| *v *= scale);
+}
+
 fn build(kind: Kind, cfg: Config, side: usize, rng: &mut Rng) -> Result<Model> {
-    let (b, c, pixels) = (cfg.batch, cfg.width, side * side);
-    let mut g = Graph::new();
-    let x = g.input(b, pixels);
+    let (nc, c, pixels) = (cfg.chunks, cfg.width, side * side);
+    let bc = cfg.batch / nc;
+    // Chunk copies are built with the same random draws, so they start identical.
+    let mut after = rng.clone();
     match kind {
-        Kind::Mlp => {
-            let h = Linear::new(&mut g, "fc1", pixels, 300, rng).forward(&mut g, x)?;
-            let h = g.relu(h)?;
-            let logits = Linear::new(&mut g, "fc2", 300, 10, rng).forward(&mut g, h)?;
-            Ok(Model::Single(Box::new(Trainable::new(g, x, logits, false, cfg)?)))
-        }
-        Kind::ResNet => {
-            let (mut h, s) = stem(&mut g, x, side, c, rng)?;
-            for k in 0..6 {
-                let a = norm_relu(&mut g, &format!("res{k}.norm1"), h, c, s)?;
-                let a =
-                    Conv2d::new(&mut g, &format!("res{k}.conv1"), geometry(c, s, 3, 1, 1), c, rng)
-                        .forward(&mut g, a)?;
-                let a = norm_relu(&mut g, &format!("res{k}.norm2"), a, c, s)?;
-                let a =
-                    Conv2d::new(&mut g, &format!("res{k}.conv2"), geometry(c, s, 3, 1, 1), c, rng)
-                        .forward(&mut g, a)?;
-                h = g.add(h, a)?;
-            }
-            let logits = head(&mut g, h, c, s, rng)?;
-            Ok(Model::Single(Box::new(Trainable::new(g, x, logits, false, cfg)?)))
-        }
-        Kind::RkNet | Kind::OdeNet => {
-            let (h0, s) = stem(&mut g, x, side, c, rng)?;
-            let features = g.shape(h0)?.1;
-            let cot = g.input(b, features);
-            let params = g.param_vars().to_vec();
-            let stem_grads = g.vjp(&[(h0, cot)], &params)?;
-            let stem_fwd = Executor::new(&g, &[h0])?;
-            let stem_bwd = Executor::new(&g, &stem_grads)?;
-            // Chunk copies are built with the same random draws, so they start identical.
-            let nc = cfg.chunks;
-            let bc = b / nc;
-            let (mut fields, mut heads) = (Vec::new(), Vec::new());
-            let mut after = rng.clone();
+        Kind::Mlp | Kind::ResNet => {
+            let mut copies = Vec::new();
             for _ in 0..nc {
                 let mut r = rng.clone();
+                let mut g = Graph::new();
+                let x = g.input(bc, pixels);
+                let logits = if kind == Kind::Mlp {
+                    let h = Linear::new(&mut g, "fc1", pixels, 300, &mut r).forward(&mut g, x)?;
+                    let h = g.relu(h)?;
+                    Linear::new(&mut g, "fc2", 300, 10, &mut r).forward(&mut g, h)?
+                } else {
+                    let (mut h, s) = stem(&mut g, x, side, c, &mut r)?;
+                    for k in 0..6 {
+                        let a = norm_relu(&mut g, &format!("res{k}.norm1"), h, c, s)?;
+                        let geom = geometry(c, s, 3, 1, 1);
+                        let a = Conv2d::new(&mut g, &format!("res{k}.conv1"), geom, c, &mut r)
+                            .forward(&mut g, a)?;
+                        let a = norm_relu(&mut g, &format!("res{k}.norm2"), a, c, s)?;
+                        let a = Conv2d::new(&mut g, &format!("res{k}.conv2"), geom, c, &mut r)
+                            .forward(&mut g, a)?;
+                        h = g.add(h, a)?;
+                    }
+                    head(&mut g, h, c, s, &mut r)?
+                };
+                copies.push(Trainable::new(g, x, logits, false, cfg)?);
+                after = r;
+            }
+            *rng = after;
+            Ok(Model::Single(copies))
+        }
+        Kind::RkNet | Kind::OdeNet => {
+            let (mut stems, mut fields, mut heads) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..nc {
+                let mut r = rng.clone();
+                let mut g = Graph::new();
+                let x = g.input(bc, pixels);
+                let (h0, s) = stem(&mut g, x, side, c, &mut r)?;
+                let features = g.shape(h0)?.1;
+                let cot = g.input(bc, features);
+                let params = g.param_vars().to_vec();
+                let grads = g.vjp(&[(h0, cot)], &params)?;
+                stems.push(Mutex::new(Stem {
+                    fwd: Executor::new(&g, &[h0])?,
+                    bwd: Executor::new(&g, &grads)?,
+                    grads,
+                    flat: vec![0.0; g.params().len()],
+                    x: Mat::zeros(bc, pixels),
+                    cot: Mat::zeros(bc, features),
+                    g,
+                    out: h0,
+                }));
                 let mut fg = Graph::new();
                 let z = fg.input(bc, features);
                 let t = fg.input(1, 1);
@@ -453,15 +501,9 @@ fn build(kind: Kind, cfg: Config, side: usize, rng: &mut Rng) -> Result<Model> {
             } else {
                 (Strategy::Direct, Options::new(Method::Rk4).step_size(0.25))
             };
-            let stem_flat = vec![0.0; g.params().len()];
             Ok(Model::Ode(Box::new(OdeModel {
-                stem: g,
-                stem_out: h0,
-                stem_fwd,
-                stem_bwd,
-                stem_grads,
+                stems,
                 stem_opt: optimizer(cfg),
-                stem_flat,
                 fields,
                 field_opt: optimizer(cfg),
                 heads,
@@ -476,7 +518,11 @@ impl Model {
     /// Sets the learning rate of every optimizer.
     fn set_lr(&mut self, lr: f64) {
         match self {
-            Model::Single(t) => t.opt.set_learning_rate(lr),
+            Model::Single(copies) => {
+                if let Some(t) = copies.first_mut() {
+                    t.opt.set_learning_rate(lr);
+                }
+            }
             Model::Ode(m) => {
                 m.stem_opt.set_learning_rate(lr);
                 m.field_opt.set_learning_rate(lr);
@@ -487,9 +533,9 @@ impl Model {
 
     fn params(&self) -> usize {
         match self {
-            Model::Single(t) => t.g.params().len(),
+            Model::Single(copies) => copies.first().map_or(0, |t| t.g.params().len()),
             Model::Ode(m) => {
-                m.stem.params().len()
+                lock(&m.stems[0]).g.params().len()
                     + lock(&m.fields[0]).params().len()
                     + lock(&m.heads[0]).g.params().len()
             }
@@ -499,26 +545,53 @@ impl Model {
     /// One training step; returns (loss, NFE forward, NFE backward).
     fn train_step(&mut self, x: &Mat, onehot: &Mat) -> Result<(f64, usize, usize)> {
         match self {
-            Model::Single(t) => {
-                let loss = t.run(x, onehot)?;
-                t.step()?;
+            Model::Single(copies) => {
+                let nc = copies.len();
+                let losses: Vec<std::result::Result<f64, autodiff::Error>> = copies
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        let bc = x.nrows() / nc;
+                        let (mut xk, mut yk) = (Mat::zeros(bc, x.ncols()), Mat::zeros(bc, 10));
+                        chunk_rows(x, k, &mut xk);
+                        chunk_rows(onehot, k, &mut yk);
+                        t.run(&xk, &yk)
+                    })
+                    .collect();
+                let mut loss = 0.0;
+                for l in losses {
+                    loss += l? / nc as f64;
+                }
+                let (first, rest) = copies.split_at_mut(1);
+                let first = &mut first[0];
+                sum_into(&mut first.flat, rest.iter().map(|t| t.flat.as_slice()), 1.0 / nc as f64);
+                first.step()?;
+                for t in rest {
+                    t.g.params_mut().copy_from_slice(first.g.params());
+                }
                 Ok((loss, 0, 0))
             }
             Model::Ode(m) => {
-                let dummy = Mat::zeros(x.nrows(), m.stem.shape(m.stem_out)?.1);
-                m.stem_fwd.run(&m.stem, &[x, &dummy])?;
-                let h0 = m.stem_fwd.value(m.stem_out);
-                let (b, n) = h0.shape();
                 let nc = m.fields.len();
-                let bc = b / nc;
-                let z0s: Vec<Vec<f64>> =
-                    (0..nc).map(|k| h0.rows(k * bc, bc).iter().copied().collect()).collect();
+                let stems = &m.stems;
+                let z0s: Vec<std::result::Result<Vec<f64>, autodiff::Error>> = (0..nc)
+                    .into_par_iter()
+                    .map(|k| {
+                        let mut guard = lock(&stems[k]);
+                        let s = &mut *guard;
+                        chunk_rows(x, k, &mut s.x);
+                        s.fwd.run(&s.g, &[&s.x, &s.cot])?;
+                        Ok(s.fwd.value(s.out).as_slice().to_vec())
+                    })
+                    .collect();
+                let z0s = z0s.into_iter().collect::<std::result::Result<Vec<_>, _>>()?;
+                let (bc, n) = lock(&stems[0]).cot.shape();
                 let onehots: Vec<Mat> =
                     (0..nc).map(|k| onehot.rows(k * bc, bc).into_owned()).collect();
                 let heads = &m.heads;
                 let failure = Mutex::new(None);
-                // Each chunk's loss is its mean cross-entropy over nc: the sum is the
-                // batch mean.
+                // Each chunk's loss is its mean cross-entropy divided by nc, so the sum is
+                // the batch mean.
                 let scale = 1.0 / nc as f64;
                 let loss = |k: usize, zs: &[Vec<f64>]| {
                     let mut head = lock(&heads[k]);
@@ -550,65 +623,89 @@ impl Model {
                     return Err(e.into());
                 }
                 let g = g?;
-                // Chunk gradients (each bc × n, column-major) back into one B × n matrix.
-                let mut cot = Mat::zeros(b, n);
-                for k in 0..nc {
-                    let part = &g.z0[k * bc * n..(k + 1) * bc * n];
-                    cot.rows_mut(k * bc, bc).copy_from_slice(part);
+                // Each chunk's z0 gradient (bc × n, column-major) through its stem copy.
+                let done: Vec<std::result::Result<(), autodiff::Error>> = (0..nc)
+                    .into_par_iter()
+                    .map(|k| {
+                        let mut guard = lock(&stems[k]);
+                        let s = &mut *guard;
+                        s.cot.as_mut_slice().copy_from_slice(&g.z0[k * bc * n..(k + 1) * bc * n]);
+                        s.bwd.run(&s.g, &[&s.x, &s.cot])?;
+                        s.bwd.gather(&s.g, &s.grads, &mut s.flat)
+                    })
+                    .collect();
+                done.into_iter().collect::<std::result::Result<Vec<()>, _>>()?;
+                let mut stem0 = lock(&stems[0]);
+                let others: Vec<_> = stems[1..].iter().map(lock).collect();
+                sum_into(&mut stem0.flat, others.iter().map(|s| s.flat.as_slice()), 1.0);
+                drop(others);
+                let s0 = &mut *stem0;
+                m.stem_opt.step(s0.g.params_mut(), &s0.flat)?;
+                for s in &stems[1..] {
+                    lock(s).g.params_mut().copy_from_slice(s0.g.params());
                 }
-                m.stem_bwd.run(&m.stem, &[x, &cot])?;
-                m.stem_bwd.gather(&m.stem, &m.stem_grads, &mut m.stem_flat)?;
-                m.stem_opt.step(m.stem.params_mut(), &m.stem_flat)?;
+                drop(stem0);
                 let mut f0 = lock(&m.fields[0]);
                 m.field_opt.step(f0.params_mut(), &g.params)?;
                 for f in &m.fields[1..] {
                     lock(f).params_mut().copy_from_slice(f0.params());
                 }
                 drop(f0);
-                let mut h0 = lock(&m.heads[0]);
+                let mut head0 = lock(&m.heads[0]);
+                let others: Vec<_> = m.heads[1..].iter().map(lock).collect();
+                sum_into(&mut head0.flat, others.iter().map(|h| h.flat.as_slice()), scale);
+                drop(others);
+                head0.step()?;
                 for h in &m.heads[1..] {
-                    let other = lock(h);
-                    for (a, b) in h0.flat.iter_mut().zip(&other.flat) {
-                        *a += b;
-                    }
-                }
-                h0.flat.iter_mut().for_each(|v| *v *= scale);
-                h0.step()?;
-                for h in &m.heads[1..] {
-                    lock(h).g.params_mut().copy_from_slice(h0.g.params());
+                    lock(h).g.params_mut().copy_from_slice(head0.g.params());
                 }
                 Ok((g.loss, g.nfe_forward / nc, g.nfe_backward / nc))
             }
         }
     }
 
-    /// Predicted classes for a batch.
+    /// Predicted classes for a batch, the chunks in parallel.
     fn predict(&mut self, x: &Mat) -> Result<Vec<usize>> {
         let argmax = |l: &Mat| -> Vec<usize> {
             (0..l.nrows())
                 .map(|i| (0..10).max_by(|&a, &b| l[(i, a)].total_cmp(&l[(i, b)])).unwrap_or(0))
                 .collect()
         };
-        match self {
-            Model::Single(t) => Ok(argmax(t.logits(x)?)),
-            Model::Ode(m) => {
-                let dummy = Mat::zeros(x.nrows(), m.stem.shape(m.stem_out)?.1);
-                m.stem_fwd.run(&m.stem, &[x, &dummy])?;
-                let h0 = m.stem_fwd.value(m.stem_out);
-                let (b, n) = h0.shape();
-                let bc = b / m.fields.len();
-                let mut classes = Vec::with_capacity(b);
-                for (k, (field, head)) in m.fields.iter().zip(&m.heads).enumerate() {
-                    let z0: Vec<f64> = h0.rows(k * bc, bc).iter().copied().collect();
-                    let field = lock(field);
-                    let sol =
-                        ode_solvers::odeint(&Solve(&field), &z0, &[0.0, 1.0], &m.opts.forward)?;
-                    let h1 = Mat::from_column_slice(bc, n, &sol.ys[1]);
-                    classes.extend(argmax(lock(head).logits(&h1)?));
-                }
-                Ok(classes)
+        let parts: Vec<Result<Vec<usize>>> = match self {
+            Model::Single(copies) => {
+                let nc = copies.len();
+                copies
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        let mut xk = Mat::zeros(x.nrows() / nc, x.ncols());
+                        chunk_rows(x, k, &mut xk);
+                        Ok(argmax(t.logits(&xk)?))
+                    })
+                    .collect()
             }
+            Model::Ode(m) => (0..m.fields.len())
+                .into_par_iter()
+                .map(|k| {
+                    let mut guard = lock(&m.stems[k]);
+                    let s = &mut *guard;
+                    chunk_rows(x, k, &mut s.x);
+                    s.fwd.run(&s.g, &[&s.x, &s.cot])?;
+                    let (bc, n) = s.cot.shape();
+                    let field = lock(&m.fields[k]);
+                    let z0 = s.fwd.value(s.out).as_slice();
+                    let sol =
+                        ode_solvers::odeint(&Solve(&field), z0, &[0.0, 1.0], &m.opts.forward)?;
+                    let h1 = Mat::from_column_slice(bc, n, &sol.ys[1]);
+                    Ok(argmax(lock(&m.heads[k]).logits(&h1)?))
+                })
+                .collect(),
+        };
+        let mut classes = Vec::with_capacity(x.nrows());
+        for p in parts {
+            classes.extend(p?);
         }
+        Ok(classes)
     }
 }
 
