@@ -3,7 +3,7 @@
 //! out), and VJP of the VJP (gradient in the parameters of `‖aᵀ ∂f/∂x‖²`, RNODE's
 //! Jacobian penalty) — each beside the bare nalgebra matrix products it contains.
 //! Also the 64-channel 3×3 convolution (padding 1) on 7×7 maps at batch 128, forward and
-//! forward + VJP. Before timing, each case prints `FLOPS <case> <n>` (the products' multiply-adds × 2),
+//! forward + VJP, and single products of the MNIST ODE block's shapes. Before timing, each case prints `FLOPS <case> <n>` (the products' multiply-adds × 2),
 //! from which `cargo xtask bench` reports GFLOP/s.
 
 use autodiff::layers::{Activation, Conv2d, Mlp};
@@ -175,9 +175,38 @@ fn bench_conv(c: &mut Criterion) {
     group.finish();
 }
 
+/// Single matrix products, `m×n` results over `k`: the MNIST ODE block's three products
+/// (batch chunk 64 × 49 positions = 3136 rows, 576 = 64 channels × 3×3) and the MLP's
+/// hidden layer at batch 512. `nn` is `A·B`, `tn` is `Aᵀ·B` (weight gradients), `nt` is
+/// `A·Bᵀ` (input gradients).
+fn bench_matmul(c: &mut Criterion) {
+    let mut group = c.benchmark_group("matmul");
+    group.sample_size(20);
+    let mut rng = Rng::new(5);
+    for (kind, m, n, k) in
+        [("nn", 3136, 64, 576), ("tn", 576, 64, 3136), ("nt", 3136, 576, 64), ("nn", 512, 64, 64)]
+    {
+        let (ta, tb) = (kind.starts_with('t'), kind.ends_with('t'));
+        let (sa, sb) = (if ta { (k, m) } else { (m, k) }, if tb { (n, k) } else { (k, n) });
+        let mut g = Graph::new();
+        let a = g.input(sa.0, sa.1);
+        let b = g.input(sb.0, sb.1);
+        let y = g.matmul_t(a, b, ta, tb).unwrap();
+        let av = rng.matrix(sa.0, sa.1, Rng::normal);
+        let bv = rng.matrix(sb.0, sb.1, Rng::normal);
+        let mut exe = Executor::new(&g, &[y]).unwrap();
+        let id = format!("{kind}_{m}x{n}x{k}");
+        println!("FLOPS matmul/{id} {}", product_flops(&g, &[y]));
+        group.bench_function(BenchmarkId::from_parameter(&id), |bch| {
+            bch.iter(|| exe.run(&g, &[black_box(&av), black_box(&bv)]).unwrap())
+        });
+    }
+    group.finish();
+}
+
 #[allow(missing_docs)]
 mod group {
     use super::*;
-    criterion_group!(benches, bench_mlp, bench_conv);
+    criterion_group!(benches, bench_mlp, bench_conv, bench_matmul);
 }
 criterion_main!(group::benches);

@@ -9,7 +9,9 @@
 //!   given in PyTorch layout, as JSON.
 //! - `odenet [--epochs N] [--dataset mnist|digits]`: the ODE-Net experiment (Chen et al.
 //!   2018, Table 1) and its baselines.
-//! - `bench`: the criterion benches, then a table of times (and NFE for solves).
+//! - `bench [FILTER]`: the criterion benches (those whose names contain FILTER), then a
+//!   table of times, NFE for solves and GFLOP/s for products; without a filter, also the
+//!   adjoint memory report.
 //! - `demo`: the main job: reference problems, tables and plots under `target/demo/`.
 
 use std::path::{Path, PathBuf};
@@ -156,9 +158,15 @@ fn mean_ns(json: &str) -> Option<f64> {
     pe[..end].trim().parse().ok()
 }
 
-fn bench() -> Result<()> {
-    let output = cargo()
-        .args(["bench", "-p", "benches"])
+/// `filter` (criterion's, a substring of the case names) limits the benches run; the
+/// memory report runs only without one.
+fn bench(filter: Option<&str>) -> Result<()> {
+    let mut command = cargo();
+    command.args(["bench", "-p", "benches"]);
+    if let Some(f) = filter {
+        command.args(["--", f]);
+    }
+    let output = command
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| format!("bench: could not start: {e}"))?;
@@ -178,6 +186,9 @@ fn bench() -> Result<()> {
         let (Some(case), Some(raw)) = (parts.next(), parts.next()) else {
             continue;
         };
+        if filter.is_some_and(|f| !case.contains(f)) {
+            continue;
+        }
         let count: f64 = raw.split('+').filter_map(|n| n.parse::<f64>().ok()).sum();
         // criterion stores "group/param/eter" as group/param_eter.
         let (group, param) = case.split_once('/').unwrap_or((case, ""));
@@ -199,6 +210,9 @@ fn bench() -> Result<()> {
         };
         println!("{case:<44} {shown:>14} {nfe:>10} {gflops:>10}");
     }
+    if filter.is_some() {
+        return Ok(());
+    }
     run(
         "memory: peak bytes of the backsolve adjoint and of direct backpropagation",
         cargo().args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "memory"]),
@@ -211,14 +225,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("orders") => orders(args.iter().any(|a| a == "--quick")),
-        Some("bench") => bench(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("demo") => demo(),
         Some("odenet") => odenet(&args[1..]),
         Some("gradcheck") => {
             let case = args.iter().position(|a| a == "--case").and_then(|i| args.get(i + 1));
             gradcheck(case.map(String::as_str))
         }
-        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck [--case FILE.json] | odenet [--epochs N] | bench | demo>".into()),
+        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck [--case FILE.json] | odenet [--epochs N] | bench [FILTER] | demo>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
