@@ -1,5 +1,6 @@
-//! Evaluation: an [`Executor`] holds one preallocated buffer per node it needs and replays
-//! the graph on new inputs without allocating.
+//! Evaluation: an [`Executor`] plans the nodes chosen outputs need, gives them
+//! preallocated buffers (intermediates share buffers when their lifetimes do not overlap)
+//! and replays the graph on new inputs without allocating.
 
 use crate::backward::operands;
 use crate::fastmath;
@@ -9,6 +10,12 @@ use crate::Error;
 
 /// Replays a graph: evaluates the nodes needed for chosen outputs into preallocated
 /// buffers. `run` allocates nothing.
+///
+/// Inputs, constants and the outputs keep their own buffers; every other node writes into
+/// a work buffer that it shares with nodes whose lifetimes (from evaluation to last read)
+/// do not overlap its own, assigned once when the executor is built. A training graph's
+/// gradient intermediates, and a forward pass's activations, so take a few buffers
+/// instead of one each.
 ///
 /// ```
 /// use autodiff::{Executor, Graph, Mat};
@@ -20,24 +27,53 @@ use crate::Error;
 /// let mut exe = Executor::new(&g, &[s, dx])?;
 /// exe.run(&g, &[&Mat::from_row_slice(1, 2, &[0.0, 1.0])])?;
 /// assert!((exe.value(dx)[(0, 1)] - (1.0 - 1f64.tanh().powi(2))).abs() < 1e-15);
+/// assert!(exe.value(y).is_empty()); // an intermediate: its buffer is shared
 /// # Ok::<(), autodiff::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Executor {
-    values: Vec<Mat>,
+    /// Values that outlive a run: the inputs, constants and outputs.
+    kept: Vec<Mat>,
+    /// Work buffers of the other planned nodes, each shared by nodes whose lifetimes do
+    /// not overlap.
+    work: Vec<Vec<f64>>,
+    /// Where each node's value lives.
+    loc: Vec<Loc>,
     plan: Vec<usize>,
     /// Panel buffer of the matrix-product kernel.
     scratch: Vec<f64>,
+    /// Returned by [`Executor::value`] for nodes without a kept value.
+    empty: Mat,
+}
+
+/// Where a node's value lives in an [`Executor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loc {
+    /// A parameter (read from the graph) or a node the outputs do not need.
+    Nowhere,
+    /// `Executor::kept[j]`.
+    Kept(usize),
+    /// The first `rows·cols` entries of `Executor::work[s]`.
+    Work(usize),
+}
+
+/// Read access to the values of a run in progress.
+struct Values<'a> {
+    kept: &'a [Mat],
+    work: &'a [Vec<f64>],
+    loc: &'a [Loc],
 }
 
 impl Executor {
-    /// Plans the evaluation of `outputs` and allocates the buffers.
+    /// Plans the evaluation of `outputs`, assigns buffers and allocates them.
     pub fn new(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
         let n = g.nodes.len();
         let mut needed = vec![false; n];
+        let mut kept_node = vec![false; n];
         for &o in outputs {
             g.node(o)?;
             needed[o.0] = true;
+            kept_node[o.0] = true;
         }
         for i in (0..n).rev() {
             if needed[i] {
@@ -46,23 +82,82 @@ impl Executor {
                 }
             }
         }
-        let values = g
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| match (&node.op, needed[i]) {
-                (Op::Constant(c), true) => g.constants[*c].clone(),
-                (Op::Param(_), _) | (_, false) => Mat::zeros(0, 0),
-                (_, true) => Mat::zeros(node.shape.0, node.shape.1),
-            })
-            .collect();
-        let plan = (0..n)
+        let plan: Vec<usize> = (0..n)
             .filter(|&i| {
                 needed[i] && !matches!(g.nodes[i].op, Op::Param(_) | Op::Constant(_) | Op::Input(_))
             })
             .collect();
+        let mut loc = vec![Loc::Nowhere; n];
+        let mut kept = Vec::new();
+        for (i, node) in g.nodes.iter().enumerate() {
+            let keep = match node.op {
+                Op::Param(_) => false,
+                Op::Input(_) | Op::Constant(_) => needed[i],
+                _ => kept_node[i],
+            };
+            if keep {
+                loc[i] = Loc::Kept(kept.len());
+                kept.push(match node.op {
+                    Op::Constant(c) => g.constants[c].clone(),
+                    _ => Mat::zeros(node.shape.0, node.shape.1),
+                });
+            }
+        }
+        // The plan step of each node's last read.
+        let mut last_read = vec![None; n];
+        for (k, &i) in plan.iter().enumerate() {
+            for v in operands(&g.nodes[i].op) {
+                last_read[v.0] = Some(k);
+            }
+        }
+        // Greedy assignment in plan order: a node takes the free buffer that fits it most
+        // tightly (or grows the largest free one, or opens a new one); its operands read
+        // for the last time are freed only after, so no node writes over its operands.
+        let mut caps: Vec<usize> = Vec::new();
+        let mut free: Vec<usize> = Vec::new();
+        for (k, &i) in plan.iter().enumerate() {
+            if loc[i] == Loc::Nowhere {
+                let (r, c) = g.nodes[i].shape;
+                let len = r * c;
+                let fitting = free.iter().enumerate().filter(|(_, &s)| caps[s] >= len);
+                let pick = fitting
+                    .min_by_key(|(_, &s)| caps[s])
+                    .or_else(|| free.iter().enumerate().max_by_key(|(_, &s)| caps[s]))
+                    .map(|(at, _)| at);
+                let s = match pick {
+                    Some(at) => free.swap_remove(at),
+                    None => {
+                        caps.push(0);
+                        caps.len() - 1
+                    }
+                };
+                caps[s] = caps[s].max(len);
+                loc[i] = Loc::Work(s);
+                if last_read[i].is_none() {
+                    free.push(s);
+                }
+            }
+            let mut ops = operands(&g.nodes[i].op);
+            ops.sort_unstable_by_key(|v| v.0);
+            ops.dedup_by_key(|v| v.0);
+            for v in ops {
+                if let (Loc::Work(s), Some(last)) = (loc[v.0], last_read[v.0]) {
+                    if last == k {
+                        free.push(s);
+                    }
+                }
+            }
+        }
+        let work = caps.iter().map(|&cap| vec![0.0; cap]).collect();
         let scratch_len = plan_scratch(g, &needed);
-        Ok(Executor { values, plan, scratch: vec![0.0; scratch_len] })
+        Ok(Executor {
+            kept,
+            work,
+            loc,
+            plan,
+            scratch: vec![0.0; scratch_len],
+            empty: Mat::zeros(0, 0),
+        })
     }
 
     /// Evaluates the planned nodes for `inputs` (one per `Graph::input`, in order) and the
@@ -72,8 +167,8 @@ impl Executor {
             return Err(Error::InputCount { expected: g.inputs.len(), got: inputs.len() });
         }
         for (&v, x) in g.inputs.iter().zip(inputs) {
-            let buf = &mut self.values[v.0];
-            if buf.shape() != (0, 0) {
+            if let Loc::Kept(j) = self.loc[v.0] {
+                let buf = &mut self.kept[j];
                 if buf.shape() != x.shape() {
                     return Err(Error::ShapeMismatch {
                         op: "input",
@@ -86,24 +181,62 @@ impl Executor {
         }
         for k in 0..self.plan.len() {
             let i = self.plan[k];
-            let (done, rest) = self.values.split_at_mut(i);
-            eval_node(g, done, i, &mut self.scratch, &mut rest[0]);
+            let (r, c) = g.nodes[i].shape;
+            // The node's buffer is taken out while it is written (its operands live in
+            // other buffers, see `new`); moving a `Vec` or an empty `Mat` allocates nothing.
+            match self.loc[i] {
+                Loc::Kept(j) => {
+                    let mut out = std::mem::replace(&mut self.kept[j], Mat::zeros(0, 0));
+                    let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc };
+                    eval_node(g, &vals, i, &mut self.scratch, out.as_mut_slice());
+                    self.kept[j] = out;
+                }
+                Loc::Work(s) => {
+                    let mut out = std::mem::take(&mut self.work[s]);
+                    let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc };
+                    eval_node(g, &vals, i, &mut self.scratch, &mut out[..r * c]);
+                    self.work[s] = out;
+                }
+                Loc::Nowhere => {}
+            }
         }
         Ok(())
     }
 
-    /// The value of `v` after the last `run` (an empty matrix for a node not planned, and
-    /// for parameters, which live in [`Graph::params`]).
+    /// The value of an output or an input after the last `run`; an empty matrix for any
+    /// other node (intermediates share buffers), for a node not planned and for
+    /// parameters, which live in [`Graph::params`].
     pub fn value(&self, v: Var) -> &Mat {
-        &self.values[v.0]
+        match self.loc.get(v.0) {
+            Some(&Loc::Kept(j)) => &self.kept[j],
+            _ => &self.empty,
+        }
     }
 
-    /// Copies the values of `vars` one after the other (each column-major) into `out`, e.g.
-    /// the parameter gradients into one flat vector. Parameters are read from `g`.
+    /// Bytes of the value and work buffers (not counting the kernel's packing buffer).
+    pub fn buffer_bytes(&self) -> usize {
+        let kept: usize = self.kept.iter().map(|m| m.len()).sum();
+        let work: usize = self.work.iter().map(Vec::len).sum();
+        (kept + work) * std::mem::size_of::<f64>()
+    }
+
+    /// Copies the values of `vars` (outputs of this executor, inputs or parameters) one
+    /// after the other (each column-major) into `out`, e.g. the parameter gradients into
+    /// one flat vector. Parameters are read from `g`.
     pub fn gather(&self, g: &Graph, vars: &[Var], out: &mut [f64]) -> Result<(), Error> {
+        let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc };
         let mut at = 0;
         for &v in vars {
-            let data = data(g, &self.values, v);
+            let node = g.node(v)?;
+            if !matches!(node.op, Op::Param(_) | Op::Input(_) | Op::Constant(_))
+                && !matches!(self.loc.get(v.0), Some(Loc::Kept(_)))
+            {
+                return Err(Error::InvalidArgument {
+                    op: "gather",
+                    detail: format!("node {} is not an output of this executor", v.0),
+                });
+            }
+            let data = data(g, &vals, v);
             let end = at + data.len();
             if end > out.len() {
                 return Err(Error::ShapeMismatch {
@@ -148,23 +281,31 @@ fn plan_scratch(g: &Graph, needed: &[bool]) -> usize {
 pub fn eval(g: &Graph, outputs: &[Var], inputs: &[&Mat]) -> Result<Vec<Mat>, Error> {
     let mut exe = Executor::new(g, outputs)?;
     exe.run(g, inputs)?;
+    let vals = Values { kept: &exe.kept, work: &exe.work, loc: &exe.loc };
     Ok(outputs
         .iter()
         .map(|&v| {
             let (r, c) = g.nodes[v.0].shape;
-            Mat::from_column_slice(r, c, data(g, &exe.values, v))
+            Mat::from_column_slice(r, c, data(g, &vals, v))
         })
         .collect())
 }
 
-/// Column-major data of an evaluated node.
-fn data<'a>(g: &'a Graph, values: &'a [Mat], v: Var) -> &'a [f64] {
+/// Column-major data of an evaluated node (empty for one without a value).
+fn data<'a>(g: &'a Graph, vals: &Values<'a>, v: Var) -> &'a [f64] {
     match g.nodes[v.0].op {
         Op::Param(p) => {
             let b = &g.blocks[p];
             &g.params[b.offset..b.offset + b.shape.0 * b.shape.1]
         }
-        _ => values[v.0].as_slice(),
+        _ => match vals.loc[v.0] {
+            Loc::Kept(j) => vals.kept[j].as_slice(),
+            Loc::Work(s) => {
+                let (r, c) = g.nodes[v.0].shape;
+                &vals.work[s][..r * c]
+            }
+            Loc::Nowhere => &[],
+        },
     }
 }
 
@@ -396,30 +537,30 @@ fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
     ii + jj * shape.0
 }
 
-fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut Mat) {
+fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &mut [f64]) {
     let (r, c) = g.nodes[i].shape;
     let shape = |v: Var| g.nodes[v.0].shape;
     match &g.nodes[i].op {
         Op::Input(_) | Op::Param(_) | Op::Constant(_) => {}
-        Op::Unary(f, x) => unary(*f, out.as_mut_slice(), data(g, done, *x)),
+        Op::Unary(f, x) => unary(*f, out, data(g, done, *x)),
         Op::Binary(f, a, b) => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));
             let (sa, sb) = (shape(*a), shape(*b));
             match f {
-                Binary::Add => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x + y),
-                Binary::Sub => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x - y),
-                Binary::Mul => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x * y),
-                Binary::Div => binary(out.as_mut_slice(), (r, c), da, sa, db, sb, |x, y| x / y),
+                Binary::Add => binary(out, (r, c), da, sa, db, sb, |x, y| x + y),
+                Binary::Sub => binary(out, (r, c), da, sa, db, sb, |x, y| x - y),
+                Binary::Mul => binary(out, (r, c), da, sa, db, sb, |x, y| x * y),
+                Binary::Div => binary(out, (r, c), da, sa, db, sb, |x, y| x / y),
             }
         }
         Op::MatMul { a, b, ta, tb } => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));
-            matmul(da, shape(*a), *ta, db, shape(*b), *tb, scratch, out.as_mut_slice());
+            matmul(da, shape(*a), *ta, db, shape(*b), *tb, scratch, out);
         }
         Op::Sum(x, axis) => {
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
-            let o = out.as_mut_slice();
+            let o = out;
             match axis {
                 Axis::All => o[0] = xs.iter().sum(),
                 Axis::Cols => {
@@ -439,7 +580,7 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         }
         Op::Broadcast(x) => {
             let (xs, sx) = (data(g, done, *x), shape(*x));
-            let o = out.as_mut_slice();
+            let o = out;
             for j in 0..c {
                 for ii in 0..r {
                     o[ii + j * r] = xs[bidx(sx, ii, j)];
@@ -447,7 +588,7 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
             }
         }
         Op::ConcatCols(parts) => {
-            let o = out.as_mut_slice();
+            let o = out;
             let mut at = 0;
             for &p in parts {
                 let d = data(g, done, p);
@@ -457,35 +598,35 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         }
         Op::SliceCols(x, start) => {
             let xs = data(g, done, *x);
-            out.as_mut_slice().copy_from_slice(&xs[start * r..(start + c) * r]);
+            out.copy_from_slice(&xs[start * r..(start + c) * r]);
         }
         Op::PadCols(x, start) => {
             let xs = data(g, done, *x);
-            let o = out.as_mut_slice();
+            let o = out;
             o.fill(0.0);
             o[start * r..start * r + xs.len()].copy_from_slice(xs);
         }
         Op::Transpose(x) => {
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
-            let o = out.as_mut_slice();
+            let o = out;
             for j in 0..xc {
                 for ii in 0..xr {
                     o[j + ii * xc] = xs[ii + j * xr];
                 }
             }
         }
-        Op::Im2Col(x, geom) => im2col(data(g, done, *x), r, geom, out.as_mut_slice()),
-        Op::Col2Im(x, geom) => col2im(data(g, done, *x), geom, out.as_mut_slice()),
+        Op::Im2Col(x, geom) => im2col(data(g, done, *x), r, geom, out),
+        Op::Col2Im(x, geom) => col2im(data(g, done, *x), geom, out),
         // `(P·B) × C` with row `q·B + b` and `B × (C·P)` channel-major share one memory
         // layout: both re-layouts are copies.
         Op::PositionsToRows(x, _) | Op::RowsToPositions(x, _) => {
-            out.as_mut_slice().copy_from_slice(data(g, done, *x));
+            out.copy_from_slice(data(g, done, *x));
         }
         Op::RowsToBlocks(x, k) => {
             // in[b, gi·L + l] → out[b·G + gi, l]
             let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
-            let o = out.as_mut_slice();
+            let o = out;
             for l in 0..c {
                 for gi in 0..*k {
                     let src = &xs[(gi * c + l) * xr..(gi * c + l + 1) * xr];
@@ -497,7 +638,7 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         }
         Op::BlocksToRows(x, k) => {
             let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
-            let o = out.as_mut_slice();
+            let o = out;
             for l in 0..xc {
                 for gi in 0..*k {
                     let dst = &mut o[(gi * xc + l) * r..(gi * xc + l + 1) * r];
@@ -509,7 +650,7 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         }
         Op::RepeatCols(x, t) => {
             let xs = data(g, done, *x);
-            let o = out.as_mut_slice();
+            let o = out;
             for (cc, col) in xs.chunks_exact(r).enumerate() {
                 for rep in 0..*t {
                     o[(cc * t + rep) * r..(cc * t + rep + 1) * r].copy_from_slice(col);
@@ -518,7 +659,7 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         }
         Op::SumGroups(x, t) => {
             let xs = data(g, done, *x);
-            let o = out.as_mut_slice();
+            let o = out;
             o.fill(0.0);
             for (src, col) in xs.chunks_exact(r).enumerate() {
                 let dst = &mut o[(src / t) * r..(src / t + 1) * r];
@@ -530,7 +671,7 @@ fn eval_node(g: &Graph, done: &[Mat], i: usize, scratch: &mut [f64], out: &mut M
         Op::LogSumExpRows(x) => {
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
-            let o = out.as_mut_slice();
+            let o = out;
             for ii in 0..xr {
                 let m = (0..xc).map(|j| xs[ii + j * xr]).fold(f64::NEG_INFINITY, f64::max);
                 if !m.is_finite() {

@@ -90,3 +90,37 @@ fn replay_is_bit_identical_to_eager_evaluation_and_allocates_nothing() {
         }
     }
 }
+
+/// Intermediates share work buffers; planning every node as an output gives each its own
+/// buffer. The two must agree bit for bit, and for a deep network (forward pass and
+/// parameter gradients) sharing must take a small fraction of the memory.
+#[test]
+fn shared_work_buffers_change_no_value_and_save_memory() {
+    let mut rng = Rng::new(3);
+    let mut g = Graph::new();
+    let x = g.input(32, 8);
+    let mut h = x;
+    for l in 0..24 {
+        let w = g.param(&format!("w{l}"), &rng.matrix(8, 8, |r| 0.4 * r.normal()));
+        let z = g.matmul(h, w).unwrap();
+        h = g.tanh(z).unwrap();
+    }
+    let loss = g.mean(h, Axis::All).unwrap();
+    let params = g.param_vars().to_vec();
+    let mut outs = vec![loss];
+    outs.extend(g.grad(loss, &params).unwrap());
+    let all: Vec<Var> = (0..g.len()).map(Var::from_index).collect();
+    let mut shared = Executor::new(&g, &outs).unwrap();
+    let mut separate = Executor::new(&g, &all).unwrap();
+    for _ in 0..3 {
+        let xv = rng.matrix(32, 8, Rng::normal);
+        shared.run(&g, &[&xv]).unwrap();
+        separate.run(&g, &[&xv]).unwrap();
+        for (k, &o) in outs.iter().enumerate() {
+            assert!(!shared.value(o).is_empty());
+            assert_eq!(shared.value(o), separate.value(o), "output {k}");
+        }
+    }
+    let (a, b) = (shared.buffer_bytes(), separate.buffer_bytes());
+    assert!(4 * a < b, "shared buffers {a} B, separate {b} B");
+}
