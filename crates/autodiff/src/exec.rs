@@ -537,30 +537,29 @@ fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
     ii + jj * shape.0
 }
 
-fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &mut [f64]) {
+fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
     let (r, c) = g.nodes[i].shape;
     let shape = |v: Var| g.nodes[v.0].shape;
     match &g.nodes[i].op {
         Op::Input(_) | Op::Param(_) | Op::Constant(_) => {}
-        Op::Unary(f, x) => unary(*f, out, data(g, done, *x)),
+        Op::Unary(f, x) => unary(*f, o, data(g, done, *x)),
         Op::Binary(f, a, b) => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));
             let (sa, sb) = (shape(*a), shape(*b));
             match f {
-                Binary::Add => binary(out, (r, c), da, sa, db, sb, |x, y| x + y),
-                Binary::Sub => binary(out, (r, c), da, sa, db, sb, |x, y| x - y),
-                Binary::Mul => binary(out, (r, c), da, sa, db, sb, |x, y| x * y),
-                Binary::Div => binary(out, (r, c), da, sa, db, sb, |x, y| x / y),
+                Binary::Add => binary(o, (r, c), da, sa, db, sb, |x, y| x + y),
+                Binary::Sub => binary(o, (r, c), da, sa, db, sb, |x, y| x - y),
+                Binary::Mul => binary(o, (r, c), da, sa, db, sb, |x, y| x * y),
+                Binary::Div => binary(o, (r, c), da, sa, db, sb, |x, y| x / y),
             }
         }
         Op::MatMul { a, b, ta, tb } => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));
-            matmul(da, shape(*a), *ta, db, shape(*b), *tb, scratch, out);
+            matmul(da, shape(*a), *ta, db, shape(*b), *tb, scratch, o);
         }
         Op::Sum(x, axis) => {
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
-            let o = out;
             match axis {
                 Axis::All => o[0] = xs.iter().sum(),
                 Axis::Cols => {
@@ -580,7 +579,6 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
         }
         Op::Broadcast(x) => {
             let (xs, sx) = (data(g, done, *x), shape(*x));
-            let o = out;
             for j in 0..c {
                 for ii in 0..r {
                     o[ii + j * r] = xs[bidx(sx, ii, j)];
@@ -588,7 +586,6 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
             }
         }
         Op::ConcatCols(parts) => {
-            let o = out;
             let mut at = 0;
             for &p in parts {
                 let d = data(g, done, p);
@@ -598,35 +595,32 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
         }
         Op::SliceCols(x, start) => {
             let xs = data(g, done, *x);
-            out.copy_from_slice(&xs[start * r..(start + c) * r]);
+            o.copy_from_slice(&xs[start * r..(start + c) * r]);
         }
         Op::PadCols(x, start) => {
             let xs = data(g, done, *x);
-            let o = out;
             o.fill(0.0);
             o[start * r..start * r + xs.len()].copy_from_slice(xs);
         }
         Op::Transpose(x) => {
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
-            let o = out;
             for j in 0..xc {
                 for ii in 0..xr {
                     o[j + ii * xc] = xs[ii + j * xr];
                 }
             }
         }
-        Op::Im2Col(x, geom) => im2col(data(g, done, *x), r, geom, out),
-        Op::Col2Im(x, geom) => col2im(data(g, done, *x), geom, out),
+        Op::Im2Col(x, geom) => im2col(data(g, done, *x), r, geom, o),
+        Op::Col2Im(x, geom) => col2im(data(g, done, *x), geom, o),
         // `(P·B) × C` with row `q·B + b` and `B × (C·P)` channel-major share one memory
         // layout: both re-layouts are copies.
         Op::PositionsToRows(x, _) | Op::RowsToPositions(x, _) => {
-            out.copy_from_slice(data(g, done, *x));
+            o.copy_from_slice(data(g, done, *x));
         }
         Op::RowsToBlocks(x, k) => {
             // in[b, gi·L + l] → out[b·G + gi, l]
             let (xs, (xr, _)) = (data(g, done, *x), shape(*x));
-            let o = out;
             for l in 0..c {
                 for gi in 0..*k {
                     let src = &xs[(gi * c + l) * xr..(gi * c + l + 1) * xr];
@@ -638,7 +632,6 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
         }
         Op::BlocksToRows(x, k) => {
             let (xs, (xr, xc)) = (data(g, done, *x), shape(*x));
-            let o = out;
             for l in 0..xc {
                 for gi in 0..*k {
                     let dst = &mut o[(gi * xc + l) * r..(gi * xc + l + 1) * r];
@@ -650,7 +643,6 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
         }
         Op::RepeatCols(x, t) => {
             let xs = data(g, done, *x);
-            let o = out;
             for (cc, col) in xs.chunks_exact(r).enumerate() {
                 for rep in 0..*t {
                     o[(cc * t + rep) * r..(cc * t + rep + 1) * r].copy_from_slice(col);
@@ -659,7 +651,6 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
         }
         Op::SumGroups(x, t) => {
             let xs = data(g, done, *x);
-            let o = out;
             o.fill(0.0);
             for (src, col) in xs.chunks_exact(r).enumerate() {
                 let dst = &mut o[(src / t) * r..(src / t + 1) * r];
@@ -671,7 +662,6 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], out: &
         Op::LogSumExpRows(x) => {
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
-            let o = out;
             for ii in 0..xr {
                 let m = (0..xc).map(|j| xs[ii + j * xr]).fold(f64::NEG_INFINITY, f64::max);
                 if !m.is_finite() {
