@@ -110,19 +110,26 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> Adams<'s, T, S> {
         s
     }
 
-    fn push_f(&mut self) {
+    fn push_f(&mut self) -> Result<(), Error> {
         let k = self.ab.len();
         let dim = self.dim;
         self.head = (self.head + 1) % k;
         let slot = &mut self.hist[self.head * dim..(self.head + 1) * dim];
-        self.system.rhs(self.t, &self.y, slot);
         self.stats.nfe += 1;
+        self.system.rhs(self.t, &self.y, slot).map_err(|source| Error::Rhs {
+            t: self.t.to_f64_lossless(),
+            source,
+        })?;
         self.len = (self.len + 1).min(k);
+        Ok(())
     }
 
     /// `y_new += h Σ_i w_i f_{n-i}` over the history.
     fn add_history(&mut self, h: T, weights: &[T]) {
-        let (k, dim) = (self.hist.len() / self.dim.max(1), self.dim);
+        if self.dim == 0 {
+            return;
+        }
+        let (k, dim) = (self.hist.len() / self.dim, self.dim);
         for (i, &w) in weights.iter().enumerate() {
             let idx = (self.head + k - i) % k;
             let hw = h * w;
@@ -145,7 +152,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> Adams<'s, T, S> {
         if self.len == 0 || (h - self.h).abs() > T::lit(1e-10) * h.abs() {
             self.h = h;
             self.len = 0;
-            self.push_f();
+            self.push_f()?;
         }
         if self.len < k {
             // Starting phase: one RK4 step.
@@ -159,8 +166,10 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> Adams<'s, T, S> {
             self.ab = ab;
             if let Some(am) = self.am.take() {
                 // Evaluate the predictor, then correct with the implicit Adams weights.
-                self.system.rhs(t_next, &self.y_new, &mut self.fp);
                 self.stats.nfe += 1;
+                self.system.rhs(t_next, &self.y_new, &mut self.fp).map_err(|source| {
+                    Error::Rhs { t: t_next.to_f64_lossless(), source }
+                })?;
                 let g0 = h * am[0];
                 for ((o, &y), &fp) in self.y_new.iter_mut().zip(&self.y).zip(&self.fp) {
                     *o = y + g0 * fp;
@@ -175,7 +184,6 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> Adams<'s, T, S> {
         std::mem::swap(&mut self.y, &mut self.y_new);
         self.t = t_next;
         self.stats.accepted += 1;
-        self.push_f();
-        Ok(())
+        self.push_f()
     }
 }

@@ -103,7 +103,7 @@ where
         rk.step_to(t0 + h)?;
         let mut worst: f64 = 0.0;
         for &theta in thetas {
-            rk.interpolate(t0 + theta * h, &mut out);
+            rk.interpolate(t0 + theta * h, &mut out)?;
             worst = worst.max(max_err(&out, &exact(t0 + theta * h)));
         }
         errors.push(worst);

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::RhsError;
+
 /// Everything that can go wrong in a solve. Times and step sizes are reported as `f64`
 /// whatever the solver's float type, so the error is the same type for `f32` and `f64`.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +28,13 @@ pub enum Error {
     NonFinite {
         /// Time of the last finite state.
         t: f64,
+    },
+    /// The right-hand side failed (returned an error) at time `t`; the solve stopped there.
+    Rhs {
+        /// Time of the failing evaluation.
+        t: f64,
+        /// What the right-hand side said.
+        source: RhsError,
     },
     /// A user input (initial state, time, tolerance vector) contains NaN or infinity.
     NonFiniteInput {
@@ -103,6 +112,9 @@ impl fmt::Display for Error {
                 "the right-hand side or state became NaN/infinite after t = {t}; check the \
                  right-hand side near that time"
             ),
+            Error::Rhs { t, source } => {
+                write!(f, "the right-hand side failed at t = {t}: {source}")
+            }
             Error::NonFiniteInput { what, index } => {
                 write!(f, "{what}[{index}] is NaN or infinite; pass finite values")
             }
@@ -140,6 +152,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Batch { source, .. } => Some(source.as_ref()),
+            Error::Rhs { source, .. } => Some(source.cause()),
             _ => None,
         }
     }

@@ -6,15 +6,17 @@
 //! - A problem is an [`OdeSystem`]: anything that writes `f(t, y)` into a slice. Every
 //!   closure `Fn(T, &[T], &mut [T])` is one; `T` is `f64` or `f32` ([`Real`]).
 //! - [`Options`] picks a [`Method`] and configures the solve: `rtol`/`atol` (scalar or per
-//!   component), the error [`Norm`] (RMS, max, or your own, optionally restricted to some
-//!   components as a seminorm), the [`PidController`], `step_size` for fixed steps,
+//!   component), the error [`Norm`] (RMS, max, or your own), a [`StateLayout`] naming the
+//!   state's parts and which of them the error control watches (a seminorm), the
+//!   [`PidController`], `step_size` for fixed steps,
 //!   `dt_min`/`dt_max`/`max_steps`.
 //! - [`odeint`] solves and returns a [`Solution`]: the states at the requested times (from
 //!   dense output, never by shortening steps; fixed-step methods land exactly on them),
 //!   [`Stats`] (NFE, accepted and rejected steps), and every step if asked.
 //!   [`odeint_with_event`] stops at a zero crossing ([`Event`]); [`odeint_batch`] solves
 //!   many initial states in parallel.
-//! - Anything that goes wrong is an [`Error`], never a panic.
+//! - Anything that goes wrong is an [`Error`], never a panic. A right-hand side may fail
+//!   ([`Fallible`], [`RhsError`]): the solve stops with [`Error::Rhs`] and the time.
 //! - Below the one-call API, [`RkIntegrator`] is the allocation-free stepping kernel; the
 //!   methods are [`Tableau`] data that drive it.
 //!
@@ -42,6 +44,7 @@ mod method;
 mod options;
 pub mod problems;
 mod real;
+mod layout;
 mod rk;
 mod solve;
 mod system;
@@ -54,5 +57,6 @@ pub use options::{Norm, Options, PidController, Tolerance};
 pub use real::Real;
 pub use rk::{RkIntegrator, Stats, StepOutcome};
 pub use solve::{odeint, odeint_batch, odeint_with_event, Solution, Steps};
-pub use system::OdeSystem;
+pub use layout::{Part, StateLayout};
+pub use system::{Fallible, OdeSystem, RhsError};
 pub use tableau::Tableau;

@@ -1,6 +1,6 @@
 //! Solver options: the method, tolerances, error norm, step-size controller and limits.
 
-use crate::Method;
+use crate::{Method, StateLayout};
 
 /// A tolerance: one value for every component, or one per component.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,9 +95,9 @@ pub struct Options {
     pub atol: Tolerance,
     /// Norm of the scaled error. Default RMS.
     pub norm: Norm,
-    /// `Some(mask)`: only components with `mask[i] == true` enter the error norm (a
-    /// seminorm; the others are still integrated). `None`: all components.
-    pub error_mask: Option<Vec<bool>>,
+    /// `Some(layout)`: the state's named parts; only the controlled ones enter the error
+    /// norm (a seminorm; the others are still integrated). `None`: all components.
+    pub layout: Option<StateLayout>,
     /// The step-size controller.
     pub controller: PidController,
     /// Fixed step size: required by fixed-step methods; for an adaptive method it turns
@@ -124,7 +124,7 @@ impl Options {
             rtol: Tolerance::Scalar(1e-6),
             atol: Tolerance::Scalar(1e-9),
             norm: Norm::Rms,
-            error_mask: None,
+            layout: None,
             controller: PidController::integral(),
             step_size: None,
             first_step: None,
@@ -165,9 +165,9 @@ impl Options {
         self
     }
 
-    /// Restricts error control to the components where `mask` is true (a seminorm).
-    pub fn error_mask(mut self, mask: Vec<bool>) -> Self {
-        self.error_mask = Some(mask);
+    /// Describes the state's parts; error control covers the controlled ones only.
+    pub fn layout(mut self, layout: StateLayout) -> Self {
+        self.layout = Some(layout);
         self
     }
 

@@ -8,7 +8,12 @@
 
 use crate::options::{Norm, Options, Tolerance};
 use crate::tableau::{ErrorEstimate, Tableau};
-use crate::{Error, OdeSystem, Real};
+use crate::{Error, OdeSystem, Real, RhsError};
+
+/// The solver's error for a failed evaluation at `t`.
+fn rhs_failed<T: Real>(t: T, source: RhsError) -> Error {
+    Error::Rhs { t: t.to_f64_lossless(), source }
+}
 
 /// Counters of a solve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,12 +92,12 @@ fn eval_stage<T: Real, S: OdeSystem<T> + ?Sized>(
     i: usize,
     input: &mut [T],
     nfe: &mut usize,
-) {
+) -> Result<(), Error> {
     let dim = base.len();
     let (done, rest) = k.split_at_mut(i * dim);
     row.combine(base, h, done, dim, input);
-    system.rhs(t_i, input, &mut rest[..dim]);
     *nfe += 1;
+    system.rhs(t_i, input, &mut rest[..dim]).map_err(|e| rhs_failed(t_i, e))
 }
 
 /// Error weights in the solver's float.
@@ -239,15 +244,13 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         })?;
         let rtol = check_tolerance("rtol", &opts.rtol, dim, true)?;
         let atol = check_tolerance("atol", &opts.atol, dim, false)?;
-        if let Some(mask) = &opts.error_mask {
-            if mask.len() != dim {
-                return Err(Error::DimensionMismatch {
-                    what: "error_mask",
-                    expected: dim,
-                    got: mask.len(),
-                });
+        let mask = match &opts.layout {
+            Some(layout) => {
+                layout.check(dim)?;
+                (!layout.all_controlled()).then(|| layout.mask())
             }
-        }
+            None => None,
+        };
         check_step("dt_min", opts.dt_min, true, false)?;
         check_step("dt_max", opts.dt_max, false, true)?;
         if opts.dt_min > opts.dt_max {
@@ -286,7 +289,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             -(ctl.pcoeff + 2.0 * ctl.dcoeff) / k,
             ctl.dcoeff / k,
         ];
-        let controlled = opts.error_mask.as_ref().map_or(dim, |m| m.iter().filter(|&&x| x).count());
+        let controlled = mask.as_ref().map_or(dim, |m| m.iter().filter(|&&x| x).count());
         let zeros = || vec![T::zero(); dim];
         Ok(RkIntegrator {
             system,
@@ -304,7 +307,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             enorm: ErrorNorm {
                 rtol: rtol.into_iter().map(T::lit).collect(),
                 atol: atol.into_iter().map(T::lit).collect(),
-                mask: opts.error_mask.clone(),
+                mask,
                 norm: opts.norm,
                 scaled: vec![T::zero(); controlled],
                 scaled64: if matches!(opts.norm, Norm::Custom(_)) {
@@ -411,16 +414,16 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         self.stats = Stats::default();
     }
 
-    fn eval(&mut self, t: T, stage: usize, from_ytmp: bool) {
+    fn eval(&mut self, t: T, stage: usize, from_ytmp: bool) -> Result<(), Error> {
         let dim = self.dim;
         let out = &mut self.k[stage * dim..(stage + 1) * dim];
         let y = if from_ytmp { &self.ytmp } else { &self.y };
-        self.system.rhs(t, y, out);
         self.stats.nfe += 1;
+        self.system.rhs(t, y, out).map_err(|e| rhs_failed(t, e))
     }
 
     /// Makes `k[0] = f(t, y)` hold.
-    fn ensure_k0(&mut self) {
+    fn ensure_k0(&mut self) -> Result<(), Error> {
         if self.fsal_pending {
             let dim = self.dim;
             let last = (self.stages - 1) * dim;
@@ -429,13 +432,14 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             self.k0_valid = true;
         }
         if !self.k0_valid {
-            self.eval(self.t, 0, false);
+            self.eval(self.t, 0, false)?;
             self.k0_valid = true;
         }
+        Ok(())
     }
 
     /// Computes all stages and `y_new` for a step of size `h` ending at `t_new`.
-    fn stages(&mut self, h: T, t_new: T) {
+    fn stages(&mut self, h: T, t_new: T) -> Result<(), Error> {
         let s = self.stages;
         for i in 1..s {
             // The FSAL stage's input is y_{n+1} itself.
@@ -451,11 +455,12 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
                 i,
                 input,
                 &mut self.stats.nfe,
-            );
+            )?;
         }
         if !self.fsal {
             self.b.combine(&self.y, h, &self.k, self.dim, &mut self.y_new);
         }
+        Ok(())
     }
 
     /// The error norm of the step just computed (0 for a fixed-step method).
@@ -482,9 +487,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     }
 
     /// Hairer's automatic initial step (Solving ODEs I, §II.4); one extra evaluation.
-    fn initial_step(&mut self) -> T {
+    fn initial_step(&mut self) -> Result<T, Error> {
         let dim = self.dim;
-        self.ensure_k0();
+        self.ensure_k0()?;
         let (y, f0) = (&self.y, &self.k[..dim]);
         let d0 = self.enorm.eval(y, y, y);
         let d1 = self.enorm.eval(f0, y, y);
@@ -496,7 +501,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
         // f(t0 + h0, y0 + h0 f0) goes to the last stage's slot, which no one reads yet.
         let slot = self.stages - 1;
-        self.eval(self.t + self.direction * h0, slot, true);
+        self.eval(self.t + self.direction * h0, slot, true)?;
         for i in 0..dim {
             self.err[i] = (self.k[slot * dim + i] - self.k[i]) / h0;
         }
@@ -508,7 +513,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         } else {
             (T::lit(0.01) / d1.max(d2)).powf(order.recip())
         };
-        (T::lit(100.0) * h0).min(h1)
+        Ok((T::lit(100.0) * h0).min(h1))
     }
 
     fn check_budget(&self) -> Result<(), Error> {
@@ -543,11 +548,11 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         if self.tableau.error_order().is_none() {
             return Err(Error::MissingStepSize { method: self.tableau.name });
         }
-        self.ensure_k0();
+        self.ensure_k0()?;
         if self.h_abs == T::zero() {
             self.h_abs = match self.first_step {
                 Some(h) => h,
-                None => self.initial_step(),
+                None => self.initial_step()?,
             };
         }
         let remaining = (self.t_bound - self.t).abs();
@@ -567,7 +572,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
                 h: h.to_f64_lossless(),
             });
         }
-        self.stages(h, t_new);
+        self.stages(h, t_new)?;
         let err = self.error_norm(h);
         let finite = err.is_finite() && self.y_new.iter().all(|x| x.is_finite());
         if !finite {
@@ -604,12 +609,12 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// One step without error control, landing exactly on `t_next`.
     pub fn step_to(&mut self, t_next: T) -> Result<(), Error> {
         self.check_budget()?;
-        self.ensure_k0();
+        self.ensure_k0()?;
         let h = t_next - self.t;
         if h == T::zero() {
             return Err(Error::StepSizeTooSmall { t: self.t.to_f64_lossless(), h: 0.0 });
         }
-        self.stages(h, t_next);
+        self.stages(h, t_next)?;
         if !self.y_new.iter().all(|x| x.is_finite()) {
             return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
         }
@@ -618,29 +623,22 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     }
 
     /// Evaluates the dense output of the last accepted step at `t` (which should lie in
-    /// `[t_prev(), t()]`) into `out`. The first call in a step evaluates the interpolant's
-    /// extra stages, if it has any.
-    pub fn interpolate(&mut self, t: T, out: &mut [T]) {
+    /// `[t_prev(), t()]`) into `out` (of the state's length). The first call in a step
+    /// evaluates the interpolant's extra stages, if it has any.
+    pub fn interpolate(&mut self, t: T, out: &mut [T]) -> Result<(), Error> {
         let dim = self.dim;
+        if out.len() != dim {
+            return Err(Error::DimensionMismatch {
+                what: "interpolate output",
+                expected: dim,
+                got: out.len(),
+            });
+        }
         if self.h_prev == T::zero() || t == self.t {
             out.copy_from_slice(&self.y);
-            return;
+            return Ok(());
         }
-        let h = self.h_prev;
-        if !self.extra_ready && self.total_stages > self.stages {
-            for e in self.stages..self.total_stages {
-                let te = self.t_prev + self.c[e] * h;
-                let (row, k, nfe) = (&self.rows[e], &mut self.k, &mut self.stats.nfe);
-                eval_stage(self.system, row, &self.y_prev, h, te, k, e, &mut self.ytmp, nfe);
-            }
-            self.extra_ready = true;
-        }
-        let theta = (t - self.t_prev) / h;
-        let deg = self.dense_degree;
-        for j in 0..self.total_stages {
-            let w = &self.dense[j * deg..(j + 1) * deg];
-            self.weights[j] = w.iter().rev().fold(T::zero(), |acc, &c| acc * theta + c) * h;
-        }
+        self.weights_at(t)?;
         out.copy_from_slice(&self.y_prev);
         for j in 0..self.total_stages {
             let wj = self.weights[j];
@@ -651,5 +649,104 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
                 *o = *o + wj * x;
             }
         }
+        Ok(())
+    }
+
+    /// Evaluates the extra stages of the interpolant once per step.
+    fn ensure_extra_stages(&mut self) -> Result<(), Error> {
+        if !self.extra_ready && self.total_stages > self.stages && self.h_prev != T::zero() {
+            let h = self.h_prev;
+            for e in self.stages..self.total_stages {
+                let te = self.t_prev + self.c[e] * h;
+                let (row, k, nfe) = (&self.rows[e], &mut self.k, &mut self.stats.nfe);
+                eval_stage(self.system, row, &self.y_prev, h, te, k, e, &mut self.ytmp, nfe)?;
+            }
+            self.extra_ready = true;
+        }
+        Ok(())
+    }
+
+    /// `weights[j] = h·b_j(θ)` at `t = t_prev + θ h`.
+    fn weights_at(&mut self, t: T) -> Result<(), Error> {
+        self.ensure_extra_stages()?;
+        let h = self.h_prev;
+        let theta = (t - self.t_prev) / h;
+        let deg = self.dense_degree;
+        for j in 0..self.total_stages {
+            let w = &self.dense[j * deg..(j + 1) * deg];
+            self.weights[j] = w.iter().rev().fold(T::zero(), |acc, &c| acc * theta + c) * h;
+        }
+        Ok(())
+    }
+
+    // The last accepted step opened up, for backpropagation through it (the adjoint
+    // layer's direct strategy): with `h = t() - t_prev()`, stage `i` is
+    // `k_i = f(stage_time(i), stage_input(i))`, the step's end is
+    // `y_prev + h Σ_i b_i k_i` and its dense output `y_prev + Σ_j dense_weights(t)_j k_j`.
+
+    /// Number of stages of the method, with the interpolant's extra stages (which exist
+    /// for a step only after [`RkIntegrator::interpolate`] or
+    /// [`RkIntegrator::dense_weights`] ran in it).
+    pub fn total_stages(&self) -> usize {
+        self.total_stages
+    }
+
+    /// `k_i` of the last accepted step.
+    pub fn stage(&self, i: usize) -> Option<&[T]> {
+        self.k.get(i * self.dim..(i + 1) * self.dim)
+    }
+
+    /// Time of stage `i` of the last accepted step.
+    pub fn stage_time(&self, i: usize) -> Option<T> {
+        let c = *self.c.get(i)?;
+        Some(if c == T::one() && i < self.stages { self.t } else { self.t_prev + c * self.h_prev })
+    }
+
+    /// Writes the input of stage `i` of the last accepted step, `y_prev + h Σ_j a_ij k_j`,
+    /// into `out`.
+    pub fn stage_input(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
+        let row = self.rows.get(i).ok_or(Error::DimensionMismatch {
+            what: "stage index",
+            expected: self.total_stages,
+            got: i,
+        })?;
+        if out.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                what: "stage input",
+                expected: self.dim,
+                got: out.len(),
+            });
+        }
+        row.combine(&self.y_prev, self.h_prev, &self.k, self.dim, out);
+        Ok(())
+    }
+
+    /// The coefficients `a_ij` of stage `i` (extra stages included) as `(j, a_ij)` pairs.
+    pub fn stage_coefficients(&self, i: usize) -> impl Iterator<Item = (usize, T)> + '_ {
+        self.rows.get(i).into_iter().flat_map(|r| r.idx.iter().copied().zip(r.val.iter().copied()))
+    }
+
+    /// The weights `b_i` of the step's end as `(i, b_i)` pairs.
+    pub fn end_weights(&self) -> impl Iterator<Item = (usize, T)> + '_ {
+        self.b.idx.iter().copied().zip(self.b.val.iter().copied())
+    }
+
+    /// Writes `h·b_j(θ)` for every stage `j` (extra stages included, evaluated if needed)
+    /// at `t = t_prev + θ h` into `out`: the dense output is `y_prev + Σ_j out_j k_j`.
+    pub fn dense_weights(&mut self, t: T, out: &mut [T]) -> Result<(), Error> {
+        if out.len() != self.total_stages {
+            return Err(Error::DimensionMismatch {
+                what: "dense weights",
+                expected: self.total_stages,
+                got: out.len(),
+            });
+        }
+        if self.h_prev == T::zero() {
+            out.fill(T::zero());
+            return Ok(());
+        }
+        self.weights_at(t)?;
+        out.copy_from_slice(&self.weights);
+        Ok(())
     }
 }

@@ -170,12 +170,12 @@ where
             let target = ts[out.next];
             for t_next in fixed_grid(last_t, target, h) {
                 rk.step_to(t_next)?;
-                if out.accepted(&mut rk, &mut probe) {
+                if out.accepted(&mut rk, &mut probe)? {
                     return Ok(out.finish(rk.stats(), probe.hit));
                 }
             }
             last_t = target;
-        } else if rk.step()? == StepOutcome::Accepted && out.accepted(&mut rk, &mut probe) {
+        } else if rk.step()? == StepOutcome::Accepted && out.accepted(&mut rk, &mut probe)? {
             return Ok(out.finish(rk.stats(), probe.hit));
         }
     }
@@ -202,8 +202,8 @@ impl<'a, T: Real> Recorder<'a, T> {
         &mut self,
         rk: &mut RkIntegrator<'_, T, S>,
         probe: &mut EventProbe<'_, T, G>,
-    ) -> bool {
-        let stop_at = probe.check(rk);
+    ) -> Result<bool, Error> {
+        let stop_at = probe.check(rk)?;
         let limit = stop_at.unwrap_or(rk.t());
         while self.next < self.ts.len() {
             let t = self.ts[self.next];
@@ -216,7 +216,7 @@ impl<'a, T: Real> Recorder<'a, T> {
                 break;
             }
             let mut y = vec![T::zero(); rk.y().len()];
-            rk.interpolate(t, &mut y);
+            rk.interpolate(t, &mut y)?;
             self.ys.push(y);
             self.next += 1;
         }
@@ -226,7 +226,7 @@ impl<'a, T: Real> Recorder<'a, T> {
                 steps.ys.push(rk.y().to_vec());
             }
         }
-        stop_at.is_some()
+        Ok(stop_at.is_some())
     }
 
     fn finish(self, stats: Stats, event: Option<EventHit<T>>) -> Solution<T> {
@@ -254,31 +254,34 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
         rk: &mut RkIntegrator<'_, T, S>,
         g: &G,
         t: T,
-    ) -> T {
-        rk.interpolate(t, &mut self.buf);
-        g(t, &self.buf)
+    ) -> Result<T, Error> {
+        rk.interpolate(t, &mut self.buf)?;
+        Ok(g(t, &self.buf))
     }
 
     /// Returns the event time if a crossing happened in the last accepted step.
-    fn check<S: OdeSystem<T> + ?Sized>(&mut self, rk: &mut RkIntegrator<'_, T, S>) -> Option<T> {
-        let event = self.event?;
+    fn check<S: OdeSystem<T> + ?Sized>(
+        &mut self,
+        rk: &mut RkIntegrator<'_, T, S>,
+    ) -> Result<Option<T>, Error> {
+        let Some(event) = self.event else { return Ok(None) };
         let (t0, t1) = (rk.t_prev(), rk.t());
         let m = event.samples.max(1);
         let (mut ta, mut ga) = (t0, self.g_prev);
         for j in 1..=m {
             let tb = if j == m { t1 } else { t0 + (t1 - t0) * T::lit(j as f64 / m as f64) };
-            let gb = self.g_at(rk, &event.g, tb);
+            let gb = self.g_at(rk, &event.g, tb)?;
             if event.direction.crosses(ga.to_f64_lossless(), gb.to_f64_lossless()) {
-                let t = self.refine(rk, event, (ta, ga), (tb, gb));
+                let t = self.refine(rk, event, (ta, ga), (tb, gb))?;
                 let mut y = vec![T::zero(); self.buf.len()];
-                rk.interpolate(t, &mut y);
+                rk.interpolate(t, &mut y)?;
                 self.hit = Some(EventHit { t, y });
-                return Some(t);
+                return Ok(Some(t));
             }
             (ta, ga) = (tb, gb);
         }
         self.g_prev = ga;
-        None
+        Ok(None)
     }
 
     /// Illinois regula falsi on `[a, b]` (with `g(a)`, `g(b)` of opposite signs, or
@@ -289,7 +292,7 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
         event: &Event<G>,
         (mut a, mut ga): (T, T),
         (mut b, mut gb): (T, T),
-    ) -> T {
+    ) -> Result<T, Error> {
         let tol = T::lit(event.tol);
         let mut side = 0i8;
         for iter in 0..200 {
@@ -299,7 +302,7 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
             let secant = (a * gb - b * ga) / (gb - ga);
             let inside = (secant - a) * (b - secant) > T::zero();
             let c = if iter % 4 == 3 || !inside { (a + b) * T::lit(0.5) } else { secant };
-            let gc = self.g_at(rk, &event.g, c);
+            let gc = self.g_at(rk, &event.g, c)?;
             let crossed_before_c = gc == T::zero() || (gc > T::zero()) != (ga > T::zero());
             if crossed_before_c {
                 (b, gb) = (c, gc);
@@ -315,7 +318,7 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
                 side = 1;
             }
         }
-        b
+        Ok(b)
     }
 }
 

@@ -4,8 +4,8 @@
 
 use ode_solvers::problems::limit_cycle;
 use ode_solvers::{
-    odeint, odeint_batch, odeint_with_event, Direction, Error, Event, Method, Norm, Options,
-    PidController, Stats,
+    odeint, odeint_batch, odeint_with_event, Direction, Error, Event, Fallible, Method, Norm,
+    Options, PidController, RhsError, RkIntegrator, StateLayout, Stats,
 };
 
 use ode_solvers::problems::lotka_volterra_rhs as lotka_volterra;
@@ -225,7 +225,7 @@ fn a_seminorm_ignores_excluded_components() {
     let base = Options::new(Method::Dopri5).rtol(1e-8).atol(1e-8);
     let full = odeint(&f, &[1.0, 0.0], &[0.0, 5.0], &base).unwrap();
     let semi =
-        odeint(&f, &[1.0, 0.0], &[0.0, 5.0], &base.clone().error_mask(vec![true, false])).unwrap();
+        odeint(&f, &[1.0, 0.0], &[0.0, 5.0], &base.clone().layout(StateLayout::new().part("y", 1, true).part("fast", 1, false))).unwrap();
     assert!(semi.stats.nfe * 3 < full.stats.nfe, "{:?} vs {:?}", semi.stats, full.stats);
     assert!((semi.ys[1][0] - (-5.0f64).exp()).abs() < 1e-7);
 }
@@ -288,8 +288,8 @@ fn failures_are_typed_errors() {
         Error::DimensionMismatch { what: "rtol", expected: 1, got: 2 }
     ));
     assert!(matches!(
-        run(&[1.0], &[0.0, 1.0], &ok.clone().error_mask(vec![])),
-        Error::DimensionMismatch { .. }
+        run(&[1.0], &[0.0, 1.0], &ok.clone().layout(StateLayout::new())),
+        Error::DimensionMismatch { what: "state layout", expected: 1, got: 0 }
     ));
     assert!(matches!(run(&[1.0], &[0.0, 2.0, 1.0], &ok), Error::UnsortedTimes { index: 2 }));
     assert!(matches!(run(&[1.0], &[0.0, 0.0], &ok), Error::UnsortedTimes { index: 1 }));
@@ -378,4 +378,95 @@ fn edge_cases_solve_trivially() {
     let steps = capped.steps.unwrap();
     assert!(steps.ts.windows(2).all(|w| w[1] - w[0] <= 0.01 + 1e-15));
     assert!(steps.ts.len() >= 101);
+}
+
+/// A right-hand side that fails past `t = 0.5`.
+fn failing_after_half() -> Fallible<impl Fn(f64, &[f64], &mut [f64]) -> Result<(), RhsError>> {
+    Fallible(|t: f64, y: &[f64], dy: &mut [f64]| {
+        if t > 0.5 {
+            return Err(RhsError::msg("model undefined past t = 0.5"));
+        }
+        dy[0] = -y[0];
+        Ok(())
+    })
+}
+
+#[test]
+fn a_failing_right_hand_side_stops_every_method_with_its_time_and_cause() {
+    let f = failing_after_half();
+    for method in Method::all() {
+        let opts = if method.is_adaptive() {
+            Options::new(method)
+        } else {
+            Options::new(method).step_size(0.01)
+        };
+        let err = odeint(&f, &[1.0], &[0.0, 1.0], &opts).unwrap_err();
+        match err {
+            Error::Rhs { t, source } => {
+                assert!(t > 0.5 && t <= 1.0, "{method}: t = {t}");
+                assert_eq!(source.to_string(), "model undefined past t = 0.5", "{method}");
+            }
+            e => panic!("{method}: expected Error::Rhs, got {e:?}"),
+        }
+    }
+    // The same through events and an integrator driven by hand.
+    let event = Event::new(|_t: f64, y: &[f64]| y[0] - 0.01);
+    let e = odeint_with_event(&f, &[1.0], &[0.0, 1.0], &Options::new(Method::Dopri5), &event);
+    assert!(matches!(e, Err(Error::Rhs { .. })));
+    let mut rk = RkIntegrator::new(&f, 1, &Options::new(Method::Rk4)).unwrap();
+    rk.init(0.4, &[1.0], 1.0).unwrap();
+    assert!(matches!(rk.step_to(0.6), Err(Error::Rhs { t, .. }) if t > 0.5));
+    // A closure's own error type converts through `Into<RhsError>`.
+    #[derive(Debug)]
+    struct Mine;
+    impl std::fmt::Display for Mine {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("mine")
+        }
+    }
+    impl std::error::Error for Mine {}
+    impl From<Mine> for RhsError {
+        fn from(e: Mine) -> Self {
+            RhsError::new(e)
+        }
+    }
+    let g = Fallible(|_t: f64, _y: &[f64], _dy: &mut [f64]| Err::<(), Mine>(Mine));
+    match odeint(&g, &[1.0], &[0.0, 1.0], &Options::new(Method::Tsit5)).unwrap_err() {
+        Error::Rhs { t, source } => {
+            assert_eq!(t, 0.0);
+            assert!(source.downcast_ref::<Mine>().is_some());
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn interpolating_into_a_wrong_length_buffer_is_an_error() {
+    let f = |_t: f64, y: &[f64], dy: &mut [f64]| dy[0] = -y[0];
+    let mut rk = RkIntegrator::new(&f, 1, &Options::new(Method::Dop853)).unwrap();
+    rk.init(0.0, &[1.0], 1.0).unwrap();
+    rk.step_to(0.5).unwrap();
+    let mut out = [0.0; 2];
+    assert!(matches!(
+        rk.interpolate(0.25, &mut out),
+        Err(Error::DimensionMismatch { what: "interpolate output", expected: 1, got: 2 })
+    ));
+    let mut one = [0.0];
+    rk.interpolate(0.25, &mut one).unwrap();
+    assert!((one[0] - (-0.25f64).exp()).abs() < 1e-6, "{}", one[0]);
+    let mut w = vec![0.0; rk.total_stages()];
+    rk.dense_weights(0.25, &mut w).unwrap();
+    let y = (0..w.len()).fold(1.0, |y, j| y + w[j] * rk.stage(j).unwrap()[0]);
+    assert!((y - one[0]).abs() < 1e-15, "{y} vs {}", one[0]);
+}
+
+#[test]
+fn adams_methods_solve_an_empty_state() {
+    let f = |_t: f64, _y: &[f64], _dy: &mut [f64]| {};
+    for k in 1..=5 {
+        for m in [Method::AdamsBashforth(k), Method::AdamsBashforthMoulton(k)] {
+            let sol = odeint(&f, &[], &[0.0, 1.0], &Options::new(m).step_size(0.1)).unwrap();
+            assert_eq!(sol.ys, vec![Vec::<f64>::new(), vec![]]);
+        }
+    }
 }
