@@ -7,15 +7,8 @@ use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy};
 use autodiff::layers::{Activation, Mlp};
 use autodiff::{Graph, Rng};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use ode_solvers::{odeint, Method, OdeSystem, Options};
+use ode_solvers::{odeint, Method, Options};
 use std::hint::black_box;
-
-struct Sys<'a>(&'a AutodiffField);
-impl OdeSystem<f64> for Sys<'_> {
-    fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) {
-        adjoint::VectorField::eval(self.0, t, y, dy)
-    }
-}
 
 fn bench_adjoint(c: &mut Criterion) {
     let batch = 512;
@@ -34,11 +27,11 @@ fn bench_adjoint(c: &mut Criterion) {
     let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-6).atol(1e-6));
     let mut group = c.benchmark_group("mlp_field_b512_dopri5_1e-6");
     group.sample_size(10);
-    if let Ok(sol) = odeint(&Sys(&field), &z0, &[0.0, 1.0], &opts.forward) {
+    if let Ok(sol) = odeint(&field, &z0, &[0.0, 1.0], &opts.forward) {
         println!("NFE mlp_field_b512_dopri5_1e-6/forward {}", sol.stats.nfe);
     }
     group.bench_function(BenchmarkId::from_parameter("forward"), |b| {
-        b.iter(|| odeint(&Sys(&field), black_box(&z0), &[0.0, 1.0], &opts.forward).unwrap())
+        b.iter(|| odeint(&field, black_box(&z0), &[0.0, 1.0], &opts.forward).unwrap())
     });
     for (name, strategy) in [("backsolve", Strategy::Backsolve), ("direct", Strategy::Direct)] {
         if let Ok(g) = gradient(&field, &z0, &[0.0, 1.0], &loss, strategy, &opts) {

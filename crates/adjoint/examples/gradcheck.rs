@@ -4,7 +4,7 @@
 //! table; exits with 1 above 1e-6.
 
 #[allow(dead_code, unused_imports)]
-#[path = "../tests/gradients.rs"]
+#[path = "../tests/common/mod.rs"]
 mod checks;
 
 use adjoint::{AutodiffField, ClosureField};

@@ -694,8 +694,7 @@ impl Model {
                     let (bc, n) = s.cot.shape();
                     let field = lock(&m.fields[k]);
                     let z0 = s.fwd.value(s.out).as_slice();
-                    let sol =
-                        ode_solvers::odeint(&Solve(&field), z0, &[0.0, 1.0], &m.opts.forward)?;
+                    let sol = ode_solvers::odeint(&*field, z0, &[0.0, 1.0], &m.opts.forward)?;
                     let h1 = Mat::from_column_slice(bc, n, &sol.ys[1]);
                     Ok(argmax(lock(&m.heads[k]).logits(&h1)?))
                 })
@@ -717,15 +716,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A locked chunk field, as `gradient_chunks` takes fields by value.
 struct Locked<'a>(MutexGuard<'a, AutodiffField>);
 
+impl ode_solvers::OdeSystem<f64> for Locked<'_> {
+    fn rhs(
+        &self,
+        t: f64,
+        z: &[f64],
+        dz: &mut [f64],
+    ) -> std::result::Result<(), ode_solvers::RhsError> {
+        self.0.rhs(t, z, dz)
+    }
+}
+
 impl VectorField for Locked<'_> {
     fn dim(&self) -> usize {
         self.0.dim()
     }
     fn params(&self) -> &[f64] {
         self.0.params()
-    }
-    fn eval(&self, t: f64, z: &[f64], dz: &mut [f64]) {
-        self.0.eval(t, z, dz)
     }
     fn vjp(
         &self,
@@ -735,15 +742,8 @@ impl VectorField for Locked<'_> {
         dz: &mut [f64],
         vz: &mut [f64],
         vp: &mut [f64],
-    ) -> f64 {
+    ) -> std::result::Result<f64, adjoint::Error> {
         self.0.vjp(t, z, a, dz, vz, vp)
-    }
-}
-
-struct Solve<'a>(&'a AutodiffField);
-impl ode_solvers::OdeSystem<f64> for Solve<'_> {
-    fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) {
-        self.0.eval(t, y, dy)
     }
 }
 

@@ -14,7 +14,7 @@ use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy, VectorField};
 use autodiff::layers::Linear;
 use autodiff::optim::{Adam, AdamConfig, Optimizer};
 use autodiff::{Graph, Rng};
-use ode_solvers::{odeint, Method, OdeSystem, Options};
+use ode_solvers::{odeint, Method, Options};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -39,13 +39,6 @@ fn model(batch: usize, rng: &mut Rng) -> std::result::Result<AutodiffField, adjo
     let h = g.tanh(h)?;
     let out = Linear::new(&mut g, "l2", 50, 2, rng).forward(&mut g, h)?;
     AutodiffField::new(g, out)
-}
-
-struct Sys<'a>(&'a AutodiffField);
-impl OdeSystem<f64> for Sys<'_> {
-    fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) {
-        self.0.eval(t, y, dy)
-    }
 }
 
 fn plot(
@@ -195,13 +188,8 @@ fn main() -> Result<()> {
     let params = field.params().to_vec();
     let mut single = model(1, &mut Rng::new(0))?;
     single.params_mut().copy_from_slice(&params);
-    let learned = odeint(
-        &Sys(&single),
-        &[2.0, 0.0],
-        &ts,
-        &Options::new(Method::Dopri5).rtol(1e-7).atol(1e-9),
-    )?
-    .ys;
+    let learned =
+        odeint(&single, &[2.0, 0.0], &ts, &Options::new(Method::Dopri5).rtol(1e-7).atol(1e-9))?.ys;
     let mse = learned
         .iter()
         .zip(&true_y)

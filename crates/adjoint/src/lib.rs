@@ -5,14 +5,24 @@
 //! - A [`VectorField`] is `f(z, t, θ)` with its vector-Jacobian products `aᵀ∂f/∂z`,
 //!   `aᵀ∂f/∂θ`, `aᵀ∂f/∂t`. [`AutodiffField`] replays an `autodiff` graph (a neural network)
 //!   without allocating; [`ClosureField`] takes hand-written functions.
-//! - [`gradient`] solves forward, evaluates a loss on the states at the output times, and
-//!   returns [`Gradients`] with respect to `z0`, `θ` and the times, by one of three
-//!   [`Strategy`]s (see its table for their memory and accuracy).
+//!   A field is an `OdeSystem`, so `ode_solvers::odeint(&field, ..)` solves it directly.
+//!   [`AutodiffField::builder`] adds integrands `∫ g(z, t) dt` to the state (log-density
+//!   changes, kinetic energy: see [`integrands`]) and extra inputs held fixed per solve.
+//! - An [`OdeBlock`] is the solve as a layer: `forward(field, z0, ts)` gives the states and
+//!   a [`Record`]; `backward(field, record, cotangents)` gives [`BlockGradients`] with
+//!   respect to `z0`, `θ` and (on request) the times. Models compose: encoder → ODE block
+//!   → decoder, each half differentiated by its own means.
+//! - The strategies implement [`AdjointStrategy`]: [`Backsolve`], [`Checkpointed`],
+//!   [`Direct`] (see [`strategy`] for their memory and accuracy); [`Strategy`] picks one at
+//!   run time.
+//! - [`gradient`] is the one-call form: forward, a loss on the states at the output times,
+//!   backward, returning [`Gradients`].
 //! - [`gradient_chunks`] splits a batch into chunks solved in parallel, results identical
 //!   for any thread count.
 //! - [`AdjointOptions`] sets the forward and backward solves separately; the seminorm
 //!   (parameter adjoints out of the backward error control) is on by default.
-//! - Failures are an [`Error`]: a failed backward solve never returns a gradient.
+//! - Failures are an [`Error`]: a failed backward solve, a failing field (with its time) or
+//!   a non-finite gradient never returns a gradient.
 //!
 //! ```
 //! use adjoint::{gradient, AdjointOptions, ClosureField, Strategy};
@@ -34,10 +44,15 @@
 //! ```
 #![deny(missing_docs)]
 
+mod block;
 mod error;
 mod field;
 mod gradient;
+pub mod integrands;
+pub mod strategy;
 
+pub use block::{BlockGradients, OdeBlock};
 pub use error::Error;
-pub use field::{AutodiffField, ClosureField, VectorField};
-pub use gradient::{gradient, gradient_chunks, AdjointOptions, Gradients, Loss, Strategy};
+pub use field::{AutodiffField, ClosureField, FieldBuilder, VectorField};
+pub use gradient::{gradient, gradient_chunks, gradient_with, AdjointOptions, Gradients, Loss};
+pub use strategy::{AdjointStrategy, Backsolve, Checkpointed, Direct, Pullback, Record, Strategy};

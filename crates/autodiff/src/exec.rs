@@ -32,6 +32,8 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Executor {
+    /// The graph planned for (`Graph::id`) and its node count then.
+    graph: (u64, usize),
     /// Values that outlive a run: the inputs, constants and outputs.
     kept: Vec<Mat>,
     /// Work buffers of the other planned nodes, each shared by nodes whose lifetimes do
@@ -151,6 +153,7 @@ impl Executor {
         let work = caps.iter().map(|&cap| vec![0.0; cap]).collect();
         let scratch_len = plan_scratch(g, &needed);
         Ok(Executor {
+            graph: (g.id, n),
             kept,
             work,
             loc,
@@ -163,6 +166,7 @@ impl Executor {
     /// Evaluates the planned nodes for `inputs` (one per `Graph::input`, in order) and the
     /// graph's current parameters.
     pub fn run(&mut self, g: &Graph, inputs: &[&Mat]) -> Result<(), Error> {
+        self.check_graph(g)?;
         if inputs.len() != g.inputs.len() {
             return Err(Error::InputCount { expected: g.inputs.len(), got: inputs.len() });
         }
@@ -179,6 +183,39 @@ impl Executor {
                 buf.copy_from(*x);
             }
         }
+        self.replay(g)
+    }
+
+    /// Writes `data` (column-major, the input's length) into the buffer of input `v`, for
+    /// a later [`Executor::replay`]; the value stays until it is set again. An input the
+    /// planned outputs do not read is accepted and ignored.
+    pub fn set_input(&mut self, g: &Graph, v: Var, data: &[f64]) -> Result<(), Error> {
+        self.check_graph(g)?;
+        let node = g.node(v)?;
+        if !matches!(node.op, Op::Input(_)) {
+            return Err(Error::InvalidArgument {
+                op: "set_input",
+                detail: format!("node {} is not an input", v.0),
+            });
+        }
+        let (r, c) = node.shape;
+        if data.len() != r * c {
+            return Err(Error::ShapeMismatch {
+                op: "set_input",
+                expected: (r, c),
+                got: (data.len(), 1),
+            });
+        }
+        if let Loc::Kept(j) = self.loc[v.0] {
+            self.kept[j].as_mut_slice().copy_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// Evaluates the planned nodes on the inputs as last set (by [`Executor::run`] or
+    /// [`Executor::set_input`]) and the graph's current parameters. Allocates nothing.
+    pub fn replay(&mut self, g: &Graph) -> Result<(), Error> {
+        self.check_graph(g)?;
         for k in 0..self.plan.len() {
             let i = self.plan[k];
             let (r, c) = g.nodes[i].shape;
@@ -199,6 +236,20 @@ impl Executor {
                 }
                 Loc::Nowhere => {}
             }
+        }
+        Ok(())
+    }
+
+    /// The graph must be the one this executor was planned for (nodes are only ever
+    /// appended, so a graph that grew since is still fine).
+    fn check_graph(&self, g: &Graph) -> Result<(), Error> {
+        if g.id != self.graph.0 || g.nodes.len() < self.graph.1 {
+            return Err(Error::InvalidArgument {
+                op: "executor",
+                detail: "this executor was planned for another graph; build one with \
+                         Executor::new for this graph"
+                    .into(),
+            });
         }
         Ok(())
     }

@@ -228,8 +228,12 @@ pub struct ParamBlock {
 }
 
 /// A computation graph with its parameters stored as one flat vector.
-#[derive(Debug, Clone, Default)]
+///
+/// Every graph (and every clone) has its own identity, so an [`crate::Executor`] refuses
+/// to replay a graph it was not planned for.
+#[derive(Debug)]
 pub struct Graph {
+    pub(crate) id: u64,
     pub(crate) nodes: Vec<Node>,
     pub(crate) inputs: Vec<Var>,
     pub(crate) params: Vec<f64>,
@@ -255,6 +259,42 @@ fn broadcast_shape(
     match (dim(a.0, b.0), dim(a.1, b.1)) {
         (Some(r), Some(c)) => Ok((r, c)),
         _ => Err(Error::ShapeMismatch { op, expected: a, got: b }),
+    }
+}
+
+fn next_graph_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Default for Graph {
+    fn default() -> Self {
+        Graph {
+            id: next_graph_id(),
+            nodes: Vec::new(),
+            inputs: Vec::new(),
+            params: Vec::new(),
+            blocks: Vec::new(),
+            param_vars: Vec::new(),
+            constants: Vec::new(),
+        }
+    }
+}
+
+/// A clone is a new graph: it may grow apart from the original, so executors planned for
+/// one do not run the other.
+impl Clone for Graph {
+    fn clone(&self) -> Self {
+        Graph {
+            id: next_graph_id(),
+            nodes: self.nodes.clone(),
+            inputs: self.inputs.clone(),
+            params: self.params.clone(),
+            blocks: self.blocks.clone(),
+            param_vars: self.param_vars.clone(),
+            constants: self.constants.clone(),
+        }
     }
 }
 

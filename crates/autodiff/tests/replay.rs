@@ -124,3 +124,25 @@ fn shared_work_buffers_change_no_value_and_save_memory() {
     let (a, b) = (shared.buffer_bytes(), separate.buffer_bytes());
     assert!(4 * a < b, "shared buffers {a} B, separate {b} B");
 }
+
+#[test]
+fn an_executor_refuses_a_graph_it_was_not_planned_for() {
+    use autodiff::{Error, Executor, Graph, Mat};
+    let mut g = Graph::new();
+    let x = g.input(2, 3);
+    let y = g.tanh(x).unwrap();
+    let mut exe = Executor::new(&g, &[y]).unwrap();
+    let other = g.clone();
+    let input = Mat::zeros(2, 3);
+    assert!(matches!(
+        exe.run(&other, &[&input]),
+        Err(Error::InvalidArgument { op: "executor", .. })
+    ));
+    assert!(matches!(exe.replay(&Graph::new()), Err(Error::InvalidArgument { .. })));
+    // The graph it was built for, in place: set the input, replay.
+    exe.set_input(&g, x, &[0.5; 6]).unwrap();
+    exe.replay(&g).unwrap();
+    assert_eq!(exe.value(y)[(1, 2)], 0.5f64.tanh());
+    assert!(matches!(exe.set_input(&g, x, &[0.5; 5]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(exe.set_input(&g, y, &[0.5; 6]), Err(Error::InvalidArgument { .. })));
+}

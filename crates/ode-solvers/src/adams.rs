@@ -116,10 +116,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> Adams<'s, T, S> {
         self.head = (self.head + 1) % k;
         let slot = &mut self.hist[self.head * dim..(self.head + 1) * dim];
         self.stats.nfe += 1;
-        self.system.rhs(self.t, &self.y, slot).map_err(|source| Error::Rhs {
-            t: self.t.to_f64_lossless(),
-            source,
-        })?;
+        self.system
+            .rhs(self.t, &self.y, slot)
+            .map_err(|source| Error::Rhs { t: self.t.to_f64_lossless(), source })?;
         self.len = (self.len + 1).min(k);
         Ok(())
     }
@@ -167,9 +166,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> Adams<'s, T, S> {
             if let Some(am) = self.am.take() {
                 // Evaluate the predictor, then correct with the implicit Adams weights.
                 self.stats.nfe += 1;
-                self.system.rhs(t_next, &self.y_new, &mut self.fp).map_err(|source| {
-                    Error::Rhs { t: t_next.to_f64_lossless(), source }
-                })?;
+                self.system
+                    .rhs(t_next, &self.y_new, &mut self.fp)
+                    .map_err(|source| Error::Rhs { t: t_next.to_f64_lossless(), source })?;
                 let g0 = h * am[0];
                 for ((o, &y), &fp) in self.y_new.iter_mut().zip(&self.y).zip(&self.fp) {
                     *o = y + g0 * fp;

@@ -224,8 +224,13 @@ fn a_seminorm_ignores_excluded_components() {
     };
     let base = Options::new(Method::Dopri5).rtol(1e-8).atol(1e-8);
     let full = odeint(&f, &[1.0, 0.0], &[0.0, 5.0], &base).unwrap();
-    let semi =
-        odeint(&f, &[1.0, 0.0], &[0.0, 5.0], &base.clone().layout(StateLayout::new().part("y", 1, true).part("fast", 1, false))).unwrap();
+    let semi = odeint(
+        &f,
+        &[1.0, 0.0],
+        &[0.0, 5.0],
+        &base.clone().layout(StateLayout::new().part("y", 1, true).part("fast", 1, false)),
+    )
+    .unwrap();
     assert!(semi.stats.nfe * 3 < full.stats.nfe, "{:?} vs {:?}", semi.stats, full.stats);
     assert!((semi.ys[1][0] - (-5.0f64).exp()).abs() < 1e-7);
 }

@@ -1,0 +1,55 @@
+//! The backsolve adjoint: `z` integrated backwards beside the adjoint.
+
+use super::{backward_options, solve_forward, sweep, AdjointStrategy, Pullback, Record};
+use crate::{AdjointOptions, Error, VectorField};
+
+/// The adjoint method of Chen et al. (2018), Algorithm 1: the augmented state
+/// `[z, a, ∂L/∂θ]` solved backwards with dynamics `[f, -aᵀ∂f/∂z, -aᵀ∂f/∂θ]`, `z` reset to
+/// the recorded output at every output time. O(1) memory in the number of steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backsolve;
+
+impl AdjointStrategy for Backsolve {
+    /// Nothing beyond the outputs.
+    type Tape = ();
+
+    fn forward<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        z0: &[f64],
+        ts: &[f64],
+        opts: &AdjointOptions,
+    ) -> Result<Record<()>, Error> {
+        let (zs, nfe_forward, _) = solve_forward(field, z0, ts, opts, false)?;
+        Ok(Record { ts: ts.to_vec(), zs, nfe_forward, tape: () })
+    }
+
+    fn backward<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        record: &Record<()>,
+        cotangents: &[Vec<f64>],
+        opts: &AdjointOptions,
+    ) -> Result<Pullback, Error> {
+        let (d, p) = (field.dim(), field.params().len());
+        let (ts, zs) = (&record.ts, &record.zs);
+        let n = ts.len();
+        let mut state = vec![0.0; 2 * d + p];
+        state[..d].copy_from_slice(&zs[n - 1]);
+        state[d..2 * d].copy_from_slice(&cotangents[n - 1]);
+        let augmented = |t: f64, s: &[f64], ds: &mut [f64]| {
+            let (z, a) = (&s[..d], &s[d..2 * d]);
+            let (dz, rest) = ds.split_at_mut(d);
+            let (da, dp) = rest.split_at_mut(d);
+            field.vjp(t, z, a, dz, da, dp)?;
+            da.iter_mut().chain(dp.iter_mut()).for_each(|x| *x = -*x);
+            Ok(())
+        };
+        let bopts = backward_options(field, opts, true)?;
+        let nfe_backward = sweep(ts, cotangents, &mut state, d, &bopts, augmented, |i, s| {
+            s[..d].copy_from_slice(&zs[i]);
+            Ok(())
+        })?;
+        Ok(Pullback { z0: state[d..2 * d].to_vec(), params: state[2 * d..].to_vec(), nfe_backward })
+    }
+}

@@ -1,0 +1,281 @@
+//! The ways to differentiate a solve, as implementations of one trait: each records in
+//! the forward pass exactly what its backward pass needs.
+//!
+//! | strategy | its record | memory in the number of steps | accuracy |
+//! |---|---|---|---|
+//! | [`Backsolve`] | nothing (the outputs) | O(1) | the continuous adjoint, with `z` re-integrated backwards (reset at each output time); can drift on unstable dynamics |
+//! | [`Checkpointed`] | the forward steps | O(steps) | the continuous adjoint, with `z(t)` from the forward steps' dense output: no reconstruction error |
+//! | [`Direct`] | the forward steps | O(steps) | the exact gradient of the discrete forward solution (steps held fixed), replayed stage by stage through the RK engine |
+
+mod backsolve;
+mod checkpointed;
+mod direct;
+
+pub use backsolve::Backsolve;
+pub use checkpointed::Checkpointed;
+pub use direct::Direct;
+
+use ode_solvers::{odeint, Fallible, Options, StateLayout, Steps, Tolerance};
+
+use crate::error::{backward, forward};
+use crate::{AdjointOptions, Error, VectorField};
+
+/// What a forward pass leaves for its backward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<T> {
+    /// The output times.
+    pub ts: Vec<f64>,
+    /// The states at the output times.
+    pub zs: Vec<Vec<f64>>,
+    /// Right-hand-side evaluations of the forward solve.
+    pub nfe_forward: usize,
+    /// The strategy's own record.
+    pub tape: T,
+}
+
+impl<T> Record<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
+        Record { ts: self.ts, zs: self.zs, nfe_forward: self.nfe_forward, tape: f(self.tape) }
+    }
+}
+
+/// What a backward pass returns: the adjoint at the first output time and the parameter
+/// gradient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pullback {
+    /// `∂L/∂z(t_0)`.
+    pub z0: Vec<f64>,
+    /// `∂L/∂θ`.
+    pub params: Vec<f64>,
+    /// Evaluations of the backward pass (each a VJP, or a recomputed forward stage).
+    pub nfe_backward: usize,
+}
+
+/// A way to differentiate `z(t_i) = ODESolve(f, z0, t_0, t_i, θ)`: a forward pass that
+/// records, and a backward pass that pulls the cotangents `∂L/∂z(t_i)` back to `z0`
+/// and `θ`. Inputs arrive checked by [`crate::OdeBlock`].
+pub trait AdjointStrategy {
+    /// What the forward pass keeps.
+    type Tape;
+
+    /// Solves forward and records.
+    fn forward<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        z0: &[f64],
+        ts: &[f64],
+        opts: &AdjointOptions,
+    ) -> Result<Record<Self::Tape>, Error>;
+
+    /// Pulls `cotangents` (one per output time, each of the state's length) back.
+    fn backward<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        record: &Record<Self::Tape>,
+        cotangents: &[Vec<f64>],
+        opts: &AdjointOptions,
+    ) -> Result<Pullback, Error>;
+}
+
+/// The strategies as one value, chosen at run time (from a command line, a config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// [`Backsolve`]: the adjoint method of Chen et al. (2018), Algorithm 1.
+    Backsolve,
+    /// [`Checkpointed`]: the backward ODE with `z(t)` from stored forward steps.
+    Checkpointed,
+    /// [`Direct`]: backpropagation through the Runge-Kutta stages of every step.
+    Direct,
+}
+
+impl Strategy {
+    /// All strategies.
+    pub fn all() -> [Strategy; 3] {
+        [Strategy::Backsolve, Strategy::Checkpointed, Strategy::Direct]
+    }
+
+    /// The name used on command lines and in case files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Backsolve => "backsolve",
+            Strategy::Checkpointed => "checkpointed",
+            Strategy::Direct => "direct",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Strategy::all().into_iter().find(|k| k.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            Error::InvalidArgument {
+                what: "strategy",
+                detail: format!("'{s}'; valid: backsolve, checkpointed, direct"),
+            }
+        })
+    }
+}
+
+impl AdjointStrategy for Strategy {
+    /// The forward steps, for the strategies that keep them.
+    type Tape = Option<Steps<f64>>;
+
+    fn forward<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        z0: &[f64],
+        ts: &[f64],
+        opts: &AdjointOptions,
+    ) -> Result<Record<Self::Tape>, Error> {
+        Ok(match self {
+            Strategy::Backsolve => Backsolve.forward(field, z0, ts, opts)?.map(|()| None),
+            Strategy::Checkpointed => Checkpointed.forward(field, z0, ts, opts)?.map(Some),
+            Strategy::Direct => Direct.forward(field, z0, ts, opts)?.map(Some),
+        })
+    }
+
+    fn backward<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        record: &Record<Self::Tape>,
+        cotangents: &[Vec<f64>],
+        opts: &AdjointOptions,
+    ) -> Result<Pullback, Error> {
+        let steps = || {
+            record.tape.clone().ok_or(Error::InvalidArgument {
+                what: "record",
+                detail: format!("the {self} strategy needs a record with the forward steps"),
+            })
+        };
+        match self {
+            Strategy::Backsolve => {
+                Backsolve.backward(field, &record.clone().map(|_| ()), cotangents, opts)
+            }
+            Strategy::Checkpointed => {
+                let r = record.clone().map(|_| ());
+                Checkpointed.backward(field, &r.map(|()| steps()).transpose()?, cotangents, opts)
+            }
+            Strategy::Direct => {
+                let r = record.clone().map(|_| ());
+                Direct.backward(field, &r.map(|()| steps()).transpose()?, cotangents, opts)
+            }
+        }
+    }
+}
+
+impl<T> Record<Result<T, Error>> {
+    fn transpose(self) -> Result<Record<T>, Error> {
+        let tape = self.tape?;
+        Ok(Record { ts: self.ts, zs: self.zs, nfe_forward: self.nfe_forward, tape })
+    }
+}
+
+/// The forward layout: the options' if set, else the field's.
+pub(crate) fn forward_layout<F: VectorField + ?Sized>(
+    field: &F,
+    opts: &Options,
+) -> Result<StateLayout, Error> {
+    let layout = opts.layout.clone().unwrap_or_else(|| field.layout());
+    layout.check(field.dim()).map_err(forward)?;
+    Ok(layout)
+}
+
+/// The forward options with the field's layout in force.
+pub(crate) fn forward_options<F: VectorField + ?Sized>(
+    field: &F,
+    opts: &AdjointOptions,
+) -> Result<Options, Error> {
+    let layout = forward_layout(field, &opts.forward)?;
+    Ok(opts.forward.clone().layout(layout))
+}
+
+/// A backward tolerance stretched onto the backward state: one given per forward
+/// component is used for the state and adjoint parts, and its smallest value for the
+/// parameter adjoints.
+fn backward_tolerance(tol: &Tolerance, d: usize, copies: usize, p: usize) -> Tolerance {
+    match tol {
+        Tolerance::PerComponent(v) if v.len() == d => {
+            let smallest = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let mut out = Vec::with_capacity(copies * d + p);
+            for _ in 0..copies {
+                out.extend_from_slice(v);
+            }
+            out.extend(std::iter::repeat_n(if d == 0 { 1e-6 } else { smallest }, p));
+            Tolerance::PerComponent(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The backward options for the state `[z (if with_z), a, θ̄]`: its layout derived from
+/// the forward one (each adjoint part controlled like its state part; `θ̄` only when the
+/// seminorm is off), per-component tolerances stretched to match.
+pub(crate) fn backward_options<F: VectorField + ?Sized>(
+    field: &F,
+    opts: &AdjointOptions,
+    with_z: bool,
+) -> Result<Options, Error> {
+    let fwd = forward_layout(field, &opts.forward)?;
+    let (d, p) = (field.dim(), field.params().len());
+    let mut layout = StateLayout::new();
+    if with_z {
+        layout = layout.extend_prefixed("", &fwd);
+    }
+    layout =
+        layout.extend_prefixed("adjoint of ", &fwd).part("parameter adjoint", p, !opts.seminorm);
+    let copies = if with_z { 2 } else { 1 };
+    let mut b = opts.backward.clone().layout(layout);
+    b.rtol = backward_tolerance(&opts.backward.rtol, d, copies, p);
+    b.atol = backward_tolerance(&opts.backward.atol, d, copies, p);
+    Ok(b)
+}
+
+/// The plain forward solve (optionally saving every step).
+pub(crate) fn solve_forward<F: VectorField + ?Sized>(
+    field: &F,
+    z0: &[f64],
+    ts: &[f64],
+    opts: &AdjointOptions,
+    save_steps: bool,
+) -> Result<(Vec<Vec<f64>>, usize, Option<Steps<f64>>), Error> {
+    let fopts = forward_options(field, opts)?.save_steps(save_steps);
+    let sol = odeint(field, z0, ts, &fopts).map_err(forward)?;
+    Ok((sol.ys, sol.stats.nfe, sol.steps))
+}
+
+/// The backward sweep shared by the adjoint strategies: from the last output time to the
+/// first, solve `rhs` over each interval, take its end state, let `after` adjust it (the
+/// backsolve resets `z`), and add `∂L/∂z(t_{i-1})` to the adjoint at `state[a..a + d]`.
+/// Returns the evaluations spent.
+pub(crate) fn sweep<R, A>(
+    ts: &[f64],
+    cotangents: &[Vec<f64>],
+    state: &mut [f64],
+    a: usize,
+    opts: &Options,
+    rhs: R,
+    mut after: A,
+) -> Result<usize, Error>
+where
+    R: Fn(f64, &[f64], &mut [f64]) -> Result<(), Error>,
+    A: FnMut(usize, &mut [f64]) -> Result<(), Error>,
+{
+    let system = Fallible(rhs);
+    let mut nfe = 0;
+    for i in (1..ts.len()).rev() {
+        let seg = odeint(&system, state, &[ts[i], ts[i - 1]], opts).map_err(backward)?;
+        nfe += seg.stats.nfe;
+        state.copy_from_slice(&seg.ys[1]);
+        after(i - 1, state)?;
+        for (x, g) in state[a..a + cotangents[i - 1].len()].iter_mut().zip(&cotangents[i - 1]) {
+            *x += g;
+        }
+    }
+    Ok(nfe)
+}
