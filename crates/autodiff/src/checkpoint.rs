@@ -127,60 +127,17 @@ impl Checkpoint {
 
     /// Serialises with header and checksum.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let payload =
-            bincode::serde::encode_to_vec(self, bincode::config::standard()).map_err(|e| {
-                Error::InvalidArgument { op: "checkpoint encode", detail: e.to_string() }
-            })?;
-        let mut out = Vec::with_capacity(HEADER + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&fnv1a(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        Ok(out)
+        encode(MAGIC, self)
     }
 
     /// Parses bytes written by [`Checkpoint::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() < HEADER {
-            return Err(corrupt(format!(
-                "{} bytes, shorter than the {HEADER}-byte header",
-                bytes.len()
-            )));
-        }
-        if &bytes[..8] != MAGIC {
-            return Err(corrupt("not a checkpoint (bad magic)"));
-        }
-        let word = |at: usize, n: usize| -> u64 {
-            bytes[at..at + n].iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-        };
-        let version = word(8, 4) as u32;
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version });
-        }
-        let len = word(12, 8);
-        let checksum = word(20, 8);
-        let payload = &bytes[HEADER..];
-        if len != payload.len() as u64 {
-            return Err(corrupt(format!(
-                "payload of {} bytes, header says {len} (truncated?)",
-                payload.len()
-            )));
-        }
-        if len as usize > MAX_PAYLOAD {
-            return Err(corrupt("payload too large"));
-        }
-        if fnv1a(payload) != checksum {
-            return Err(corrupt("checksum mismatch"));
-        }
-        let config = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-        let (ckpt, used): (Checkpoint, usize) = bincode::serde::decode_from_slice(payload, config)
-            .map_err(|e| corrupt(format!("undecodable payload: {e}")))?;
-        if used != payload.len() {
-            return Err(corrupt("trailing bytes after the payload"));
-        }
-        let expected: usize = ckpt.blocks.iter().map(|b| b.rows * b.cols).sum();
-        if expected != ckpt.params.len() {
+        let ckpt: Checkpoint = decode(MAGIC, bytes)?;
+        let expected = ckpt
+            .blocks
+            .iter()
+            .try_fold(0usize, |n, b| b.rows.checked_mul(b.cols).and_then(|m| n.checked_add(m)));
+        if expected != Some(ckpt.params.len()) {
             return Err(corrupt("parameter count does not match the blocks"));
         }
         Ok(ckpt)
@@ -188,27 +145,98 @@ impl Checkpoint {
 
     /// Saves atomically: writes `path` + `.tmp`, syncs it, renames it over `path`.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let io = |e: std::io::Error| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
-        let bytes = self.to_bytes()?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+        write_atomic(path, &self.to_bytes()?)
     }
 
     /// Loads a checkpoint file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
-        Self::from_bytes(&bytes)
+        Self::from_bytes(&read_file(path)?)
     }
+}
+
+/// Frames `value` as a checkpoint-format file: `magic` (8 bytes), [`FORMAT_VERSION`],
+/// payload length, FNV-1a checksum, bincode payload. Other crates store their own records
+/// (a whole training state) with their own magic through this and [`decode`].
+pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Result<Vec<u8>, Error> {
+    let payload = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::InvalidArgument { op: "checkpoint encode", detail: e.to_string() })?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Checks the framing written by [`encode`] (magic, version, length, checksum) and
+/// decodes the payload; any mismatch is [`Error::CorruptCheckpoint`] or
+/// [`Error::UnsupportedVersion`].
+pub fn decode<T: serde::de::DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, Error> {
+    if bytes.len() < HEADER {
+        return Err(corrupt(format!(
+            "{} bytes, shorter than the {HEADER}-byte header",
+            bytes.len()
+        )));
+    }
+    if &bytes[..8] != magic {
+        return Err(corrupt(format!("not a {} file (bad magic)", String::from_utf8_lossy(magic))));
+    }
+    let word = |at: usize, n: usize| -> u64 {
+        bytes[at..at + n].iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    };
+    let version = word(8, 4) as u32;
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: version });
+    }
+    let len = word(12, 8);
+    let checksum = word(20, 8);
+    let payload = &bytes[HEADER..];
+    if len != payload.len() as u64 {
+        return Err(corrupt(format!(
+            "payload of {} bytes, header says {len} (truncated?)",
+            payload.len()
+        )));
+    }
+    if len as usize > MAX_PAYLOAD {
+        return Err(corrupt("payload too large"));
+    }
+    if fnv1a(payload) != checksum {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let config = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(payload, config)
+        .map_err(|e| corrupt(format!("undecodable payload: {e}")))?;
+    if used != payload.len() {
+        return Err(corrupt("trailing bytes after the payload"));
+    }
+    Ok(value)
+}
+
+/// Writes `bytes` to `path` atomically: `path` + `.tmp`, synced, renamed over `path`; on
+/// any failure the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io =
+        |e: std::io::Error| Error::Io { path: path.display().to_string(), message: e.to_string() };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+/// Reads a whole file, with the path in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path)
+        .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })
 }

@@ -244,6 +244,40 @@ impl Schedule {
     }
 }
 
+/// The saved optimizers are optimizers too: a training loop can hold the one it
+/// checkpoints. `OptimizerState::None` refuses to step.
+impl Optimizer for crate::checkpoint::OptimizerState {
+    fn step(&mut self, params: &mut [f64], grads: &[f64]) -> Result<(), Error> {
+        use crate::checkpoint::OptimizerState;
+        match self {
+            OptimizerState::Sgd(o) => o.step(params, grads),
+            OptimizerState::Adam(o) => o.step(params, grads),
+            OptimizerState::None => Err(Error::InvalidArgument {
+                op: "optimizer step",
+                detail: "no optimizer (OptimizerState::None)".into(),
+            }),
+        }
+    }
+
+    fn learning_rate(&self) -> f64 {
+        use crate::checkpoint::OptimizerState;
+        match self {
+            OptimizerState::Sgd(o) => o.learning_rate(),
+            OptimizerState::Adam(o) => o.learning_rate(),
+            OptimizerState::None => 0.0,
+        }
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        use crate::checkpoint::OptimizerState;
+        match self {
+            OptimizerState::Sgd(o) => o.set_learning_rate(lr),
+            OptimizerState::Adam(o) => o.set_learning_rate(lr),
+            OptimizerState::None => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

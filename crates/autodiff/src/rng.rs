@@ -3,8 +3,8 @@
 //! stream on every machine and thread count; give each parallel task its own `Rng`
 //! derived with [`Rng::fork`].
 
-/// xoshiro256++.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// xoshiro256++. Serializable, so a training state can resume the exact stream.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     s: [u64; 4],
 }
@@ -22,6 +22,12 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
         Rng { s: [splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x)] }
+    }
+
+    /// Whether the state is usable (xoshiro's all-zero state only ever returns zeros: a
+    /// deserialized generator should be checked).
+    pub fn is_valid(&self) -> bool {
+        self.s != [0; 4]
     }
 
     /// An independent generator for sub-task `index` (same result whatever thread runs it).
