@@ -5,8 +5,8 @@
 //! peak should stay flat; direct backpropagation stores one state per step.
 //! `--quick` stops at 1 000 steps.
 
-#[path = "common/peak.rs"]
-mod peak;
+#[global_allocator]
+static ALLOC: train::memory::PeakAlloc = train::memory::PeakAlloc;
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy};
 use autodiff::layers::{Activation, Mlp};
@@ -44,12 +44,12 @@ fn main() {
         );
         let mut peaks = [0usize; 2];
         for (k, strategy) in [Strategy::Backsolve, Strategy::Direct].into_iter().enumerate() {
-            let base = peak::start();
+            let base = train::memory::start();
             if let Err(e) = gradient(&field, &z0, &[0.0, 1.0], &loss, strategy, &opts) {
                 eprintln!("{strategy:?} with {steps} steps: {e}");
                 std::process::exit(1);
             }
-            peaks[k] = peak::since(base);
+            peaks[k] = train::memory::since(base).unwrap_or(0);
         }
         let mib = |b: usize| format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0));
         println!(

@@ -2,21 +2,24 @@
 //! `A = [[-0.1, 2], [-2, -0.1]]`, `z(0) = (2, 0)`, observed at 1000 points on [0, 25],
 //! from random sub-trajectories (20 of 10 consecutive points per step), with an MLP field
 //! `f(z) = W₂ tanh(W₁ z³ + b₁) + b₂` (2→50→2) trained by Adam through the backsolve
-//! adjoint: the experiment of torchdiffeq's `ode_demo.py`. Writes
-//! `spiral_trajectories.png` and `spiral_phase.png` to the output folder (first argument).
-//! `--iterations N` (default 2000, as `ode_demo.py`).
+//! adjoint: the experiment of torchdiffeq's `ode_demo.py`, through `train`'s `Trainer` (a
+//! sub-trajectory start is a sample; an epoch is a pass over the starts). Writes
+//! `spiral_trajectories.png` and `spiral_phase.png` to the output folder. `--help` lists
+//! the options.
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy, VectorField};
+use adjoint::{AdjointOptions, AutodiffField, OdeBlock, Strategy, VectorField};
+use autodiff::checkpoint::OptimizerState;
 use autodiff::layers::Linear;
-use autodiff::optim::{Adam, AdamConfig, Optimizer};
+use autodiff::optim::{Adam, AdamConfig};
 use autodiff::{Graph, Rng};
+use clap::Parser;
 use ode_solvers::{odeint, Method, Options};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use train::{Dataset, Model, Printer, StepReport, TrainConfig, Trainer};
 
 type Result<T> = std::result::Result<T, Box<dyn StdError>>;
 
@@ -110,20 +113,99 @@ fn plot(
     Ok(())
 }
 
+/// The sub-trajectory starts `0 .. N - BATCH_TIME` as a dataset.
+struct Starts;
+
+impl Dataset for Starts {
+    type Batch = Vec<usize>;
+    fn len(&self) -> usize {
+        N - BATCH_TIME
+    }
+    fn batch(
+        &self,
+        indices: &[usize],
+        _: &mut Rng,
+    ) -> std::result::Result<Vec<usize>, train::Error> {
+        Ok(indices.to_vec())
+    }
+}
+
+/// The field fitted to sub-trajectories of the true solution.
+struct Fit<'a> {
+    field: AutodiffField,
+    block: OdeBlock,
+    true_y: &'a [Vec<f64>],
+    batch_t: Vec<f64>,
+}
+
+impl Model for Fit<'_> {
+    type Batch = Vec<usize>;
+
+    fn num_params(&self) -> usize {
+        self.field.params().len()
+    }
+    fn read_params(&self, out: &mut [f64]) {
+        out.copy_from_slice(self.field.params());
+    }
+    fn write_params(&mut self, params: &[f64]) {
+        self.field.params_mut().copy_from_slice(params);
+    }
+
+    /// Mean absolute error over all points of all sub-trajectories (as `ode_demo.py`).
+    fn loss_and_grad(
+        &mut self,
+        starts: &Vec<usize>,
+        grad: &mut [f64],
+    ) -> std::result::Result<StepReport, train::Error> {
+        // Column-major batch: z[b + j·BATCH].
+        let z0: Vec<f64> = (0..2)
+            .flat_map(|j| starts.iter().map(move |&s| (s, j)))
+            .map(|(s, j)| self.true_y[s][j])
+            .collect();
+        let rec =
+            self.block.forward(&self.field, &z0, &self.batch_t).map_err(train::Error::model)?;
+        let count = (BATCH * 2 * BATCH_TIME) as f64;
+        let mut loss = 0.0;
+        let cotangents: Vec<Vec<f64>> = rec
+            .zs
+            .iter()
+            .enumerate()
+            .map(|(k, z)| {
+                (0..2 * BATCH)
+                    .map(|idx| {
+                        let d = z[idx] - self.true_y[starts[idx % BATCH] + k][idx / BATCH];
+                        loss += d.abs() / count;
+                        d.signum() / count
+                    })
+                    .collect()
+            })
+            .collect();
+        let g = self.block.backward(&self.field, &rec, &cotangents).map_err(train::Error::model)?;
+        grad.copy_from_slice(&g.params);
+        Ok(StepReport {
+            loss,
+            metrics: Vec::new(),
+            nfe_forward: rec.nfe_forward,
+            nfe_backward: g.nfe_backward,
+        })
+    }
+}
+
+/// Learned dynamics: torchdiffeq's ode_demo.py (dz/dt = z³A) through the backsolve adjoint.
+#[derive(Debug, Parser)]
+#[command(name = "spiral")]
+struct Args {
+    /// Where the PNGs go.
+    #[arg(default_value = "target/demo")]
+    out: PathBuf,
+    /// Training iterations (batches of 20 sub-trajectories of 10 points; ode_demo.py's 2000).
+    #[arg(long, default_value_t = 2000)]
+    iterations: u64,
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let out = PathBuf::from(
-        args.get(1)
-            .filter(|a| !a.starts_with("--"))
-            .cloned()
-            .unwrap_or_else(|| "target/demo".into()),
-    );
-    let iterations: usize = args
-        .iter()
-        .position(|a| a == "--iterations")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2000);
+    let args = Args::parse();
+    let out = args.out;
     std::fs::create_dir_all(&out)?;
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "font")?;
@@ -131,63 +213,23 @@ fn main() -> Result<()> {
     let ts: Vec<f64> = (0..N).map(|i| 25.0 * i as f64 / (N - 1) as f64).collect();
     let true_y =
         odeint(&truth, &[2.0, 0.0], &ts, &Options::new(Method::Dopri5).rtol(1e-10).atol(1e-10))?.ys;
-    let mut rng = Rng::new(42);
-    let mut field = model(BATCH, &mut rng)?;
-    let batch_t: Vec<f64> = ts[..BATCH_TIME].to_vec();
     let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-6).atol(1e-8));
-    let mut adam = Adam::new(AdamConfig { lr: 1e-3, ..AdamConfig::default() });
-    let start = Instant::now();
-    let (mut nfe_f, mut nfe_b) = (0, 0);
-    for it in 1..=iterations {
-        let starts: Vec<usize> =
-            (0..BATCH).map(|_| (rng.uniform() * (N - BATCH_TIME) as f64) as usize).collect();
-        // Column-major batch: z[b + j·BATCH].
-        let z0: Vec<f64> = (0..2)
-            .flat_map(|j| starts.iter().map(move |&s| (s, j)))
-            .map(|(s, j)| true_y[s][j])
-            .collect();
-        let target = |k: usize, b: usize, j: usize| true_y[starts[b] + k][j];
-        let count = (BATCH * 2 * BATCH_TIME) as f64;
-        // Mean absolute error over all points of all sub-trajectories (as ode_demo.py).
-        let loss = |zs: &[Vec<f64>]| {
-            let mut value = 0.0;
-            let grads = zs
-                .iter()
-                .enumerate()
-                .map(|(k, z)| {
-                    (0..2 * BATCH)
-                        .map(|idx| {
-                            let (b, j) = (idx % BATCH, idx / BATCH);
-                            let d = z[idx] - target(k, b, j);
-                            value += d.abs() / count;
-                            d.signum() / count
-                        })
-                        .collect()
-                })
-                .collect();
-            (value, grads)
-        };
-        let g = gradient(&field, &z0, &batch_t, &loss, Strategy::Backsolve, &opts)?;
-        nfe_f += g.nfe_forward;
-        nfe_b += g.nfe_backward;
-        adam.step(field.params_mut(), &g.params)?;
-        if it % 100 == 0 || it == iterations {
-            let elapsed = start.elapsed().as_secs_f64();
-            let left = elapsed / it as f64 * (iterations - it) as f64;
-            println!(
-                "iter {it:>5}/{iterations}  loss {:.5}  NFE fwd/bwd {:>5.1}/{:>5.1} per step  {elapsed:>5.1}s, ~{left:.0}s left",
-                g.loss,
-                nfe_f as f64 / 100.0,
-                nfe_b as f64 / 100.0
-            );
-            nfe_f = 0;
-            nfe_b = 0;
-        }
-    }
+    let mut fit = Fit {
+        field: model(BATCH, &mut Rng::new(42))?,
+        block: OdeBlock::new(Strategy::Backsolve, opts),
+        true_y: &true_y,
+        batch_t: ts[..BATCH_TIME].to_vec(),
+    };
+    let per_epoch = (Starts.len() / BATCH) as u64;
+    let mut cfg = TrainConfig::new(args.iterations.div_ceil(per_epoch), BATCH, 1e-3);
+    cfg.max_steps = Some(args.iterations);
+    cfg.seed = 42;
+    let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: 1e-3, ..AdamConfig::default() }));
+    let mut trainer = Trainer::new(cfg, adam, "spiral mlp 2-50-2")?;
+    let summary = trainer.fit(&mut fit, &Starts, None, &mut Printer::new("spiral").lines(10))?;
     // The learned field on one trajectory over the whole interval.
-    let params = field.params().to_vec();
     let mut single = model(1, &mut Rng::new(0))?;
-    single.params_mut().copy_from_slice(&params);
+    single.params_mut().copy_from_slice(fit.field.params());
     let learned =
         odeint(&single, &[2.0, 0.0], &ts, &Options::new(Method::Dopri5).rtol(1e-7).atol(1e-9))?.ys;
     let mse = learned
@@ -197,8 +239,8 @@ fn main() -> Result<()> {
         .sum::<f64>()
         / (2 * N) as f64;
     println!(
-        "trained in {:.1}s; mean squared error of the learned trajectory over [0, 25]: {mse:.2e}",
-        start.elapsed().as_secs_f64()
+        "trained {} steps in {:.1}s (NFE {:.1}/{:.1} per step); mean squared error of the learned trajectory over [0, 25]: {mse:.2e}",
+        summary.steps, summary.seconds, summary.nfe_forward, summary.nfe_backward
     );
     plot(&out, &ts, &true_y, &learned)?;
     println!(

@@ -369,6 +369,51 @@ impl Conv2d {
     }
 }
 
+/// FFJORD's and Chen et al.'s `ConcatConv2d`: a convolution of `[h, t]`, the time as one
+/// more input channel (constant over the image). `geometry` is that of `h` (its channels
+/// without the time channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcatConv2d {
+    /// The convolution over `channels + 1` input channels.
+    pub conv: Conv2d,
+}
+
+impl ConcatConv2d {
+    /// Adds the convolution (PyTorch's initialisation, `fan_in = (C_in + 1)·kh·kw`).
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        geometry: ConvGeometry,
+        out_channels: usize,
+        rng: &mut Rng,
+    ) -> Self {
+        let with_time = ConvGeometry { channels: geometry.channels + 1, ..geometry };
+        ConcatConv2d { conv: Conv2d::new(g, name, with_time, out_channels, rng) }
+    }
+
+    /// Applies it to image rows `h` (`B × C·H·W`) at time `t` (`1×1`).
+    ///
+    /// ```
+    /// use autodiff::layers::ConcatConv2d;
+    /// use autodiff::{ConvGeometry, Graph, Rng};
+    /// let mut g = Graph::new();
+    /// let geom = ConvGeometry { channels: 2, height: 4, width: 4, kernel_h: 3, kernel_w: 3,
+    ///                           stride: 1, padding: 1 };
+    /// let h = g.input(5, 2 * 16);
+    /// let t = g.input(1, 1);
+    /// let y = ConcatConv2d::new(&mut g, "f", geom, 3, &mut Rng::new(0)).forward(&mut g, h, t)?;
+    /// assert_eq!(g.shape(y)?, (5, 3 * 16));
+    /// # Ok::<(), autodiff::Error>(())
+    /// ```
+    pub fn forward(&self, g: &mut Graph, h: Var, t: Var) -> Result<Var, Error> {
+        let b = g.shape(h)?.0;
+        let geom = self.conv.geometry;
+        let tmap = g.broadcast_to(t, (b, geom.height * geom.width))?;
+        let ht = g.concat_cols(&[h, tmap])?;
+        self.conv.forward(g, ht)
+    }
+}
+
 /// Group normalisation (Wu & He 2018) over image rows `B × (C·P)`: each sample's `groups`
 /// groups of `C/groups` channels are normalised to zero mean and unit variance, then
 /// scaled and shifted per channel.

@@ -13,7 +13,8 @@
 //!   the same graph. Differentiate those again for gradients of gradients.
 //! - An [`Executor`] replays the graph on new inputs and parameters into preallocated
 //!   buffers without allocating; [`eval`] is the one-off (eager) path over the same
-//!   kernels, so both give bit-identical results.
+//!   kernels, so both give bit-identical results. A [`GraphBlock`] is a graph as a layer
+//!   with a forward and a backward half, to compose with other layers (an ODE block).
 //!
 //! ```
 //! use autodiff::{Axis, Executor, Graph, Mat};
@@ -37,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod backward;
+mod block;
 pub mod check;
 pub mod checkpoint;
 mod error;
@@ -48,6 +50,7 @@ pub mod layers;
 pub mod optim;
 mod rng;
 
+pub use block::GraphBlock;
 pub use error::Error;
 pub use exec::{eval, Executor};
 pub use graph::{Axis, Binary, ConvGeometry, Graph, Mat, Node, Op, ParamBlock, Unary, Var};

@@ -72,13 +72,13 @@ pub trait Callback {
 pub struct Quiet;
 impl Callback for Quiet {}
 
-/// Prints progress: a single rewritten line on a terminal, otherwise a plain line
-/// `lines_per_epoch` times per epoch (and at each epoch's end), prefixed by `label`.
+/// Prints progress: a single rewritten line on a terminal, otherwise about `lines` plain
+/// lines over the run (evenly spaced, the last step included), prefixed by `label`.
 pub struct Printer {
     /// Printed before every line.
     pub label: String,
-    /// Plain lines per epoch in a log.
-    pub lines_per_epoch: u64,
+    /// Plain lines over the whole run in a log.
+    pub lines: u64,
     tty: bool,
 }
 
@@ -86,12 +86,12 @@ impl Printer {
     /// A printer; a terminal gets the rewritten line unless `CI` is set.
     pub fn new(label: &str) -> Self {
         let tty = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
-        Printer { label: label.to_string(), lines_per_epoch: 1, tty }
+        Printer { label: label.to_string(), lines: 10, tty }
     }
 
-    /// Sets the plain lines per epoch.
-    pub fn lines_per_epoch(mut self, n: u64) -> Self {
-        self.lines_per_epoch = n.max(1);
+    /// Sets the number of plain lines over the run.
+    pub fn lines(mut self, n: u64) -> Self {
+        self.lines = n.max(1);
         self
     }
 }
@@ -116,8 +116,8 @@ impl Callback for Printer {
             }
             let _ = std::io::stdout().flush();
         } else {
-            let every = (p.batches / self.lines_per_epoch).max(1);
-            if p.batch.is_multiple_of(every) || p.batch == p.batches {
+            let every = (p.total_steps / self.lines).max(1);
+            if p.step.is_multiple_of(every) || p.step == p.total_steps {
                 println!("{} {}", self.label, p.line());
             }
         }

@@ -31,8 +31,21 @@ impl AdjointStrategy for Backsolve {
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
+        self.pull(field, &record.ts, &record.zs, cotangents, opts)
+    }
+}
+
+impl Backsolve {
+    /// The backward pass from the recorded outputs `zs` at `ts`.
+    pub(crate) fn pull<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        ts: &[f64],
+        zs: &[Vec<f64>],
+        cotangents: &[Vec<f64>],
+        opts: &AdjointOptions,
+    ) -> Result<Pullback, Error> {
         let (d, p) = (field.dim(), field.params().len());
-        let (ts, zs) = (&record.ts, &record.zs);
         let n = ts.len();
         let mut state = vec![0.0; 2 * d + p];
         state[..d].copy_from_slice(&zs[n - 1]);

@@ -68,12 +68,26 @@ impl AdjointStrategy for Checkpointed {
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
+        self.pull(field, &record.ts, &record.tape, cotangents, opts)
+    }
+}
+
+impl Checkpointed {
+    /// The backward pass over the recorded `steps`.
+    pub(crate) fn pull<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        ts: &[f64],
+        steps: &Steps<f64>,
+        cotangents: &[Vec<f64>],
+        opts: &AdjointOptions,
+    ) -> Result<Pullback, Error> {
         let (d, p) = (field.dim(), field.params().len());
-        let n = record.ts.len();
+        let n = ts.len();
         let mut replay_opts = forward_options(field, opts)?;
         replay_opts.step_size = None;
         let rk = RkIntegrator::new(field, d, &replay_opts).map_err(backward)?;
-        let trajectory = RefCell::new(Trajectory { rk, steps: &record.tape, current: None });
+        let trajectory = RefCell::new(Trajectory { rk, steps, current: None });
         let scratch = RefCell::new((vec![0.0; d], vec![0.0; d]));
         let mut state = vec![0.0; d + p];
         state[..d].copy_from_slice(&cotangents[n - 1]);
@@ -88,7 +102,7 @@ impl AdjointStrategy for Checkpointed {
         };
         let bopts = backward_options(field, opts, false)?;
         let mut nfe_backward =
-            sweep(&record.ts, cotangents, &mut state, 0, &bopts, adjoint, |_, _| Ok(()))?;
+            sweep(ts, cotangents, &mut state, 0, &bopts, adjoint, |_, _| Ok(()))?;
         nfe_backward += trajectory.borrow().rk.stats().nfe;
         Ok(Pullback { z0: state[..d].to_vec(), params: state[d..].to_vec(), nfe_backward })
     }

@@ -43,8 +43,21 @@ impl AdjointStrategy for Direct {
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
+        self.pull(field, &record.ts, &record.tape, cotangents, opts)
+    }
+}
+
+impl Direct {
+    /// The backward pass over the recorded `steps`.
+    pub(crate) fn pull<F: VectorField + ?Sized>(
+        &self,
+        field: &F,
+        ts: &[f64],
+        steps: &Steps<f64>,
+        cotangents: &[Vec<f64>],
+        opts: &AdjointOptions,
+    ) -> Result<Pullback, Error> {
         let (d, p) = (field.dim(), field.params().len());
-        let (ts, steps) = (&record.ts, &record.tape);
         let mut rk =
             RkIntegrator::new(field, d, &forward_options(field, opts)?).map_err(backward)?;
         let s = rk.total_stages();

@@ -147,32 +147,18 @@ impl AdjointStrategy for Strategy {
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
+        let (ts, zs) = (&record.ts, &record.zs);
         let steps = || {
-            record.tape.clone().ok_or(Error::InvalidArgument {
+            record.tape.as_ref().ok_or(Error::InvalidArgument {
                 what: "record",
                 detail: format!("the {self} strategy needs a record with the forward steps"),
             })
         };
         match self {
-            Strategy::Backsolve => {
-                Backsolve.backward(field, &record.clone().map(|_| ()), cotangents, opts)
-            }
-            Strategy::Checkpointed => {
-                let r = record.clone().map(|_| ());
-                Checkpointed.backward(field, &r.map(|()| steps()).transpose()?, cotangents, opts)
-            }
-            Strategy::Direct => {
-                let r = record.clone().map(|_| ());
-                Direct.backward(field, &r.map(|()| steps()).transpose()?, cotangents, opts)
-            }
+            Strategy::Backsolve => Backsolve.pull(field, ts, zs, cotangents, opts),
+            Strategy::Checkpointed => Checkpointed.pull(field, ts, steps()?, cotangents, opts),
+            Strategy::Direct => Direct.pull(field, ts, steps()?, cotangents, opts),
         }
-    }
-}
-
-impl<T> Record<Result<T, Error>> {
-    fn transpose(self) -> Result<Record<T>, Error> {
-        let tape = self.tape?;
-        Ok(Record { ts: self.ts, zs: self.zs, nfe_forward: self.nfe_forward, tape })
     }
 }
 
