@@ -1,18 +1,9 @@
-//! Project automation, `cargo xtask <command>` (std only, after matklad's cargo-xtask):
-//!
-//! - `ci`: format check, clippy (`-D warnings`, all targets), all tests and doc-tests,
-//!   a quick order report, the gradient checks and the digits ODE-Net fast test (15
-//!   epochs, at least 95% test accuracy). This is the whole CI (`.ci/run`).
-//! - `orders [--quick]`: each method's theoretical and measured orders.
-//! - `gradcheck [--case FILE.json]`: every autodiff operation and layer, and every adjoint
-//!   strategy, against finite differences; with `--case`, the gradients of an MLP field
-//!   given in PyTorch layout, as JSON.
-//! - `odenet [--epochs N] [--dataset mnist|digits]`: the ODE-Net experiment (Chen et al.
-//!   2018, Table 1) and its baselines.
-//! - `bench [FILTER]`: the criterion benches (those whose names contain FILTER), then a
-//!   table of times, NFE for solves and GFLOP/s for products; without a filter, also the
-//!   adjoint memory report.
-//! - `demo`: the main job: reference problems, tables and plots under `target/demo/`.
+//! Project automation, `cargo xtask <command>` (std only, after matklad's cargo-xtask);
+//! `cargo xtask` alone lists the commands ([`COMMANDS`]), `cargo xtask <command> --help`
+//! explains one. `ci` is the whole CI (`.ci/run`): fmt, clippy, rustdoc with warnings
+//! denied, then one optimised build (the `ci` profile: release with overflow checks) for
+//! the tests, the order report, the gradient checks and the digits ODE-Net fast test, and
+//! the time of every step at the end; `ci --quick` is the inner loop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -36,11 +27,18 @@ fn cargo() -> Command {
     cmd
 }
 
+/// The steps run so far and their seconds, printed at the end of `ci`.
+static TIMES: std::sync::Mutex<Vec<(String, f64)>> = std::sync::Mutex::new(Vec::new());
+
 fn run(step: &str, cmd: &mut Command) -> Result<()> {
     println!("\n==> {step}");
     let start = Instant::now();
     let status = cmd.status().map_err(|e| format!("{step}: could not start: {e}"))?;
-    println!("<== {step}: {:.1}s", start.elapsed().as_secs_f64());
+    let seconds = start.elapsed().as_secs_f64();
+    println!("<== {step}: {seconds:.1}s");
+    if let Ok(mut t) = TIMES.lock() {
+        t.push((step.to_string(), seconds));
+    }
     if status.success() {
         Ok(())
     } else {
@@ -48,56 +46,87 @@ fn run(step: &str, cmd: &mut Command) -> Result<()> {
     }
 }
 
-fn ci() -> Result<()> {
+/// `cargo run --profile PROFILE --quiet -p PACKAGE --example NAME --`.
+fn example(profile: &str, package: &str, name: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["run", "--profile", profile, "--quiet", "-p", package, "--example", name, "--"]);
+    cmd
+}
+
+/// The profile of CI's single build (Cargo.toml: release with overflow checks).
+const CI: &str = "ci";
+
+fn ci(quick: bool) -> Result<()> {
     let start = Instant::now();
+    let result = ci_steps(quick);
+    println!("\nstep times:");
+    if let Ok(t) = TIMES.lock() {
+        for (step, s) in t.iter() {
+            println!("  {s:>7.1}s  {step}");
+        }
+    }
+    let total = start.elapsed().as_secs_f64();
+    match &result {
+        Ok(()) => println!("\nci{} passed in {total:.0}s", if quick { " --quick" } else { "" }),
+        Err(e) => println!("\nci failed after {total:.0}s: {e}"),
+    }
+    result
+}
+
+fn ci_steps(quick: bool) -> Result<()> {
     run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(
         "clippy",
         cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     )?;
-    run("test", cargo().args(["test", "--workspace"]))?;
-    orders(true)?;
-    gradcheck(None)?;
-    // The fast test of the ODE-Net experiment: the digits ODE-Net (small width, the
-    // digits defaults of `examples/odenet.rs`) trained for 15 epochs must reach 95% test
-    // accuracy (the full experiment is `cargo xtask odenet`).
-    run(
-        "odenet fast test (digits, >= 95%)",
-        cargo().args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "adjoint",
-            "--example",
-            "odenet",
-            "--",
-            "--dataset",
-            "digits",
-            "--models",
-            "odenet",
-            "--epochs",
-            "15",
-            "--min-accuracy",
-            "0.95",
-        ]),
-    )?;
-    println!("\nci passed in {:.0}s", start.elapsed().as_secs_f64());
-    Ok(())
+    if !quick {
+        run(
+            "doc (warnings denied)",
+            cargo()
+                .args(["doc", "--workspace", "--no-deps", "--quiet"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )?;
+    }
+    // One optimised build (with overflow checks) for the tests and every example below.
+    run("test", cargo().args(["test", "--workspace", "--profile", CI]))?;
+    if quick {
+        return Ok(());
+    }
+    orders(CI, true)?;
+    gradcheck(CI)?;
+    // The fast test of the ODE-Net experiment: the digits ODE-Net (the digits defaults of
+    // `examples/odenet.rs`) trained for 15 epochs must reach 95% test accuracy (the full
+    // experiment is `cargo xtask odenet`; docs/ODENET.md has the spread over seeds).
+    let mut fast = example(CI, "adjoint", "odenet");
+    fast.args([
+        "--dataset",
+        "digits",
+        "--models",
+        "odenet",
+        "--epochs",
+        "15",
+        "--min-accuracy",
+        "0.95",
+    ]);
+    run("odenet fast test (digits, >= 95%)", &mut fast)
 }
 
-fn orders(quick: bool) -> Result<()> {
-    let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "-p", "ode-solvers", "--example", "orders"]);
+fn orders(profile: &str, quick: bool) -> Result<()> {
+    let mut cmd = example(profile, "ode-solvers", "orders");
     if quick {
-        cmd.args(["--", "--quick"]);
+        cmd.arg("--quick");
     }
     run("orders", &mut cmd)
 }
 
-/// `cargo xtask odenet [--epochs N] [--dataset mnist|digits] [...]`: the ODE-Net experiment;
-/// the table goes to `target/demo/odenet_<dataset>.md`.
+/// `cargo xtask odenet [OPTIONS]`: the ODE-Net experiment (the example's options; MNIST
+/// unless `--dataset` says otherwise); the table goes to `target/demo/odenet_<dataset>.md`.
 fn odenet(args: &[String]) -> Result<()> {
+    let mut cmd = example("release", "adjoint", "odenet");
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        cmd.arg("--help");
+        return run("odenet --help", &mut cmd);
+    }
     let dataset = args
         .iter()
         .position(|a| a == "--dataset")
@@ -105,8 +134,6 @@ fn odenet(args: &[String]) -> Result<()> {
         .map_or("mnist", String::as_str);
     let out = root().join("target").join("demo");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "odenet", "--"]);
     if !args.iter().any(|a| a == "--dataset") {
         cmd.args(["--dataset", "mnist"]);
     }
@@ -114,33 +141,29 @@ fn odenet(args: &[String]) -> Result<()> {
     run("odenet", &mut cmd)
 }
 
-fn gradcheck(case: Option<&str>) -> Result<()> {
-    if let Some(file) = case {
-        let path = std::fs::canonicalize(file).map_err(|e| format!("{file}: {e}"))?;
-        let mut cmd = cargo();
-        cmd.args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "case", "--"])
-            .arg(path);
-        return run("gradcheck --case", &mut cmd);
-    }
-    let example = |package: &str| {
-        let mut cmd = cargo();
-        cmd.args(["run", "--release", "--quiet", "-p", package, "--example", "gradcheck"]);
-        cmd
-    };
-    run("gradcheck: autodiff", &mut example("autodiff"))?;
-    run("gradcheck: adjoint", &mut example("adjoint"))
+fn gradcheck(profile: &str) -> Result<()> {
+    run("gradcheck: autodiff", &mut example(profile, "autodiff", "autodiff-gradcheck"))?;
+    run("gradcheck: adjoint", &mut example(profile, "adjoint", "adjoint-gradcheck"))
+}
+
+fn gradcheck_case(file: &str) -> Result<()> {
+    let path = std::fs::canonicalize(file)
+        .map_err(|e| format!("{file}: {e} (the case format is in docs/CASES.md)"))?;
+    let mut cmd = example("release", "adjoint", "case");
+    cmd.arg(path);
+    run("gradcheck --case", &mut cmd)
 }
 
 fn demo() -> Result<()> {
     let out = root().join("target").join("demo");
-    let example = |package: &str, name: &str| {
-        let mut cmd = cargo();
-        cmd.args(["run", "--release", "--quiet", "-p", package, "--example", name, "--"]).arg(&out);
+    let with_out = |package: &str, name: &str| {
+        let mut cmd = example("release", package, name);
+        cmd.arg(&out);
         cmd
     };
-    run("demo: reference solves (ode-solvers)", &mut example("ode-solvers", "demo"))?;
-    run("demo: learned dynamics (adjoint)", &mut example("adjoint", "spiral"))?;
-    let mut odenet = example("adjoint", "odenet");
+    run("demo: reference solves (ode-solvers)", &mut with_out("ode-solvers", "demo"))?;
+    run("demo: learned dynamics (adjoint)", &mut with_out("adjoint", "spiral"))?;
+    let mut odenet = example("release", "adjoint", "odenet");
     odenet
         .args(["--dataset", "digits", "--epochs", "15", "--out"])
         .arg(out.join("odenet_digits.md"));
@@ -215,30 +238,148 @@ fn bench(filter: Option<&str>) -> Result<()> {
     }
     run(
         "memory: peak bytes of the backsolve adjoint and of direct backpropagation",
-        cargo().args(["run", "--release", "--quiet", "-p", "adjoint", "--example", "memory"]),
+        &mut example("release", "adjoint", "memory"),
     )?;
     Ok(())
 }
 
+/// The subcommands: name, arguments, what it does.
+const COMMANDS: [(&str, &str, &str); 6] = [
+    ("ci", "[--quick]", "all checks and tests (fmt, clippy, doc, tests, orders, gradient checks, the ODE-Net fast test); --quick: fmt, clippy and tests only"),
+    ("demo", "", "the main job: reference solves, learned dynamics and the digits ODE-Net, tables and plots under target/demo/"),
+    ("orders", "[--quick]", "each method's theoretical and measured convergence orders"),
+    ("gradcheck", "[--case FILE.json]", "every autodiff op and layer and every adjoint strategy against finite differences; --case: an MLP field in PyTorch layout (docs/CASES.md)"),
+    ("odenet", "[OPTIONS]", "the ODE-Net experiment (Chen et al. 2018, Table 1); `cargo xtask odenet --help` lists its options"),
+    ("bench", "[FILTER]", "criterion benches (names containing FILTER), a table of times, NFE and GFLOP/s, and the memory report"),
+];
+
+fn usage() -> String {
+    let mut s = String::from("usage: cargo xtask <command> [options]\n\ncommands:\n");
+    for (name, args, what) in COMMANDS {
+        s.push_str(&format!("  {:<28} {what}\n", format!("{name} {args}")));
+    }
+    s
+}
+
+/// Checks a subcommand's arguments: `--help`, or only the flags it knows (each with a
+/// value where `takes_value`), and at most `positional` other words.
+fn parse<'a>(
+    command: &str,
+    args: &'a [String],
+    flags: &[(&'a str, bool)],
+    positional: usize,
+) -> Result<Option<(Vec<(&'a str, Option<&'a str>)>, Vec<&'a str>)>> {
+    let help = COMMANDS
+        .iter()
+        .find(|c| c.0 == command)
+        .map_or(String::new(), |(n, a, w)| format!("usage: cargo xtask {n} {a}\n\n{w}"));
+    let mut found = Vec::new();
+    let mut words = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--help" || a == "-h" {
+            println!("{help}");
+            return Ok(None);
+        }
+        if let Some(&(flag, takes_value)) = flags.iter().find(|f| f.0 == a) {
+            let value = if takes_value {
+                Some(
+                    it.next()
+                        .map(String::as_str)
+                        .ok_or(format!("{command}: {flag} needs a value\n\n{help}"))?,
+                )
+            } else {
+                None
+            };
+            found.push((flag, value));
+        } else if a.starts_with('-') || words.len() >= positional {
+            return Err(format!("{command}: unexpected argument '{a}'\n\n{help}"));
+        } else {
+            words.push(a.as_str());
+        }
+    }
+    Ok(Some((found, words)))
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let Some(command) = args.first().map(String::as_str) else {
+        println!("{}", usage());
+        return Ok(());
+    };
+    let rest = &args[1..];
+    let has = |f: &[(&str, Option<&str>)], name: &str| f.iter().any(|(n, _)| *n == name);
+    match command {
+        "ci" => match parse("ci", rest, &[("--quick", false)], 0)? {
+            Some((f, _)) => ci(has(&f, "--quick")),
+            None => Ok(()),
+        },
+        "orders" => match parse("orders", rest, &[("--quick", false)], 0)? {
+            Some((f, _)) => orders("release", has(&f, "--quick")),
+            None => Ok(()),
+        },
+        "gradcheck" => match parse("gradcheck", rest, &[("--case", true)], 0)? {
+            Some((f, _)) => match f.iter().find(|(n, _)| *n == "--case") {
+                Some((_, Some(file))) => gradcheck_case(file),
+                _ => gradcheck("release"),
+            },
+            None => Ok(()),
+        },
+        "demo" => match parse("demo", rest, &[], 0)? {
+            Some(_) => demo(),
+            None => Ok(()),
+        },
+        "bench" => match parse("bench", rest, &[], 1)? {
+            Some((_, words)) => bench(words.first().copied()),
+            None => Ok(()),
+        },
+        // The example parses (and explains) its own options.
+        "odenet" => odenet(rest),
+        "help" | "--help" | "-h" => {
+            println!("{}", usage());
+            Ok(())
+        }
+        other => Err(format!("unknown command '{other}'\n\n{}", usage())),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
-        Some("orders") => orders(args.iter().any(|a| a == "--quick")),
-        Some("bench") => bench(args.get(1).map(String::as_str)),
-        Some("demo") => demo(),
-        Some("odenet") => odenet(&args[1..]),
-        Some("gradcheck") => {
-            let case = args.iter().position(|a| a == "--case").and_then(|i| args.get(i + 1));
-            gradcheck(case.map(String::as_str))
-        }
-        _ => Err("usage: cargo xtask <ci | orders [--quick] | gradcheck [--case FILE.json] | odenet [--epochs N] | bench [FILTER] | demo>".into()),
-    };
-    match result {
+    match dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn unknown_commands_and_options_are_refused_with_the_usage() {
+        let e = dispatch(&words("frobnicate")).unwrap_err();
+        assert!(e.contains("unknown command 'frobnicate'") && e.contains("gradcheck"), "{e}");
+        let e = dispatch(&words("ci --fast")).unwrap_err();
+        assert!(e.contains("unexpected argument '--fast'") && e.contains("usage: cargo xtask ci"));
+        let e = dispatch(&words("gradcheck --case")).unwrap_err();
+        assert!(e.contains("--case needs a value"), "{e}");
+        let e = dispatch(&words("orders extra")).unwrap_err();
+        assert!(e.contains("unexpected argument 'extra'"));
+        assert!(dispatch(&words("bench a b")).is_err());
+    }
+
+    #[test]
+    fn help_prints_and_runs_nothing() {
+        for c in ["ci", "orders", "gradcheck", "demo", "bench"] {
+            assert_eq!(dispatch(&words(&format!("{c} --help"))), Ok(()), "{c}");
+        }
+        assert_eq!(dispatch(&[]), Ok(()));
+        assert!(usage().lines().count() >= COMMANDS.len() + 2);
     }
 }

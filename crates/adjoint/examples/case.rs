@@ -1,13 +1,6 @@
 //! `cargo xtask gradcheck --case FILE.json`: gradients of an MLP vector field given in
 //! PyTorch's `nn.Linear` layout, for cross-checking other frameworks (torchdiffeq, diffrax).
-//!
-//! Input: `{"layers": [{"weight": [[..]], "bias": [..]}, ..], "activation": "tanh",
-//! "z0": [[..], ..], "ts": [..], "method": "dopri5", "rtol": 1e-6, "atol": 1e-6,
-//! "loss": "mean_square_final", "gradient": "backsolve"}` (optional `"step_size"` for
-//! fixed-step methods). The field is `f(z) = W_L act(... act(W_1 z + b_1) ...) + b_L` on
-//! each row of `z0` (batch × dim); the loss is the mean of `z(ts_last)²` over all entries.
-//! Output: `{"loss", "grad_z0", "grad_layers": [{"weight", "bias"}], "nfe_forward",
-//! "nfe_backward"}`.
+//! The format is documented in `docs/CASES.md`.
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Strategy};
 use autodiff::layers::{Activation, Linear};
@@ -51,20 +44,6 @@ struct Output {
     nfe_backward: usize,
 }
 
-fn method(name: &str) -> Result<Method, String> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "euler" => Method::Euler,
-        "midpoint" => Method::Midpoint,
-        "rk4" => Method::Rk4,
-        "heun_euler" | "heuneuler" => Method::HeunEuler,
-        "bosh3" => Method::Bosh3,
-        "dopri5" => Method::Dopri5,
-        "tsit5" => Method::Tsit5,
-        "dopri8" | "dop853" => Method::Dop853,
-        other => return Err(format!("unknown method '{other}'")),
-    })
-}
-
 fn activation(name: &str) -> Result<Activation, String> {
     Ok(match name {
         "tanh" => Activation::Tanh,
@@ -81,18 +60,36 @@ fn activation(name: &str) -> Result<Activation, String> {
 /// Runs a case and returns the output JSON.
 pub fn run(json: &str) -> Result<String, String> {
     let case: Case = serde_json::from_str(json).map_err(|e| format!("case file: {e}"))?;
-    let strategy = match case.gradient.as_str() {
-        "backsolve" => Strategy::Backsolve,
-        "checkpointed" => Strategy::Checkpointed,
-        "direct" => Strategy::Direct,
-        other => return Err(format!("unknown gradient '{other}'")),
-    };
+    let strategy: Strategy =
+        case.gradient.parse().map_err(|e: adjoint::Error| format!("gradient: {e}"))?;
     if case.loss != "mean_square_final" {
         return Err(format!("unknown loss '{}'", case.loss));
     }
     let (batch, dim) = (case.z0.len(), case.z0.first().map_or(0, Vec::len));
     if batch == 0 || dim == 0 || case.z0.iter().any(|r| r.len() != dim) {
         return Err("z0 must be a non-empty batch × dim array".into());
+    }
+    if case.layers.is_empty() {
+        return Err("layers: at least one layer is needed".into());
+    }
+    for (l, layer) in case.layers.iter().enumerate() {
+        let inp = layer.weight.first().map_or(0, Vec::len);
+        if inp == 0 {
+            return Err(format!("layers[{l}].weight: empty"));
+        }
+        if let Some(r) = layer.weight.iter().position(|row| row.len() != inp) {
+            return Err(format!(
+                "layers[{l}].weight: row {r} has {} entries, row 0 has {inp} (rows must be equal)",
+                layer.weight[r].len()
+            ));
+        }
+        if layer.bias.len() != layer.weight.len() {
+            return Err(format!(
+                "layers[{l}].bias: {} entries for {} output rows",
+                layer.bias.len(),
+                layer.weight.len()
+            ));
+        }
     }
     let act = activation(&case.activation)?;
     let mut g = Graph::new();
@@ -101,7 +98,7 @@ pub fn run(json: &str) -> Result<String, String> {
     for (l, layer) in case.layers.iter().enumerate() {
         // PyTorch stores out × in; our layers compute x W with W in × out.
         let (out, inp) = (layer.weight.len(), layer.weight.first().map_or(0, Vec::len));
-        let w = Mat::from_fn(inp, out, |i, o| layer.weight[o].get(i).copied().unwrap_or(f64::NAN));
+        let w = Mat::from_fn(inp, out, |i, o| layer.weight[o][i]);
         let b = Mat::from_row_slice(1, layer.bias.len(), &layer.bias);
         h = Linear::from_values(&mut g, &format!("layer{l}"), &w, &b)
             .and_then(|lin| lin.forward(&mut g, h))
@@ -112,8 +109,10 @@ pub fn run(json: &str) -> Result<String, String> {
     }
     let field = AutodiffField::new(g, h).map_err(|e| e.to_string())?;
     let z0: Vec<f64> = (0..dim).flat_map(|j| case.z0.iter().map(move |r| r[j])).collect();
-    let mut opts =
-        Options::new(method(&case.method)?).rtol(case.rtol).atol(case.atol).max_steps(1_000_000);
+    let mut opts = Options::new(case.method.parse::<Method>().map_err(|e| format!("method: {e}"))?)
+        .rtol(case.rtol)
+        .atol(case.atol)
+        .max_steps(1_000_000);
     opts.step_size = case.step_size;
     let n = (batch * dim) as f64;
     let loss = |zs: &[Vec<f64>]| {
@@ -151,12 +150,13 @@ pub fn run(json: &str) -> Result<String, String> {
 #[allow(dead_code)]
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: case FILE.json");
+        eprintln!("usage: case FILE.json (the format is in docs/CASES.md)");
         std::process::exit(2);
     };
     let result = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{path}: {e}"))
-        .and_then(|json| run(&json));
+        .map_err(|e| e.to_string())
+        .and_then(|json| run(&json))
+        .map_err(|e| format!("{path}: {e} (the case format is in docs/CASES.md)"));
     match result {
         Ok(out) => println!("{out}"),
         Err(e) => {

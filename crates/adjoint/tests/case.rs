@@ -61,5 +61,23 @@ fn malformed_cases_are_errors() {
     assert!(case::run(&c.to_string()).is_err());
     let mut c: Value = serde_json::from_str(CASE).unwrap();
     c["layers"][0]["bias"] = Value::from(vec![1.0]);
-    assert!(case::run(&c.to_string()).is_err());
+    assert!(case::run(&c.to_string()).unwrap_err().contains("layers[0].bias"));
+    // Ragged weight rows: a longer and a shorter row are both refused.
+    for extra in [true, false] {
+        let mut c: Value = serde_json::from_str(CASE).unwrap();
+        let row = c["layers"][0]["weight"][1].as_array_mut().unwrap();
+        if extra {
+            row.push(Value::from(0.5));
+        } else {
+            row.pop();
+        }
+        let e = case::run(&c.to_string()).unwrap_err();
+        assert!(e.contains("layers[0].weight: row 1"), "{e}");
+    }
+    let mut c: Value = serde_json::from_str(CASE).unwrap();
+    c["gradient"] = Value::from("adjoint?");
+    assert!(case::run(&c.to_string()).unwrap_err().contains("backsolve, checkpointed, direct"));
+    let mut c: Value = serde_json::from_str(CASE).unwrap();
+    c["method"] = Value::from("rk45");
+    assert!(case::run(&c.to_string()).unwrap_err().contains("valid names"));
 }

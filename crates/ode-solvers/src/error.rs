@@ -85,6 +85,22 @@ pub enum Error {
         /// What was asked for.
         detail: String,
     },
+    /// A method name that [`crate::Method`] does not parse.
+    UnknownMethod {
+        /// The name given.
+        name: String,
+    },
+    /// `Solution::at` on a solution solved without `Options::dense`.
+    NoDenseOutput,
+    /// `Solution::at(t)` outside the solved interval.
+    OutsideInterval {
+        /// The time asked for.
+        t: f64,
+        /// Start of the solved interval.
+        start: f64,
+        /// Its end.
+        end: f64,
+    },
     /// One trajectory of a batch failed.
     Batch {
         /// Index of the first failing initial state.
@@ -141,6 +157,18 @@ impl fmt::Display for Error {
                 write!(f, "invalid {what} = {value}: step sizes must be positive and finite")
             }
             Error::UnsupportedMethod { method, detail } => write!(f, "{method}: {detail}"),
+            Error::UnknownMethod { name } => {
+                let valid: Vec<&str> =
+                    crate::method::METHOD_NAMES.iter().map(|(n, _)| *n).collect();
+                write!(f, "unknown method '{name}'; valid names: {}", valid.join(", "))
+            }
+            Error::NoDenseOutput => write!(
+                f,
+                "this solution has no dense output; solve with Options::dense(true) to call at(t)"
+            ),
+            Error::OutsideInterval { t, start, end } => {
+                write!(f, "t = {t} is outside the solved interval [{start}, {end}]")
+            }
             Error::Batch { index, source } => {
                 write!(f, "trajectory {index} of the batch failed: {source}")
             }

@@ -121,3 +121,53 @@ impl std::fmt::Display for Method {
         f.write_str(self.name())
     }
 }
+
+/// The names [`Method`] parses from, in torchdiffeq's and diffrax's spelling
+/// (case-insensitive; `-` and `_` alike). `"dopri8"` (torchdiffeq, diffrax) names their
+/// Dormand-Prince 8(7) pair; it parses as [`Method::Dop853`], the 8th-order
+/// Dormand-Prince method this crate has.
+pub const METHOD_NAMES: [(&str, Method); 22] = [
+    ("euler", Method::Euler),
+    ("midpoint", Method::Midpoint),
+    ("heun", Method::Heun),
+    ("rk4", Method::Rk4),
+    ("heun_euler", Method::HeunEuler),
+    ("adaptive_heun", Method::HeunEuler),
+    ("bosh3", Method::Bosh3),
+    ("dopri5", Method::Dopri5),
+    ("tsit5", Method::Tsit5),
+    ("dop853", Method::Dop853),
+    ("dopri8", Method::Dop853),
+    ("ab1", Method::AdamsBashforth(1)),
+    ("ab2", Method::AdamsBashforth(2)),
+    ("ab3", Method::AdamsBashforth(3)),
+    ("ab4", Method::AdamsBashforth(4)),
+    ("ab5", Method::AdamsBashforth(5)),
+    ("abm1", Method::AdamsBashforthMoulton(1)),
+    ("abm2", Method::AdamsBashforthMoulton(2)),
+    ("abm3", Method::AdamsBashforthMoulton(3)),
+    ("abm4", Method::AdamsBashforthMoulton(4)),
+    ("abm5", Method::AdamsBashforthMoulton(5)),
+    ("heuneuler", Method::HeunEuler),
+];
+
+/// ```
+/// use ode_solvers::Method;
+/// assert_eq!("Dopri5".parse::<Method>()?, Method::Dopri5);
+/// assert_eq!("adaptive_heun".parse::<Method>()?, Method::HeunEuler);
+/// let err = "rk45".parse::<Method>().unwrap_err();
+/// assert!(err.to_string().contains("dopri5"));
+/// # Ok::<(), ode_solvers::Error>(())
+/// ```
+impl std::str::FromStr for Method {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let key = s.trim().to_ascii_lowercase().replace('-', "_");
+        METHOD_NAMES
+            .iter()
+            .find(|(n, _)| *n == key)
+            .map(|&(_, m)| m)
+            .ok_or_else(|| crate::Error::UnknownMethod { name: s.to_string() })
+    }
+}

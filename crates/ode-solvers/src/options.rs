@@ -114,6 +114,9 @@ pub struct Options {
     pub max_steps: usize,
     /// Record the time and state after every accepted step in `Solution::steps`.
     pub save_steps: bool,
+    /// Keep every step's dense output, so `Solution::at(t)` evaluates the solution at any
+    /// time of the solved interval (diffrax's `SaveAt(dense=True)`); Runge-Kutta methods.
+    pub dense: bool,
 }
 
 impl Options {
@@ -132,6 +135,7 @@ impl Options {
             dt_max: f64::INFINITY,
             max_steps: 100_000,
             save_steps: false,
+            dense: false,
         }
     }
 
@@ -210,6 +214,12 @@ impl Options {
     /// Records every accepted step.
     pub fn save_steps(mut self, yes: bool) -> Self {
         self.save_steps = yes;
+        self
+    }
+
+    /// Keeps the dense output for `Solution::at`.
+    pub fn dense(mut self, yes: bool) -> Self {
+        self.dense = yes;
         self
     }
 }

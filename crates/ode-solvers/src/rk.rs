@@ -36,6 +36,21 @@ pub enum StepOutcome {
     Rejected,
 }
 
+/// One accepted step's dense output (see [`RkIntegrator::dense_segment`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseSegment<T> {
+    /// Start of the step.
+    pub t0: T,
+    /// End of the step.
+    pub t1: T,
+    /// State at `t0`.
+    pub y0: Vec<T>,
+    /// State at `t1`.
+    pub y1: Vec<T>,
+    /// Every stage `k_j`, one after the other.
+    pub k: Vec<T>,
+}
+
 /// A sparse row of coefficients, converted to the solver's float once.
 #[derive(Debug, Clone)]
 struct Row<T> {
@@ -729,6 +744,25 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// The weights `b_i` of the step's end as `(i, b_i)` pairs.
     pub fn end_weights(&self) -> impl Iterator<Item = (usize, T)> + '_ {
         self.b.idx.iter().copied().zip(self.b.val.iter().copied())
+    }
+
+    /// The last accepted step's dense output, kept for evaluation after the solve: its
+    /// start, end, start state and every stage (the interpolant's extra stages evaluated).
+    pub fn dense_segment(&mut self) -> Result<DenseSegment<T>, Error> {
+        self.ensure_extra_stages()?;
+        Ok(DenseSegment {
+            t0: self.t_prev,
+            t1: self.t,
+            y0: self.y_prev.clone(),
+            y1: self.y.clone(),
+            k: self.k.clone(),
+        })
+    }
+
+    /// The interpolant's power-basis stage weights (`stages × degree`), the degree and the
+    /// number of stages: what evaluating a [`DenseSegment`] needs.
+    pub(crate) fn dense_coefficients(&self) -> (Vec<T>, usize, usize) {
+        (self.dense.clone(), self.dense_degree, self.total_stages)
     }
 
     /// Writes `h·b_j(θ)` for every stage `j` (extra stages included, evaluated if needed)

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::adams::{fixed_grid, Adams};
 use crate::event::{Event, EventHit};
-use crate::rk::{RkIntegrator, Stats, StepOutcome};
+use crate::rk::{DenseSegment, RkIntegrator, Stats, StepOutcome};
 use crate::{Error, OdeSystem, Options, Real};
 
 /// Every accepted step of a solve (`Options::save_steps`).
@@ -29,6 +29,83 @@ pub struct Solution<T> {
     pub steps: Option<Steps<T>>,
     /// The terminal event, if one fired.
     pub event: Option<EventHit<T>>,
+    /// Every step's dense output, when `Options::dense` is set.
+    pub dense: Option<Dense<T>>,
+}
+
+/// The dense output of a whole solve (`Options::dense`): evaluate with [`Solution::at`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense<T> {
+    /// Stage weight polynomials (`stages × degree`, power basis in θ).
+    coefficients: Vec<T>,
+    degree: usize,
+    stages: usize,
+    dim: usize,
+    segments: Vec<DenseSegment<T>>,
+}
+
+impl<T: Real> Solution<T> {
+    /// The solution at any `t` of the solved interval, from the steps' dense output (the
+    /// solve must have run with `Options::dense(true)`):
+    ///
+    /// ```
+    /// use ode_solvers::{odeint, Error, Method, Options};
+    /// let f = |_t: f64, y: &[f64], dy: &mut [f64]| dy[0] = -y[0];
+    /// let sol = odeint(&f, &[1.0], &[0.0, 2.0], &Options::new(Method::Tsit5).rtol(1e-9).atol(1e-12).dense(true))?;
+    /// assert!((sol.at(0.7)?[0] - (-0.7f64).exp()).abs() < 1e-8);
+    /// assert!(matches!(sol.at(2.5), Err(Error::OutsideInterval { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn at(&self, t: T) -> Result<Vec<T>, Error> {
+        let dense = self.dense.as_ref().ok_or(Error::NoDenseOutput)?;
+        let mut out = vec![T::zero(); dense.dim];
+        dense.at_into(t, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl<T: Real> Dense<T> {
+    /// Writes the solution at `t` into `out`.
+    pub fn at_into(&self, t: T, out: &mut [T]) -> Result<(), Error> {
+        if out.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                what: "dense output",
+                expected: self.dim,
+                got: out.len(),
+            });
+        }
+        let (first, last) = match (self.segments.first(), self.segments.last()) {
+            (Some(a), Some(b)) => (a.t0, b.t1),
+            _ => return Err(Error::NoDenseOutput),
+        };
+        let dir = if last >= first { T::one() } else { -T::one() };
+        if !t.is_finite() || (t - first) * dir < T::zero() || (last - t) * dir < T::zero() {
+            return Err(Error::OutsideInterval {
+                t: t.to_f64_lossless(),
+                start: first.to_f64_lossless(),
+                end: last.to_f64_lossless(),
+            });
+        }
+        // The first segment whose end is at or past t.
+        let i = self.segments.partition_point(|s| (s.t1 - t) * dir < T::zero());
+        let seg = &self.segments[i.min(self.segments.len() - 1)];
+        let h = seg.t1 - seg.t0;
+        if h == T::zero() || t == seg.t1 {
+            out.copy_from_slice(&seg.y1);
+            return Ok(());
+        }
+        let theta = (t - seg.t0) / h;
+        out.copy_from_slice(&seg.y0);
+        for j in 0..self.stages {
+            let w = &self.coefficients[j * self.degree..(j + 1) * self.degree];
+            let wj = w.iter().rev().fold(T::zero(), |acc, &c| acc * theta + c) * h;
+            if wj != T::zero() {
+                let k = &seg.k[j * self.dim..(j + 1) * self.dim];
+                out.iter_mut().zip(k).for_each(|(o, &x)| *o = *o + wj * x);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks `ts` and returns the direction of integration (+1 or -1; +1 for one time).
@@ -163,6 +240,7 @@ where
     let mut rk = RkIntegrator::new(system, dim, opts)?;
     rk.init(ts[0], y0, t_end)?;
     let mut out = Recorder::new(ts, y0, opts.save_steps, dir);
+    let mut dense = opts.dense.then(Vec::new);
     let mut probe = EventProbe::new(event, ts[0], y0, dim);
     let mut last_t = ts[0];
     while out.next < ts.len() {
@@ -170,16 +248,24 @@ where
             let target = ts[out.next];
             for t_next in fixed_grid(last_t, target, h) {
                 rk.step_to(t_next)?;
+                if let Some(d) = &mut dense {
+                    d.push(rk.dense_segment()?);
+                }
                 if out.accepted(&mut rk, &mut probe)? {
-                    return Ok(out.finish(rk.stats(), probe.hit));
+                    return Ok(out.finish(rk.stats(), probe.hit, dense, &rk, dim));
                 }
             }
             last_t = target;
-        } else if rk.step()? == StepOutcome::Accepted && out.accepted(&mut rk, &mut probe)? {
-            return Ok(out.finish(rk.stats(), probe.hit));
+        } else if rk.step()? == StepOutcome::Accepted {
+            if let Some(d) = &mut dense {
+                d.push(rk.dense_segment()?);
+            }
+            if out.accepted(&mut rk, &mut probe)? {
+                return Ok(out.finish(rk.stats(), probe.hit, dense, &rk, dim));
+            }
         }
     }
-    Ok(out.finish(rk.stats(), None))
+    Ok(out.finish(rk.stats(), None, dense, &rk, dim))
 }
 
 /// Collects outputs at the requested times and, optionally, every step.
@@ -229,9 +315,20 @@ impl<'a, T: Real> Recorder<'a, T> {
         Ok(stop_at.is_some())
     }
 
-    fn finish(self, stats: Stats, event: Option<EventHit<T>>) -> Solution<T> {
+    fn finish<S: OdeSystem<T> + ?Sized>(
+        self,
+        stats: Stats,
+        event: Option<EventHit<T>>,
+        dense: Option<Vec<DenseSegment<T>>>,
+        rk: &RkIntegrator<'_, T, S>,
+        dim: usize,
+    ) -> Solution<T> {
         let n = self.ys.len();
-        Solution { ts: self.ts[..n].to_vec(), ys: self.ys, stats, steps: self.steps, event }
+        let dense = dense.map(|segments| {
+            let (coefficients, degree, stages) = rk.dense_coefficients();
+            Dense { coefficients, degree, stages, dim, segments }
+        });
+        Solution { ts: self.ts[..n].to_vec(), ys: self.ys, stats, steps: self.steps, event, dense }
     }
 }
 
@@ -345,5 +442,11 @@ where
         }
         ys.push(adams.y.clone());
     }
-    Ok(Solution { ts: ts.to_vec(), ys, stats: adams.stats(), steps, event: None })
+    if opts.dense {
+        return Err(Error::UnsupportedMethod {
+            method: opts.method.name(),
+            detail: "Adams methods have no dense output; use a Runge-Kutta method".into(),
+        });
+    }
+    Ok(Solution { ts: ts.to_vec(), ys, stats: adams.stats(), steps, event: None, dense: None })
 }

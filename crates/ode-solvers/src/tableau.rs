@@ -1,6 +1,6 @@
 //! Explicit Runge-Kutta methods as data: Butcher tableaus, error estimators and dense output.
 //!
-//! Every method of the one engine in [`crate::rk`] is a [`Tableau`]. Coefficients are stored
+//! Every method of the one engine in [`crate::RkIntegrator`] is a [`Tableau`]. Coefficients are stored
 //! as `f64`, each table citing where it comes from; [`Tableau::check`] validates them (row
 //! sums, order conditions up to order 4, consistency of the interpolant) and the test suite
 //! measures the orders of every method and interpolant.

@@ -475,3 +475,43 @@ fn adams_methods_solve_an_empty_state() {
         }
     }
 }
+
+#[test]
+fn dense_solutions_evaluate_anywhere_inside_and_refuse_outside() {
+    let f = |t: f64, y: &[f64], dy: &mut [f64]| {
+        dy[0] = y[1];
+        dy[1] = -y[0] + 0.1 * t.cos();
+    };
+    for method in Method::all().into_iter().filter(|m| m.tableau().is_some()) {
+        for ts in [vec![0.0, 0.3, 1.1, 2.0, 3.7, 5.0], vec![5.0, 3.3, 0.4, -1.0]] {
+            let opts = if method.is_adaptive() {
+                Options::new(method).rtol(1e-7).atol(1e-9)
+            } else {
+                Options::new(method).step_size(0.05)
+            };
+            let outputs = odeint(&f, &[1.0, 0.0], &ts, &opts).unwrap();
+            let ends = [ts[0], ts[ts.len() - 1]];
+            let sol = odeint(&f, &[1.0, 0.0], &ends, &opts.clone().dense(true)).unwrap();
+            // Fixed-step methods land on requested times, so there the steps differ.
+            if method.is_adaptive() {
+                for (t, y) in ts.iter().zip(&outputs.ys) {
+                    assert_eq!(&sol.at(*t).unwrap(), y, "{method} at {t}");
+                }
+            } else {
+                for (t, y) in ts.iter().zip(&outputs.ys) {
+                    assert!(max_err(&sol.at(*t).unwrap(), y) < 1e-4, "{method} at {t}");
+                }
+            }
+            let beyond = ends[1] + (ends[1] - ends[0]) * 0.01;
+            assert!(matches!(sol.at(beyond), Err(Error::OutsideInterval { .. })), "{method}");
+            assert!(matches!(sol.at(f64::NAN), Err(Error::OutsideInterval { .. })));
+        }
+    }
+    let plain = odeint(&f, &[1.0, 0.0], &[0.0, 1.0], &Options::new(Method::Dopri5)).unwrap();
+    assert!(matches!(plain.at(0.5), Err(Error::NoDenseOutput)));
+    let adams = Options::new(Method::AdamsBashforth(3)).step_size(0.1).dense(true);
+    assert!(matches!(
+        odeint(&f, &[1.0, 0.0], &[0.0, 1.0], &adams),
+        Err(Error::UnsupportedMethod { .. })
+    ));
+}
