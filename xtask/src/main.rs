@@ -168,8 +168,42 @@ fn demo() -> Result<()> {
         .args(["--dataset", "digits", "--epochs", "15", "--out"])
         .arg(out.join("odenet_digits.md"));
     run("demo: ODE-Net and baselines on the 8x8 digits", &mut odenet)?;
-    println!("\nplots and tables are in {}", out.display());
+    let index = write_index(&out)?;
+    println!("\nplots and tables are in {}; {} lists them", out.display(), index.display());
     Ok(())
+}
+
+/// What each demo artefact shows, for `target/demo/index.md`.
+const ARTEFACTS: [(&str, &str); 9] = [
+    ("reference_arenstorf.md", "Arenstorf orbit over one period: error and NFE of every adaptive method at rtol = atol = 1e-3 .. 1e-10"),
+    ("reference_lotka_volterra.md", "Lotka-Volterra on [0, 10] against a Dop853 1e-14 reference: error and NFE per method and tolerance"),
+    ("reference_limit_cycle.md", "A limit cycle with an exact solution on [0, 5]: error and NFE per method and tolerance"),
+    ("arenstorf_orbit.png", "the Arenstorf orbit (Dop853 at 1e-10) with the Earth and the Moon"),
+    ("work_precision.png", "work-precision diagram of the Arenstorf sweep: error against NFE, log-log"),
+    ("spiral_trajectories.png", "learned dynamics dz/dt = z³A: true and learned z1(t), z2(t) over [0, 25]"),
+    ("spiral_phase.png", "learned dynamics: true and learned phase portraits"),
+    ("odenet_digits.md", "ODE-Net, RK-Net, ResNet and MLP on the 8x8 digits: test error, parameters, peak memory, time per epoch, NFE"),
+    ("index.md", "this list"),
+];
+
+/// Writes `index.md` in `out`: every file there with one line on what it shows.
+fn write_index(out: &Path) -> Result<PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".md") || n.ends_with(".png"))
+        .collect();
+    names.push("index.md".into());
+    names.sort();
+    names.dedup();
+    let mut md = String::from("# `cargo xtask demo`\n\nWhat the demo wrote, one line each.\n\n");
+    for name in names {
+        let what = ARTEFACTS.iter().find(|(n, _)| *n == name).map_or("(not described)", |(_, w)| w);
+        md.push_str(&format!("- [`{name}`]({name}): {what}\n"));
+    }
+    let path = out.join("index.md");
+    std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// Reads `mean.point_estimate` (ns) from a criterion `estimates.json` without a JSON

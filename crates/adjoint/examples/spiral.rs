@@ -55,15 +55,17 @@ fn plot(
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Learned dynamics: trajectories (solid: true, dashed: learned)",
+            "Learned dynamics dz/dt = z³A: true (solid) and learned (dashed)",
             ("sans-serif", 22),
         )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..25.0, -2.2..2.2)?;
-    chart.configure_mesh().x_desc("t").y_desc("z").draw()?;
-    for (k, color) in [(0, BLUE), (1, RED)] {
+    chart.configure_mesh().x_desc("time t").y_desc("state components z1, z2").draw()?;
+    // Okabe & Ito's blue and vermillion: apart on white and for colour-blind readers.
+    let colours = [RGBColor(0, 114, 178), RGBColor(213, 94, 0)];
+    for (k, color) in colours.into_iter().enumerate() {
         chart
             .draw_series(LineSeries::new(
                 ts.iter().zip(true_y).map(|(&t, y)| (t, y[k])),
@@ -71,18 +73,21 @@ fn plot(
             ))?
             .label(format!("z{} true", k + 1))
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
             });
-        let dashed = ts
-            .iter()
-            .zip(learned)
-            .enumerate()
-            .filter(|(i, _)| (i / 6) % 2 == 0)
-            .map(|(_, (&t, y))| Circle::new((t, y[k]), 1, color.mix(0.6).filled()));
         chart
-            .draw_series(dashed)?
+            .draw_series(DashedLineSeries::new(
+                ts.iter().zip(learned).map(|(&t, y)| (t, y[k])),
+                8,
+                6,
+                color.stroke_width(2),
+            ))?
             .label(format!("z{} learned", k + 1))
-            .legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (9, 0)], color.stroke_width(2))
+                    + PathElement::new(vec![(15, 0), (24, 0)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -96,19 +101,37 @@ fn plot(
     let root = BitMapBackend::new(&path, (700, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Phase portrait: true (blue) and learned (orange)", ("sans-serif", 22))
+        .caption("Phase portrait: true and learned", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(-2.2..2.2, -2.2..2.2)?;
     chart.configure_mesh().x_desc("z1").y_desc("z2").draw()?;
+    let blue = RGBColor(0, 114, 178);
     chart
-        .draw_series(LineSeries::new(true_y.iter().map(|y| (y[0], y[1])), BLUE.stroke_width(2)))?;
-    let orange = RGBColor(230, 120, 0);
-    chart.draw_series(LineSeries::new(
-        learned.iter().map(|y| (y[0], y[1])),
-        orange.stroke_width(2),
-    ))?;
+        .draw_series(LineSeries::new(true_y.iter().map(|y| (y[0], y[1])), blue.stroke_width(2)))?
+        .label("true")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], blue.stroke_width(2)));
+    let orange = RGBColor(213, 94, 0);
+    chart
+        .draw_series(DashedLineSeries::new(
+            learned.iter().map(|y| (y[0], y[1])),
+            8,
+            6,
+            orange.stroke_width(2),
+        ))?
+        .label("learned")
+        .legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (9, 0)], orange.stroke_width(2))
+                + PathElement::new(vec![(15, 0), (24, 0)], orange.stroke_width(2))
+        });
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
     root.present()?;
     Ok(())
 }

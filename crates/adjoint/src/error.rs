@@ -60,6 +60,14 @@ impl From<autodiff::Error> for Error {
     }
 }
 
+/// A solver error outside a gradient computation (a plain `odeint` in a user's script) is
+/// a forward solve's.
+impl From<ode_solvers::Error> for Error {
+    fn from(e: ode_solvers::Error) -> Self {
+        solve_error(false, e)
+    }
+}
+
 /// A field's error travels through the solver as the cause of `ode_solvers::Error::Rhs`.
 impl From<Error> for RhsError {
     fn from(e: Error) -> Self {

@@ -1,7 +1,7 @@
 //! The main job of `cargo xtask demo`: solve the reference problems with every adaptive
-//! method over a range of tolerances, print method, tolerance, error and NFE, and plot
-//! the Arenstorf orbit and a work-precision diagram under the output folder (first
-//! argument, default `target/demo`).
+//! method over a range of tolerances, write the tables of method, tolerance, error and
+//! NFE as Markdown, and plot the Arenstorf orbit and a work-precision diagram, all under
+//! the output folder (first argument, default `target/demo`).
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
@@ -44,13 +44,33 @@ fn sweep<S: OdeSystem<f64>>(f: &S, y0: &[f64], t1: f64, reference: &[f64]) -> Re
     Ok(runs)
 }
 
-fn print_table(title: &str, runs: &[Run]) {
-    println!("\n{title}");
-    println!("{:<10} {:>8} {:>12} {:>10}", "method", "tol", "error", "NFE");
+/// Writes the runs as a Markdown table under `title`; prints one line.
+fn write_table(path: &std::path::Path, title: &str, runs: &[Run]) -> Result<()> {
+    let mut md =
+        format!("# {title}\n\n| method | rtol = atol | error | NFE |\n|---|---|---|---|\n");
     for r in runs {
-        println!("{:<10} {:>8.0e} {:>12.3e} {:>10}", r.method.name(), r.tol, r.error, r.nfe);
+        md.push_str(&format!(
+            "| {} | {:.0e} | {:.3e} | {} |\n",
+            r.method.name(),
+            r.tol,
+            r.error,
+            r.nfe
+        ));
     }
+    std::fs::write(path, md)?;
+    println!("wrote {}: {title} ({} runs)", path.display(), runs.len());
+    Ok(())
 }
+
+/// Colours that stay apart on white and for colour-blind readers (Okabe & Ito).
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(0, 0, 0),
+    RGBColor(230, 159, 0),
+];
 
 fn plot_orbit(path: &PathBuf) -> Result<()> {
     let p = arenstorf();
@@ -68,21 +88,23 @@ fn plot_orbit(path: &PathBuf) -> Result<()> {
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(-1.5f64..1.2, -1.5f64..1.5)?;
-    chart.configure_mesh().x_desc("x").y_desc("y").draw()?;
+    chart.configure_mesh().x_desc("x (rotating frame)").y_desc("y (rotating frame)").draw()?;
+    let blue = COLOURS[0];
     chart
-        .draw_series(LineSeries::new(sol.ys.iter().map(|y| (y[0], y[1])), &BLUE))?
-        .label("trajectory")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        .draw_series(LineSeries::new(sol.ys.iter().map(|y| (y[0], y[1])), blue.stroke_width(2)))?
+        .label("satellite")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
+    let mu = ode_solvers::problems::ARENSTORF_MU;
+    let earth = COLOURS[1];
     chart
-        .draw_series(
-            [
-                (-ode_solvers::problems::ARENSTORF_MU, 0.0),
-                (1.0 - ode_solvers::problems::ARENSTORF_MU, 0.0),
-            ]
-            .map(|c| Circle::new(c, 6, BLACK.filled())),
-        )?
-        .label("Earth, Moon")
-        .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.filled()));
+        .draw_series([Circle::new((-mu, 0.0), 8, earth.filled())])?
+        .label("Earth")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 6, earth.filled()));
+    let grey = RGBColor(90, 90, 90);
+    chart
+        .draw_series([Circle::new((1.0 - mu, 0.0), 5, grey.filled())])?
+        .label("Moon")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 4, grey.filled()));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -115,10 +137,11 @@ fn plot_work_precision(path: &PathBuf, runs: &[Run]) -> Result<()> {
         .configure_mesh()
         .x_desc("right-hand-side evaluations (NFE)")
         .y_desc("error at t = T")
+        .x_label_formatter(&|v| format!("{v:.0e}"))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()?;
     for (i, method) in Method::adaptive().into_iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = COLOURS[i % COLOURS.len()];
         let pts: Vec<(f64, f64)> = runs
             .iter()
             .filter(|r| r.method == method)
@@ -145,7 +168,11 @@ fn main() -> Result<()> {
 
     let p = arenstorf();
     let arenstorf_runs = sweep(&arenstorf_rhs, &p.y0, p.t_span.1, &p.y0)?;
-    print_table("Arenstorf orbit over one period (error = distance from y0 at T)", &arenstorf_runs);
+    write_table(
+        &out.join("reference_arenstorf.md"),
+        "Arenstorf orbit over one period (error = distance from y0 at T)",
+        &arenstorf_runs,
+    )?;
 
     let lv = lotka_volterra();
     let reference = odeint(
@@ -154,21 +181,23 @@ fn main() -> Result<()> {
         &[0.0, lv.t_span.1],
         &Options::new(Method::Dop853).rtol(1e-14).atol(1e-14),
     )?;
-    print_table(
+    write_table(
+        &out.join("reference_lotka_volterra.md"),
         "Lotka-Volterra on [0, 10] (reference: Dop853 at 1e-14)",
         &sweep(&lotka_volterra_rhs, &lv.y0, lv.t_span.1, &reference.ys[1])?,
-    );
+    )?;
 
     let (f, exact) = limit_cycle(1.0);
-    print_table(
+    write_table(
+        &out.join("reference_limit_cycle.md"),
         "Limit cycle on [0, 5] (exact solution)",
         &sweep(&f, &exact(0.0), 5.0, &exact(5.0))?,
-    );
+    )?;
 
     let orbit = out.join("arenstorf_orbit.png");
     let wp = out.join("work_precision.png");
     plot_orbit(&orbit)?;
     plot_work_precision(&wp, &arenstorf_runs)?;
-    println!("\nwrote {} and {}", orbit.display(), wp.display());
+    println!("wrote {} and {}", orbit.display(), wp.display());
     Ok(())
 }

@@ -70,6 +70,9 @@ pub use data::{
     ImageBatches, Images, LabelledBatch, RandomShift, Table,
 };
 pub use error::Error;
+
+/// The layer below, so a user of this crate needs no other dependency.
+pub use autodiff;
 pub use model::{Chunk, Model, ParamSet, Replicas, StepReport};
 pub use progress::{Callback, Printer, Progress, Quiet};
 pub use state::{Totals, TrainState, MAGIC};
