@@ -70,6 +70,20 @@ impl Executor {
     /// Plans the evaluation of `outputs`, assigns buffers and allocates them.
     pub fn new(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
         let n = g.nodes.len();
+        // Every value must fit in memory's address space: refuse forged sizes up front
+        // instead of overflowing (or aborting) while allocating.
+        if let Some(node) = g.nodes.iter().find(|node| {
+            node.shape
+                .0
+                .checked_mul(node.shape.1)
+                .and_then(|e| e.checked_mul(8))
+                .is_none_or(|b| b > isize::MAX as usize)
+        }) {
+            return Err(Error::InvalidArgument {
+                op: "executor",
+                detail: format!("a {}×{} value does not fit in memory", node.shape.0, node.shape.1),
+            });
+        }
         let mut needed = vec![false; n];
         let mut kept_node = vec![false; n];
         for &o in outputs {
@@ -692,6 +706,7 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mu
                 }
             }
         }
+        Op::RepeatCols(_, _) | Op::SumGroups(_, _) if r == 0 => {}
         Op::RepeatCols(x, t) => {
             let xs = data(g, done, *x);
             for (cc, col) in xs.chunks_exact(r).enumerate() {

@@ -482,7 +482,10 @@ impl Graph {
                     got: s,
                 });
             }
-            cols += s.1;
+            cols = usize::checked_add(cols, s.1).ok_or(Error::InvalidArgument {
+                op: "concat_cols",
+                detail: "the column count overflows".into(),
+            })?;
         }
         Ok(self.push(Op::ConcatCols(parts.to_vec()), (rows, cols)))
     }
@@ -490,10 +493,10 @@ impl Graph {
     /// Columns `start..start + width`.
     pub fn slice_cols(&mut self, x: Var, start: usize, width: usize) -> Result<Var, Error> {
         let (r, c) = self.shape(x)?;
-        if width == 0 || start + width > c {
+        if width == 0 || start.checked_add(width).is_none_or(|end| end > c) {
             return Err(Error::InvalidArgument {
                 op: "slice_cols",
-                detail: format!("columns {start}..{} of a matrix with {c}", start + width),
+                detail: format!("{width} columns from {start} of a matrix with {c}"),
             });
         }
         Ok(self.push(Op::SliceCols(x, start), (r, width)))
@@ -502,7 +505,7 @@ impl Graph {
     /// `x` placed at column `start` of a zero matrix with `cols` columns.
     pub fn pad_cols(&mut self, x: Var, start: usize, cols: usize) -> Result<Var, Error> {
         let (r, c) = self.shape(x)?;
-        if start + c > cols {
+        if start.checked_add(c).is_none_or(|end| end > cols) {
             return Err(Error::InvalidArgument {
                 op: "pad_cols",
                 detail: format!("{c} columns at {start} exceed {cols}"),
@@ -602,7 +605,11 @@ impl Graph {
                 detail: "zero repetitions".into(),
             });
         }
-        Ok(self.push(Op::RepeatCols(x, times), (r, c * times)))
+        let cols = c.checked_mul(times).ok_or_else(|| Error::InvalidArgument {
+            op: "repeat_cols",
+            detail: format!("{c} columns repeated {times} times overflow"),
+        })?;
+        Ok(self.push(Op::RepeatCols(x, times), (r, cols)))
     }
 
     /// Sums groups of `size` consecutive columns: `r × (C·size)` to `r × C`.

@@ -15,6 +15,29 @@ pub trait Optimizer {
     fn set_learning_rate(&mut self, lr: f64);
 }
 
+/// `Err` unless `ok`, naming the hyper-parameter and its valid range.
+fn hyper(ok: bool, name: &'static str, value: f64, range: &str) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            op: "optimizer",
+            detail: format!("{name} = {value} is outside {range}"),
+        })
+    }
+}
+
+/// Gradients must be finite: a NaN would silently turn every parameter into NaN.
+fn check_finite(grads: &[f64]) -> Result<(), Error> {
+    match grads.iter().position(|g| !g.is_finite()) {
+        Some(i) => Err(Error::InvalidArgument {
+            op: "optimizer step",
+            detail: format!("gradient entry {i} is {}; no parameter was changed", grads[i]),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn check_lengths(params: &[f64], grads: &[f64], state: &mut Vec<f64>) -> Result<(), Error> {
     if params.len() != grads.len() {
         return Err(Error::ShapeMismatch {
@@ -71,8 +94,13 @@ impl Sgd {
 
 impl Optimizer for Sgd {
     fn step(&mut self, params: &mut [f64], grads: &[f64]) -> Result<(), Error> {
-        check_lengths(params, grads, &mut self.velocity)?;
         let c = self.config;
+        hyper(c.lr.is_finite() && c.lr >= 0.0, "lr", c.lr, "[0, ∞)")?;
+        hyper((0.0..1.0).contains(&c.momentum), "momentum", c.momentum, "[0, 1)")?;
+        let wd = c.weight_decay;
+        hyper(wd.is_finite() && wd >= 0.0, "weight_decay", wd, "[0, ∞)")?;
+        check_finite(grads)?;
+        check_lengths(params, grads, &mut self.velocity)?;
         for ((p, &g0), v) in params.iter_mut().zip(grads).zip(&mut self.velocity) {
             let g = g0 + c.weight_decay * *p;
             let d = if c.momentum != 0.0 {
@@ -161,9 +189,16 @@ impl Adam {
 
 impl Optimizer for Adam {
     fn step(&mut self, params: &mut [f64], grads: &[f64]) -> Result<(), Error> {
+        let c = self.config;
+        hyper(c.lr.is_finite() && c.lr >= 0.0, "lr", c.lr, "[0, ∞)")?;
+        hyper((0.0..1.0).contains(&c.beta1), "beta1", c.beta1, "[0, 1)")?;
+        hyper((0.0..1.0).contains(&c.beta2), "beta2", c.beta2, "[0, 1)")?;
+        hyper(c.eps.is_finite() && c.eps > 0.0, "eps", c.eps, "(0, ∞)")?;
+        let wd = c.weight_decay;
+        hyper(wd.is_finite() && wd >= 0.0, "weight_decay", wd, "[0, ∞)")?;
+        check_finite(grads)?;
         check_lengths(params, grads, &mut self.m)?;
         check_lengths(params, grads, &mut self.v)?;
-        let c = self.config;
         self.t += 1;
         let t = self.t as i32;
         let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
@@ -295,11 +330,12 @@ mod tests {
 
     #[test]
     fn adam_first_step_is_lr_times_sign_and_adamw_decays_decoupled() {
-        let mut adam = Adam::new(AdamConfig { lr: 0.01, eps: 0.0, ..AdamConfig::default() });
+        let mut adam =
+            Adam::new(AdamConfig { lr: 0.01, eps: f64::MIN_POSITIVE, ..AdamConfig::default() });
         let mut p = [1.0, -1.0];
         adam.step(&mut p, &[3.0, -0.5]).unwrap();
         assert!((p[0] - 0.99).abs() < 1e-15 && (p[1] + 0.99).abs() < 1e-15);
-        let mut adamw = Adam::new(AdamConfig { eps: 0.0, ..AdamConfig::adamw(0.01) });
+        let mut adamw = Adam::new(AdamConfig { eps: f64::MIN_POSITIVE, ..AdamConfig::adamw(0.01) });
         let mut q = [2.0];
         adamw.step(&mut q, &[1.0]).unwrap();
         assert!((q[0] - (2.0 * (1.0 - 0.01 * 0.01) - 0.01)).abs() < 1e-15);

@@ -85,6 +85,11 @@ pub enum Error {
         /// What was asked for.
         detail: String,
     },
+    /// The event function returned NaN at `t`: its crossings cannot be located.
+    NonFiniteEvent {
+        /// Where.
+        t: f64,
+    },
     /// A method name that [`crate::Method`] does not parse.
     UnknownMethod {
         /// The name given.
@@ -162,6 +167,10 @@ impl fmt::Display for Error {
                     crate::method::METHOD_NAMES.iter().map(|(n, _)| *n).collect();
                 write!(f, "unknown method '{name}'; valid names: {}", valid.join(", "))
             }
+            Error::NonFiniteEvent { t } => write!(
+                f,
+                "the event function returned NaN at t = {t}; an event must be finite to be located"
+            ),
             Error::NoDenseOutput => write!(
                 f,
                 "this solution has no dense output; solve with Options::dense(true) to call at(t)"

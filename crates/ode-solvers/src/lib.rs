@@ -57,6 +57,8 @@ pub use method::{Method, METHOD_NAMES};
 pub use options::{Norm, Options, PidController, Tolerance};
 pub use real::Real;
 pub use rk::{DenseSegment, RkIntegrator, Stats, StepOutcome};
-pub use solve::{odeint, odeint_batch, odeint_with_event, Dense, Solution, Steps};
+pub use solve::{
+    odeint, odeint_batch, odeint_batch_each, odeint_with_event, Dense, Solution, Steps,
+};
 pub use system::{Fallible, OdeSystem, RhsError};
 pub use tableau::Tableau;

@@ -280,6 +280,14 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         if let Some(h) = opts.step_size {
             check_step("step_size", h, false, false)?;
         }
+        // A tolerance that is positive in f64 may underflow to zero in the solver's float.
+        let rtol_t: Vec<T> = rtol.iter().map(|&x| T::lit(x)).collect();
+        if let Some(i) = rtol_t.iter().position(|&x| x <= T::zero()) {
+            return Err(Error::InvalidTolerance {
+                name: "rtol (underflows in this float type)",
+                value: rtol[i],
+            });
+        }
         let s = tableau.stages();
         let total = s + tableau.dense.extra_c.len();
         let c = tableau.c.iter().chain(&tableau.dense.extra_c).map(|&x| T::lit(x)).collect();
@@ -320,7 +328,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             dense_degree: degree,
             dense,
             enorm: ErrorNorm {
-                rtol: rtol.into_iter().map(T::lit).collect(),
+                rtol: rtol_t,
                 atol: atol.into_iter().map(T::lit).collect(),
                 mask,
                 norm: opts.norm,
@@ -505,6 +513,11 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     fn initial_step(&mut self) -> Result<T, Error> {
         let dim = self.dim;
         self.ensure_k0()?;
+        // A non-finite derivative at the start is the right-hand side's fault, not a step
+        // size that underflowed.
+        if !self.k[..dim].iter().all(|x| x.is_finite()) {
+            return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
+        }
         let (y, f0) = (&self.y, &self.k[..dim]);
         let d0 = self.enorm.eval(y, y, y);
         let d1 = self.enorm.eval(f0, y, y);

@@ -165,8 +165,9 @@ where
 
 /// Solves one independent problem per initial state in `y0s`, in parallel with rayon,
 /// each with its own adaptive steps. Results are bit-identical to calling [`odeint`] on
-/// each state in turn, whatever the number of threads. The first failing trajectory (by
-/// index) is reported as [`Error::Batch`].
+/// each state in turn, whatever the number of threads. The contract is all or nothing: if
+/// any trajectory fails, the first failing one (by index) is reported as [`Error::Batch`]
+/// and no solution is returned; [`odeint_batch_each`] returns every member's own result.
 ///
 /// To share steps across the batch instead (as torchdiffeq and diffrax do when the batch
 /// is part of the state), stack the states into one vector and solve once: the error norm
@@ -204,6 +205,30 @@ where
         .enumerate()
         .map(|(index, r)| r.map_err(|e| Error::Batch { index, source: Box::new(e) }))
         .collect()
+}
+
+/// Like [`odeint_batch`], but each member's result on its own: one bad initial state does
+/// not cost the others their solutions.
+///
+/// ```
+/// use ode_solvers::{odeint_batch_each, Error, Method, Options};
+/// let decay = |_t: f64, y: &[f64], dy: &mut [f64]| dy[0] = -y[0];
+/// let r = odeint_batch_each(&decay, &[vec![1.0], vec![f64::NAN]], &[0.0, 1.0], &Options::new(Method::Tsit5));
+/// assert!(r[0].is_ok());
+/// assert!(matches!(r[1], Err(Error::NonFiniteInput { what: "y0", index: 0 })));
+/// ```
+pub fn odeint_batch_each<T, S, Y>(
+    system: &S,
+    y0s: &[Y],
+    ts: &[T],
+    opts: &Options,
+) -> Vec<Result<Solution<T>, Error>>
+where
+    T: Real,
+    S: OdeSystem<T> + Sync + ?Sized,
+    Y: AsRef<[T]> + Sync,
+{
+    y0s.par_iter().map(|y0| odeint(system, y0.as_ref(), ts, opts)).collect()
 }
 
 fn solve<T, S, G>(
@@ -365,9 +390,15 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
         let (t0, t1) = (rk.t_prev(), rk.t());
         let m = event.samples.max(1);
         let (mut ta, mut ga) = (t0, self.g_prev);
+        if ga.is_nan() {
+            return Err(Error::NonFiniteEvent { t: t0.to_f64_lossless() });
+        }
         for j in 1..=m {
             let tb = if j == m { t1 } else { t0 + (t1 - t0) * T::lit(j as f64 / m as f64) };
             let gb = self.g_at(rk, &event.g, tb)?;
+            if gb.is_nan() {
+                return Err(Error::NonFiniteEvent { t: tb.to_f64_lossless() });
+            }
             if event.direction.crosses(ga.to_f64_lossless(), gb.to_f64_lossless()) {
                 let t = self.refine(rk, event, (ta, ga), (tb, gb))?;
                 let mut y = vec![T::zero(); self.buf.len()];

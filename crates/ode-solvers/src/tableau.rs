@@ -83,8 +83,8 @@ impl Tableau {
         let s = self.stages();
         s > 1
             && self.c[s - 1] == 1.0
-            && self.b[s - 1] == 0.0
-            && self.a[s - 1].iter().zip(&self.b).all(|(a, b)| a == b)
+            && self.b.get(s - 1) == Some(&0.0)
+            && self.a.get(s - 1).is_some_and(|row| row.iter().zip(&self.b).all(|(a, b)| a == b))
     }
 
     /// Order used by the step-size controller's exponent `1 / (q + 1)`.
@@ -123,6 +123,29 @@ impl Tableau {
                     self.name, self.c[i]
                 ));
             }
+        }
+        let weights_len = |w: &[f64], what: &str| {
+            if w.len() == s {
+                Ok(())
+            } else {
+                Err(format!("{}: {what} has {} entries for {s} stages", self.name, w.len()))
+            }
+        };
+        match &self.error {
+            ErrorEstimate::None => {}
+            ErrorEstimate::Embedded { weights, .. } => weights_len(weights, "the error weights")?,
+            ErrorEstimate::Dop853 { e5, e3 } => {
+                weights_len(e5, "e5")?;
+                weights_len(e3, "e3")?;
+            }
+        }
+        if self.dense.extra_a.len() != self.dense.extra_c.len() {
+            return Err(format!(
+                "{}: {} extra stage rows for {} extra nodes",
+                self.name,
+                self.dense.extra_a.len(),
+                self.dense.extra_c.len()
+            ));
         }
         order_conditions(&self.a, &self.c, &self.b, self.order.min(4))
             .map_err(|e| format!("{}: b: {e}", self.name))?;
