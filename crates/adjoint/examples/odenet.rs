@@ -305,17 +305,17 @@ impl Model for OdeNet {
         self.set.len()
     }
 
-    fn read_params(&self, out: &mut [f64]) {
+    fn read_params(&self, out: &mut [f64]) -> std::result::Result<(), train::Error> {
         self.set.gather(
             &[self.stem.graph().params(), self.field.params(), self.head.graph().params()],
             out,
-        );
+        )
     }
 
-    fn write_params(&mut self, params: &[f64]) {
+    fn write_params(&mut self, params: &[f64]) -> std::result::Result<(), train::Error> {
         let (stem, field, head) =
             (self.stem.params_mut(), self.field.params_mut(), self.head.graph_mut().params_mut());
-        self.set.scatter(params, &mut [stem, field, head]);
+        self.set.scatter(params, &mut [stem, field, head])
     }
 
     fn loss_and_grad(
@@ -382,7 +382,7 @@ impl Net {
                     m.copies_mut()
                         .par_iter_mut()
                         .enumerate()
-                        .map(|(i, c)| Ok(c.predict(&b.chunk(i, k).x)?))
+                        .map(|(i, c)| Ok(c.predict(&b.chunk(i, k)?.x)?))
                         .collect()
                 }
                 Net::Ode(m) => {
@@ -391,7 +391,7 @@ impl Net {
                         .par_iter_mut()
                         .enumerate()
                         .map(|(i, c)| {
-                            let (h1, _) = c.features(&b.chunk(i, k).x)?;
+                            let (h1, _) = c.features(&b.chunk(i, k)?.x)?;
                             Ok(argmax_rows(c.head.logits(&h1)?))
                         })
                         .collect()

@@ -167,11 +167,11 @@ impl Model for Fit<'_> {
     fn num_params(&self) -> usize {
         self.field.params().len()
     }
-    fn read_params(&self, out: &mut [f64]) {
-        out.copy_from_slice(self.field.params());
+    fn read_params(&self, out: &mut [f64]) -> std::result::Result<(), train::Error> {
+        train::copy_params(out, self.field.params())
     }
-    fn write_params(&mut self, params: &[f64]) {
-        self.field.params_mut().copy_from_slice(params);
+    fn write_params(&mut self, params: &[f64]) -> std::result::Result<(), train::Error> {
+        train::copy_params(self.field.params_mut(), params)
     }
 
     /// Mean absolute error over all points of all sub-trajectories (as `ode_demo.py`).

@@ -112,38 +112,58 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
-    /// Output height.
+    /// Output height (saturating: an invalid geometry is refused by the builders).
     pub fn out_h(&self) -> usize {
-        (self.height + 2 * self.padding).saturating_sub(self.kernel_h) / self.stride.max(1) + 1
+        self.height.saturating_add(self.padding.saturating_mul(2)).saturating_sub(self.kernel_h)
+            / self.stride.max(1)
+            + 1
     }
 
-    /// Output width.
+    /// Output width (saturating).
     pub fn out_w(&self) -> usize {
-        (self.width + 2 * self.padding).saturating_sub(self.kernel_w) / self.stride.max(1) + 1
+        self.width.saturating_add(self.padding.saturating_mul(2)).saturating_sub(self.kernel_w)
+            / self.stride.max(1)
+            + 1
     }
 
-    /// Output positions per image.
+    /// Output positions per image (saturating).
     pub fn positions(&self) -> usize {
-        self.out_h() * self.out_w()
+        self.out_h().saturating_mul(self.out_w())
     }
 
-    /// Entries of one patch: `channels · kernel_h · kernel_w`.
+    /// Entries of one patch: `channels · kernel_h · kernel_w` (saturating).
     pub fn patch_len(&self) -> usize {
-        self.channels * self.kernel_h * self.kernel_w
+        self.channels.saturating_mul(self.kernel_h).saturating_mul(self.kernel_w)
     }
 
-    /// Entries of one input image.
+    /// Entries of one input image (saturating).
     pub fn image_len(&self) -> usize {
-        self.channels * self.height * self.width
+        self.channels.saturating_mul(self.height).saturating_mul(self.width)
     }
 
+    /// Positive window and stride, a window that fits the padded image, and sizes that do
+    /// not overflow.
     fn valid(&self) -> bool {
+        let padded = |side: usize| self.padding.checked_mul(2).and_then(|p| p.checked_add(side));
+        let fits = |side: usize, k: usize| padded(side).is_some_and(|p| p >= k);
+        let sized = self
+            .channels
+            .checked_mul(self.kernel_h)
+            .and_then(|x| x.checked_mul(self.kernel_w))
+            .is_some()
+            && self
+                .channels
+                .checked_mul(self.height)
+                .and_then(|x| x.checked_mul(self.width))
+                .is_some()
+            && self.out_h().checked_mul(self.out_w()).is_some();
         self.stride > 0
             && self.kernel_h > 0
             && self.kernel_w > 0
             && self.channels > 0
-            && self.height + 2 * self.padding >= self.kernel_h
-            && self.width + 2 * self.padding >= self.kernel_w
+            && fits(self.height, self.kernel_h)
+            && fits(self.width, self.kernel_w)
+            && sized
     }
 }
 
@@ -551,7 +571,11 @@ impl Graph {
                 got: (b, n),
             });
         }
-        Ok(self.push(Op::Im2Col(x, geom), (b * geom.positions(), geom.patch_len())))
+        let rows = b.checked_mul(geom.positions()).ok_or(Error::InvalidArgument {
+            op: "im2col",
+            detail: "the patch count overflows".into(),
+        })?;
+        Ok(self.push(Op::Im2Col(x, geom), (rows, geom.patch_len())))
     }
 
     /// Patches summed back into image rows (the adjoint of [`Graph::im2col`]).

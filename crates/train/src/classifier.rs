@@ -85,6 +85,19 @@ impl Classifier {
     }
 }
 
+/// `dst ← src`, an error when the lengths differ (for `Model::read_params`/`write_params`
+/// implementations).
+pub fn copy_params(dst: &mut [f64], src: &[f64]) -> Result<(), Error> {
+    if dst.len() != src.len() {
+        return Err(Error::InvalidArgument {
+            what: "parameters",
+            detail: format!("{} values for {} parameters", src.len(), dst.len()),
+        });
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
 /// The index of each row's largest entry.
 pub fn argmax_rows(m: &Mat) -> Vec<usize> {
     (0..m.nrows())
@@ -99,12 +112,12 @@ impl Model for Classifier {
         self.graph.params().len()
     }
 
-    fn read_params(&self, out: &mut [f64]) {
-        out.copy_from_slice(self.graph.params());
+    fn read_params(&self, out: &mut [f64]) -> Result<(), Error> {
+        copy_params(out, self.graph.params())
     }
 
-    fn write_params(&mut self, params: &[f64]) {
-        self.graph.params_mut().copy_from_slice(params);
+    fn write_params(&mut self, params: &[f64]) -> Result<(), Error> {
+        copy_params(self.graph.params_mut(), params)
     }
 
     fn loss_and_grad(

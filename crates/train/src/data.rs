@@ -63,10 +63,10 @@ impl Images {
         self.pixels.truncate(n * self.side * self.side);
     }
 
-    /// Image `i`'s pixels.
-    pub fn image(&self, i: usize) -> &[f64] {
-        let p = self.side * self.side;
-        &self.pixels[i * p..(i + 1) * p]
+    /// Image `i`'s pixels (`None` past the end).
+    pub fn image(&self, i: usize) -> Option<&[f64]> {
+        let p = self.side.checked_mul(self.side)?;
+        self.pixels.get(i.checked_mul(p)?..i.checked_add(1)?.checked_mul(p)?)
     }
 }
 
@@ -117,13 +117,25 @@ pub struct LabelledBatch {
 
 impl LabelledBatch {
     /// Rows `k·n/parts .. (k+1)·n/parts` (the rows must split evenly).
-    pub fn chunk(&self, k: usize, parts: usize) -> LabelledBatch {
-        let rows = self.x.nrows() / parts.max(1);
-        LabelledBatch {
+    pub fn chunk(&self, k: usize, parts: usize) -> Result<LabelledBatch, Error> {
+        let n = self.x.nrows();
+        if parts == 0
+            || k >= parts
+            || !n.is_multiple_of(parts)
+            || self.y.nrows() != n
+            || self.labels.len() != n
+        {
+            return Err(Error::InvalidArgument {
+                what: "batch chunk",
+                detail: format!("chunk {k} of {parts} of a batch of {n} rows"),
+            });
+        }
+        let rows = n / parts;
+        Ok(LabelledBatch {
             x: self.x.rows(k * rows, rows).into_owned(),
             y: self.y.rows(k * rows, rows).into_owned(),
             labels: self.labels[k * rows..(k + 1) * rows].to_vec(),
-        }
+        })
     }
 }
 
@@ -164,7 +176,11 @@ impl Dataset for ImageBatches<'_> {
                     detail: format!("{i} of {} images", self.images.len()),
                 });
             }
-            img.copy_from_slice(self.images.image(i));
+            let src = self.images.image(i).ok_or_else(|| Error::InvalidArgument {
+                what: "images",
+                detail: format!("image {i} is missing from the pixel data"),
+            })?;
+            img.copy_from_slice(src);
             if let Some(a) = self.augment {
                 a.apply(&mut img, self.images.side, rng);
             }
@@ -259,7 +275,7 @@ pub fn load_digits(path: &Path) -> Result<(Images, Images), Error> {
     let mut pixels = Vec::with_capacity(table.rows * 64);
     let mut labels = Vec::with_capacity(table.rows);
     for r in 0..table.rows {
-        let row = table.row(r);
+        let row = &table.data[r * 65..(r + 1) * 65];
         if let Some(j) = row[..64].iter().position(|v| !(0.0..=16.0).contains(v)) {
             return Err(format_error(
                 path,
@@ -297,9 +313,9 @@ pub struct Table {
 }
 
 impl Table {
-    /// Row `r`.
-    pub fn row(&self, r: usize) -> &[f64] {
-        &self.data[r * self.cols..(r + 1) * self.cols]
+    /// Row `r` (`None` past the end).
+    pub fn row(&self, r: usize) -> Option<&[f64]> {
+        self.data.get(r.checked_mul(self.cols)?..r.checked_add(1)?.checked_mul(self.cols)?)
     }
 }
 

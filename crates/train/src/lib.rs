@@ -35,8 +35,8 @@
 //! impl Model for Weight {
 //!     type Batch = Vec<f64>;
 //!     fn num_params(&self) -> usize { 1 }
-//!     fn read_params(&self, out: &mut [f64]) { out[0] = self.0 }
-//!     fn write_params(&mut self, p: &[f64]) { self.0 = p[0] }
+//!     fn read_params(&self, out: &mut [f64]) -> Result<(), Error> { out[0] = self.0; Ok(()) }
+//!     fn write_params(&mut self, p: &[f64]) -> Result<(), Error> { self.0 = p[0]; Ok(()) }
 //!     fn loss_and_grad(&mut self, xs: &Vec<f64>, g: &mut [f64]) -> Result<StepReport, Error> {
 //!         let n = xs.len() as f64;
 //!         let loss = xs.iter().map(|x| (self.0 * x - 2.0 * x).powi(2)).sum::<f64>() / n;
@@ -64,7 +64,7 @@ mod progress;
 mod state;
 mod trainer;
 
-pub use classifier::{argmax_rows, Classifier};
+pub use classifier::{argmax_rows, copy_params, Classifier};
 pub use data::{
     load_csv, load_digits, load_idx, load_mnist, read_maybe_gz, shuffled, Augment, Dataset,
     ImageBatches, Images, LabelledBatch, RandomShift, Table,

@@ -27,10 +27,11 @@ pub trait Model: Send {
     type Batch: Sync;
     /// Number of parameters.
     fn num_params(&self) -> usize;
-    /// Copies the parameters into `out` (length [`Model::num_params`]).
-    fn read_params(&self, out: &mut [f64]);
+    /// Copies the parameters into `out` (length [`Model::num_params`]; another length is
+    /// an error).
+    fn read_params(&self, out: &mut [f64]) -> Result<(), Error>;
     /// Sets the parameters from `params` (length [`Model::num_params`]).
-    fn write_params(&mut self, params: &[f64]);
+    fn write_params(&mut self, params: &[f64]) -> Result<(), Error>;
     /// The loss of `batch`, its gradient written into `grad` (length
     /// [`Model::num_params`]).
     fn loss_and_grad(&mut self, batch: &Self::Batch, grad: &mut [f64])
@@ -45,12 +46,14 @@ pub trait Model: Send {
 /// let set = ParamSet::new(&[("stem", 3), ("field", 2)]);
 /// let (stem, field) = (vec![1.0, 2.0, 3.0], vec![4.0, 5.0]);
 /// let mut flat = vec![0.0; set.len()];
-/// set.gather(&[&stem, &field], &mut flat);
+/// set.gather(&[&stem, &field], &mut flat)?;
 /// assert_eq!(flat, [1.0, 2.0, 3.0, 4.0, 5.0]);
 /// assert_eq!(set.range("field"), Some(3..5));
 /// let (mut s2, mut f2) = (vec![0.0; 3], vec![0.0; 2]);
-/// set.scatter(&flat, &mut [&mut s2, &mut f2]);
+/// set.scatter(&flat, &mut [&mut s2, &mut f2])?;
 /// assert_eq!(f2, field);
+/// assert!(set.gather(&[&stem], &mut flat).is_err());
+/// # Ok::<(), train::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamSet {
@@ -93,29 +96,45 @@ impl ParamSet {
         &self.parts
     }
 
+    fn check(&self, flat: usize, parts: &mut dyn Iterator<Item = usize>) -> Result<(), Error> {
+        let lens: Vec<usize> = parts.collect();
+        let expected: Vec<usize> = self.parts.iter().map(|(_, r)| r.len()).collect();
+        if flat != self.len || lens != expected {
+            return Err(Error::InvalidArgument {
+                what: "parameter set",
+                detail: format!("parts of lengths {lens:?} and a flat vector of {flat} for the set {expected:?}"),
+            });
+        }
+        Ok(())
+    }
+
     /// Copies each part (in order) into its range of `flat`.
-    pub fn gather(&self, parts: &[&[f64]], flat: &mut [f64]) {
+    pub fn gather(&self, parts: &[&[f64]], flat: &mut [f64]) -> Result<(), Error> {
+        self.check(flat.len(), &mut parts.iter().map(|p| p.len()))?;
         for ((_, r), p) in self.parts.iter().zip(parts) {
             flat[r.clone()].copy_from_slice(p);
         }
+        Ok(())
     }
 
     /// Copies each range of `flat` into its part.
-    pub fn scatter(&self, flat: &[f64], parts: &mut [&mut [f64]]) {
+    pub fn scatter(&self, flat: &[f64], parts: &mut [&mut [f64]]) -> Result<(), Error> {
+        self.check(flat.len(), &mut parts.iter().map(|p| p.len()))?;
         for ((_, r), p) in self.parts.iter().zip(parts.iter_mut()) {
             p.copy_from_slice(&flat[r.clone()]);
         }
+        Ok(())
     }
 }
 
 /// A batch that splits into equal chunks by rows.
-pub trait Chunk {
+pub trait Chunk: Sized {
     /// Chunk `k` of `parts`.
-    fn chunk(&self, k: usize, parts: usize) -> Self;
+    fn chunk(&self, k: usize, parts: usize) -> Result<Self, Error>;
 }
 
 impl Chunk for crate::LabelledBatch {
-    fn chunk(&self, k: usize, parts: usize) -> Self {
+    fn chunk(&self, k: usize, parts: usize) -> Result<Self, Error> {
         crate::LabelledBatch::chunk(self, k, parts)
     }
 }
@@ -148,9 +167,9 @@ impl<M: Model> Replicas<M> {
             });
         }
         let mut p = vec![0.0; n];
-        copies[0].read_params(&mut p);
+        copies[0].read_params(&mut p)?;
         for c in &mut copies[1..] {
-            c.write_params(&p);
+            c.write_params(&p)?;
         }
         let grads = vec![vec![0.0; n]; copies.len()];
         Ok(Replicas { copies, grads })
@@ -177,14 +196,15 @@ where
         self.copies[0].num_params()
     }
 
-    fn read_params(&self, out: &mut [f64]) {
+    fn read_params(&self, out: &mut [f64]) -> Result<(), Error> {
         self.copies[0].read_params(out)
     }
 
-    fn write_params(&mut self, params: &[f64]) {
+    fn write_params(&mut self, params: &[f64]) -> Result<(), Error> {
         for c in &mut self.copies {
-            c.write_params(params);
+            c.write_params(params)?;
         }
+        Ok(())
     }
 
     fn loss_and_grad(&mut self, batch: &M::Batch, grad: &mut [f64]) -> Result<StepReport, Error> {
@@ -194,7 +214,7 @@ where
             .par_iter_mut()
             .zip(self.grads.par_iter_mut())
             .enumerate()
-            .map(|(k, (model, g))| model.loss_and_grad(&batch.chunk(k, parts), g))
+            .map(|(k, (model, g))| model.loss_and_grad(&batch.chunk(k, parts)?, g))
             .collect();
         let scale = 1.0 / parts as f64;
         let mut total = StepReport::default();

@@ -162,7 +162,7 @@ impl Trainer {
         let total_steps = cfg.epochs * batches;
         let n = model.num_params();
         let mut params = vec![0.0; n];
-        model.read_params(&mut params);
+        model.read_params(&mut params)?;
         let mut grad = vec![0.0; n];
         let (mut rng, mut epoch_rng) = (Rng::new(cfg.seed), Rng::new(cfg.seed));
         let (mut step, mut epoch, mut batch) = (0u64, 0u64, 0u64);
@@ -181,7 +181,7 @@ impl Trainer {
                 }));
             }
             params = s.params;
-            model.write_params(&params);
+            model.write_params(&params)?;
             self.optimizer = s.optimizer;
             (rng, epoch_rng) = (s.rng, s.epoch_rng);
             (step, epoch, batch, totals) = (s.step, s.epoch, s.batch, s.totals);
@@ -221,7 +221,7 @@ impl Trainer {
             }
             self.optimizer.set_learning_rate(cfg.schedule.lr(cfg.lr, step));
             self.optimizer.step(&mut params, &grad)?;
-            model.write_params(&params);
+            model.write_params(&params)?;
             step += 1;
             batch += 1;
             taken += 1;

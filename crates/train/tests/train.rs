@@ -63,7 +63,7 @@ fn run(dir: &Path, stops: &[u64]) -> (Vec<f64>, train::Summary) {
         let mut trainer = Trainer::new(cfg, adam(), "mlp 64-24-10").unwrap();
         summary = Some(trainer.fit(&mut model, &data, None, &mut Quiet).unwrap());
         params = vec![0.0; model.num_params()];
-        model.read_params(&mut params);
+        model.read_params(&mut params).unwrap();
     }
     (params, summary.unwrap())
 }
@@ -104,7 +104,7 @@ fn replicas_do_not_depend_on_the_thread_count() {
             let mut trainer = Trainer::new(cfg, adam(), "mlp").unwrap();
             trainer.fit(&mut model, &data, None, &mut Quiet).unwrap();
             let mut p = vec![0.0; model.num_params()];
-            model.read_params(&mut p);
+            model.read_params(&mut p).unwrap();
             p
         });
         results.push(params);

@@ -1,0 +1,935 @@
+//! The bad-input suite (docs/RELIABILITY.md): every public entry point of the crates fed
+//! non-finite values, zero and huge sizes, wrong lengths and shapes, out-of-range and
+//! inconsistent options, failing callbacks and malformed files. Each case runs under
+//! `catch_unwind` and asserts the typed error variant (or the correct finite answer where
+//! `Ok` is right); a panic fails the suite with the case's name. At the end the suite prints
+//! the table of entry points × input classes with the number of cases.
+//!
+//! `cargo test -p benches --test bad_input -- --nocapture` prints the table.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use adjoint::{
+    gradient, AdjointOptions, AutodiffField, ClosureField, OdeBlock, Strategy, VectorField,
+};
+use autodiff::checkpoint::{Checkpoint, OptimizerState};
+use autodiff::layers::{avg_pool2d, global_avg_pool, Activation, Conv2d, GroupNorm, Linear, Mlp};
+use autodiff::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use autodiff::{ConvGeometry, Executor, Graph, GraphBlock, Mat, Rng};
+use ode_solvers::{
+    odeint, odeint_batch, odeint_batch_each, odeint_with_event, Event, Fallible, Method, Options,
+    RhsError, RkIntegrator, StateLayout, Tableau,
+};
+
+/// Input classes.
+const NONFINITE: &str = "non-finite values";
+const SIZES: &str = "zero or huge sizes";
+const SHAPES: &str = "wrong lengths and shapes";
+const OPTIONS: &str = "out-of-range or inconsistent options";
+const CALLBACK: &str = "failing or non-finite callbacks";
+const FILES: &str = "malformed, truncated or forged files";
+
+#[derive(Default)]
+struct Suite {
+    counts: BTreeMap<(&'static str, &'static str), usize>,
+    failures: Vec<String>,
+}
+
+impl Suite {
+    /// Runs a case: `f` returns whether the outcome is the expected one.
+    fn case(
+        &mut self,
+        entry: &'static str,
+        class: &'static str,
+        name: &str,
+        f: impl FnOnce() -> bool,
+    ) {
+        *self.counts.entry((entry, class)).or_default() += 1;
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(true) => {}
+            Ok(false) => self.failures.push(format!("{entry} / {name}: wrong outcome")),
+            Err(_) => self.failures.push(format!("{entry} / {name}: PANICKED")),
+        }
+    }
+
+    fn finish(self) {
+        let classes = [NONFINITE, SIZES, SHAPES, OPTIONS, CALLBACK, FILES];
+        let mut entries: Vec<&str> = self.counts.keys().map(|k| k.0).collect();
+        entries.dedup();
+        println!("\n| entry point | {} | cases |", classes.join(" | "));
+        println!("|---|{}---|", "---|".repeat(classes.len()));
+        let mut total = 0;
+        for e in entries {
+            let row: Vec<String> = classes
+                .iter()
+                .map(|c| self.counts.get(&(e, *c)).map_or("-".into(), |n| n.to_string()))
+                .collect();
+            let n: usize = classes.iter().filter_map(|c| self.counts.get(&(e, *c))).sum();
+            total += n;
+            println!("| `{e}` | {} | {n} |", row.join(" | "));
+        }
+        println!("\n{total} cases, {} failures (panics or wrong outcomes)", self.failures.len());
+        assert!(self.failures.is_empty(), "bad-input failures:\n{}", self.failures.join("\n"));
+    }
+}
+
+fn decay(_t: f64, y: &[f64], dy: &mut [f64]) {
+    for (d, x) in dy.iter_mut().zip(y) {
+        *d = -x;
+    }
+}
+
+use ode_solvers::Error as E;
+
+fn ode_solvers_cases(s: &mut Suite) {
+    let ok = Options::new(Method::Dopri5);
+    let run = |y0: &[f64], ts: &[f64], o: &Options| odeint(&decay, y0, ts, o);
+    s.case("odeint", NONFINITE, "NaN y0", || {
+        matches!(run(&[f64::NAN], &[0.0, 1.0], &ok), Err(E::NonFiniteInput { what: "y0", .. }))
+    });
+    s.case("odeint", NONFINITE, "inf time", || {
+        matches!(run(&[1.0], &[0.0, f64::INFINITY], &ok), Err(E::NonFiniteInput { what: "ts", .. }))
+    });
+    s.case("odeint", NONFINITE, "NaN rtol", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &ok.clone().rtol(f64::NAN)),
+            Err(E::InvalidTolerance { .. })
+        )
+    });
+    s.case("odeint", NONFINITE, "inf atol", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &ok.clone().atol(f64::INFINITY)),
+            Err(E::InvalidTolerance { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "rtol <= 0", || {
+        matches!(run(&[1.0], &[0.0, 1.0], &ok.clone().rtol(0.0)), Err(E::InvalidTolerance { .. }))
+    });
+    s.case("odeint", OPTIONS, "negative atol", || {
+        matches!(run(&[1.0], &[0.0, 1.0], &ok.clone().atol(-1.0)), Err(E::InvalidTolerance { .. }))
+    });
+    s.case("odeint", OPTIONS, "unsorted times", || {
+        matches!(run(&[1.0], &[0.0, 2.0, 1.0], &ok), Err(E::UnsortedTimes { index: 2 }))
+    });
+    s.case("odeint", OPTIONS, "repeated time", || {
+        matches!(run(&[1.0], &[0.0, 0.0], &ok), Err(E::UnsortedTimes { .. }))
+    });
+    s.case("odeint", SIZES, "no times", || matches!(run(&[1.0], &[], &ok), Err(E::EmptyTimes)));
+    s.case("odeint", SIZES, "empty state", || {
+        run(&[], &[0.0, 1.0], &ok).is_ok_and(|s| s.ys[1].is_empty())
+    });
+    s.case("odeint", OPTIONS, "too many steps", || {
+        matches!(
+            run(&[1.0], &[0.0, 1e6], &ok.clone().max_steps(10)),
+            Err(E::MaxStepsReached { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "dt_min above dt_max", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &ok.clone().dt_min(1.0).dt_max(0.1)),
+            Err(E::InvalidStepSize { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "zero step size", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &Options::new(Method::Rk4).step_size(0.0)),
+            Err(E::InvalidStepSize { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "NaN step size", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &Options::new(Method::Rk4).step_size(f64::NAN)),
+            Err(E::InvalidStepSize { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "fixed step method without step", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &Options::new(Method::Euler)),
+            Err(E::MissingStepSize { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "Adams order 9", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &Options::new(Method::AdamsBashforth(9)).step_size(0.1)),
+            Err(E::UnsupportedMethod { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "step underflow (dt_min)", || {
+        let stiff = |_t: f64, y: &[f64], dy: &mut [f64]| dy[0] = -1e9 * y[0];
+        matches!(
+            odeint(&stiff, &[1.0], &[0.0, 1.0], &ok.clone().dt_min(1e-3)),
+            Err(E::StepSizeTooSmall { .. })
+        )
+    });
+    s.case("odeint", SHAPES, "per-component rtol of the wrong length", || {
+        matches!(
+            run(&[1.0], &[0.0, 1.0], &ok.clone().rtol_per_component(vec![1e-6; 3])),
+            Err(E::DimensionMismatch { .. })
+        )
+    });
+    s.case("odeint", SHAPES, "layout of the wrong length", || {
+        matches!(
+            run(&[1.0, 2.0], &[0.0, 1.0], &ok.clone().layout(StateLayout::single("z", 3))),
+            Err(E::DimensionMismatch { .. })
+        )
+    });
+    s.case("odeint", CALLBACK, "rhs returns NaN", || {
+        let f = |_t: f64, _y: &[f64], dy: &mut [f64]| dy[0] = f64::NAN;
+        matches!(odeint(&f, &[1.0], &[0.0, 1.0], &ok), Err(E::NonFinite { .. }))
+    });
+    s.case("odeint", CALLBACK, "rhs returns +inf at t0", || {
+        let f = |_t: f64, _y: &[f64], dy: &mut [f64]| dy[0] = f64::INFINITY;
+        matches!(odeint(&f, &[1.0], &[0.0, 1.0], &ok), Err(E::NonFinite { t }) if t == 0.0)
+    });
+    s.case("odeint", CALLBACK, "rhs fails", || {
+        let f = Fallible(|_t: f64, _y: &[f64], _dy: &mut [f64]| Err::<(), _>(RhsError::msg("no")));
+        matches!(odeint(&f, &[1.0], &[0.0, 1.0], &ok), Err(E::Rhs { .. }))
+    });
+    s.case("odeint", CALLBACK, "blow-up", || {
+        let f = |_t: f64, y: &[f64], dy: &mut [f64]| dy[0] = y[0] * y[0];
+        matches!(
+            odeint(&f, &[1.0], &[0.0, 2.0], &ok),
+            Err(E::StepSizeTooSmall { .. } | E::NonFinite { .. } | E::MaxStepsReached { .. })
+        )
+    });
+    s.case("odeint (f32)", NONFINITE, "y0 = f32::MAX overflows", || {
+        let f = |_t: f32, y: &[f32], dy: &mut [f32]| dy[0] = y[0] * 10.0;
+        matches!(odeint(&f, &[f32::MAX], &[0.0f32, 1.0], &ok), Err(E::NonFinite { .. }))
+    });
+    s.case("odeint (f32)", OPTIONS, "rtol = 1e-50 underflows", || {
+        let f = |_t: f32, y: &[f32], dy: &mut [f32]| dy[0] = -y[0];
+        matches!(
+            odeint(&f, &[1.0f32], &[0.0f32, 1.0], &ok.clone().rtol(1e-50)),
+            Err(E::InvalidTolerance { .. })
+        )
+    });
+    s.case("odeint", OPTIONS, "dense output with an Adams method", || {
+        matches!(
+            run(
+                &[1.0],
+                &[0.0, 1.0],
+                &Options::new(Method::AdamsBashforth(2)).step_size(0.1).dense(true)
+            ),
+            Err(E::UnsupportedMethod { .. })
+        )
+    });
+    s.case("Solution::at", OPTIONS, "outside the interval", || {
+        run(&[1.0], &[0.0, 1.0], &ok.clone().dense(true))
+            .is_ok_and(|s| matches!(s.at(2.0), Err(E::OutsideInterval { .. })))
+    });
+    s.case("Solution::at", NONFINITE, "NaN time", || {
+        run(&[1.0], &[0.0, 1.0], &ok.clone().dense(true))
+            .is_ok_and(|s| matches!(s.at(f64::NAN), Err(E::OutsideInterval { .. })))
+    });
+    s.case("Solution::at", OPTIONS, "no dense output", || {
+        run(&[1.0], &[0.0, 1.0], &ok).is_ok_and(|s| matches!(s.at(0.5), Err(E::NoDenseOutput)))
+    });
+    s.case("odeint_with_event", CALLBACK, "event always NaN", || {
+        let ev = Event::new(|_t: f64, _y: &[f64]| f64::NAN);
+        matches!(
+            odeint_with_event(&decay, &[1.0], &[0.0, 1.0], &ok, &ev),
+            Err(E::NonFiniteEvent { .. })
+        )
+    });
+    s.case("odeint_with_event", OPTIONS, "Adams method", || {
+        let ev = Event::new(|_t: f64, y: &[f64]| y[0]);
+        matches!(
+            odeint_with_event(
+                &decay,
+                &[1.0],
+                &[0.0, 1.0],
+                &Options::new(Method::AdamsBashforth(2)).step_size(0.1),
+                &ev
+            ),
+            Err(E::UnsupportedMethod { .. })
+        )
+    });
+    s.case("odeint_batch", NONFINITE, "one NaN member", || {
+        matches!(
+            odeint_batch(&decay, &[vec![1.0], vec![f64::NAN]], &[0.0, 1.0], &ok),
+            Err(E::Batch { index: 1, .. })
+        )
+    });
+    s.case("odeint_batch", SIZES, "no members", || {
+        odeint_batch(&decay, &Vec::<Vec<f64>>::new(), &[0.0, 1.0], &ok).is_ok_and(|v| v.is_empty())
+    });
+    s.case("odeint_batch_each", NONFINITE, "one NaN member", || {
+        let r = odeint_batch_each(&decay, &[vec![1.0], vec![f64::NAN]], &[0.0, 1.0], &ok);
+        r[0].is_ok() && matches!(r[1], Err(E::NonFiniteInput { .. }))
+    });
+    for method in [Method::AdamsBashforth(3), Method::AdamsBashforthMoulton(5)] {
+        s.case("odeint (Adams)", SIZES, "empty state", || {
+            odeint(&decay, &[], &[0.0, 1.0], &Options::new(method).step_size(0.1)).is_ok()
+        });
+    }
+    s.case("RkIntegrator::new", OPTIONS, "an Adams method", || {
+        RkIntegrator::new(&decay, 1, &Options::new(Method::AdamsBashforth(2))).is_err()
+    });
+    s.case("RkIntegrator::init", SHAPES, "y0 of the wrong length", || {
+        let mut rk = RkIntegrator::new(&decay, 2, &ok).unwrap();
+        matches!(rk.init(0.0, &[1.0], 1.0), Err(E::DimensionMismatch { .. }))
+    });
+    s.case("RkIntegrator::init", NONFINITE, "NaN y0", || {
+        let mut rk = RkIntegrator::new(&decay, 1, &ok).unwrap();
+        matches!(rk.init(0.0, &[f64::NAN], 1.0), Err(E::NonFiniteInput { .. }))
+    });
+    s.case("RkIntegrator::step_to", OPTIONS, "zero-length step", || {
+        let mut rk = RkIntegrator::new(&decay, 1, &ok).unwrap();
+        rk.init(0.0, &[1.0], 1.0).unwrap();
+        matches!(rk.step_to(0.0), Err(E::StepSizeTooSmall { .. }))
+    });
+    s.case("RkIntegrator::interpolate", SHAPES, "wrong buffer", || {
+        let mut rk = RkIntegrator::new(&decay, 1, &ok).unwrap();
+        rk.init(0.0, &[1.0], 1.0).unwrap();
+        matches!(rk.interpolate(0.5, &mut [0.0; 3]), Err(E::DimensionMismatch { .. }))
+    });
+    s.case("RkIntegrator::dense_weights", SHAPES, "wrong buffer", || {
+        let mut rk = RkIntegrator::new(&decay, 1, &ok).unwrap();
+        matches!(rk.dense_weights(0.5, &mut [0.0; 2]), Err(E::DimensionMismatch { .. }))
+    });
+    s.case("RkIntegrator::stage_input", SHAPES, "stage out of range", || {
+        let rk = RkIntegrator::new(&decay, 1, &ok).unwrap();
+        rk.stage_input(99, &mut [0.0]).is_err()
+            && rk.stage(99).is_none()
+            && rk.stage_time(99).is_none()
+    });
+    for (name, t) in [
+        ("no rows", Tableau { a: vec![], ..Method::Rk4.tableau().unwrap().clone() }),
+        (
+            "ragged row",
+            Tableau {
+                a: vec![vec![], vec![0.5, 0.5], vec![0.0], vec![0.0, 0.0, 1.0]],
+                ..Method::Rk4.tableau().unwrap().clone()
+            },
+        ),
+        (
+            "short error weights",
+            Tableau {
+                error: ode_solvers::tableau::ErrorEstimate::Embedded {
+                    order: 4,
+                    weights: vec![0.1],
+                },
+                ..Method::Dopri5.tableau().unwrap().clone()
+            },
+        ),
+        ("extra stages without nodes", {
+            let mut t = Method::Dop853.tableau().unwrap().clone();
+            t.dense.extra_c.clear();
+            t
+        }),
+        ("short b", Tableau { b: vec![1.0], ..Method::Rk4.tableau().unwrap().clone() }),
+    ] {
+        s.case("Tableau::check", SHAPES, name, || {
+            t.check().is_err() && !t.is_fsal() || t.check().is_err()
+        });
+    }
+    s.case("Method::from_str", OPTIONS, "unknown name", || {
+        matches!("rk45".parse::<Method>(), Err(E::UnknownMethod { .. }))
+    });
+    s.case("Method::from_str", SIZES, "empty name", || "".parse::<Method>().is_err());
+    s.case("StateLayout::check", SIZES, "huge parts saturate", || {
+        StateLayout::new().part("a", usize::MAX, true).part("b", 5, false).check(3).is_err()
+    });
+}
+
+use autodiff::Error as A;
+
+fn autodiff_cases(s: &mut Suite) {
+    // Builders: shapes and sizes.
+    let mut g = Graph::new();
+    let x = g.input(3, 4);
+    let y = g.input(2, 5);
+    s.case("Graph::matmul", SHAPES, "inner sizes differ", || {
+        matches!(g.clone().matmul(x, y), Err(A::ShapeMismatch { .. }))
+    });
+    s.case("Graph::add", SHAPES, "no broadcast", || {
+        matches!(g.clone().add(x, y), Err(A::ShapeMismatch { .. }))
+    });
+    s.case("Graph::concat_cols", SHAPES, "rows differ", || g.clone().concat_cols(&[x, y]).is_err());
+    s.case("Graph::concat_cols", SIZES, "no operands", || g.clone().concat_cols(&[]).is_err());
+    s.case("Graph::slice_cols", SIZES, "start near usize::MAX", || {
+        g.clone().slice_cols(x, usize::MAX, 2).is_err()
+    });
+    s.case("Graph::slice_cols", SIZES, "zero width", || g.clone().slice_cols(x, 0, 0).is_err());
+    s.case("Graph::pad_cols", SIZES, "start near usize::MAX", || {
+        g.clone().pad_cols(x, usize::MAX - 1, 8).is_err()
+    });
+    s.case("Graph::repeat_cols", SIZES, "times near usize::MAX", || {
+        g.clone().repeat_cols(x, usize::MAX / 2).is_err()
+    });
+    s.case("Graph::repeat_cols", SIZES, "zero times", || g.clone().repeat_cols(x, 0).is_err());
+    s.case("Graph::sum_groups", SHAPES, "size does not divide", || {
+        g.clone().sum_groups(x, 3).is_err()
+    });
+    s.case("Graph::node", SHAPES, "unknown var", || {
+        matches!(g.node(autodiff::Var::from_index(999)), Err(A::UnknownVar { .. }))
+    });
+    s.case("Graph::vjp", SHAPES, "cotangent shape", || g.clone().vjp(&[(x, y)], &[x]).is_err());
+    s.case("Graph::grad", SHAPES, "non-scalar output", || g.clone().grad(x, &[x]).is_err());
+    s.case("Graph::cross_entropy", SHAPES, "targets shape", || {
+        g.clone().cross_entropy(x, y).is_err()
+    });
+    s.case("Executor::new", SIZES, "a huge input", || {
+        let mut h = Graph::new();
+        let big = h.input(usize::MAX / 4, 4);
+        matches!(Executor::new(&h, &[big]), Err(A::InvalidArgument { .. }))
+    });
+    s.case("Executor::run", SHAPES, "another graph", || {
+        let mut h = Graph::new();
+        let i = h.input(1, 1);
+        let o = h.tanh(i).unwrap();
+        let mut exe = Executor::new(&h, &[o]).unwrap();
+        let other = h.clone();
+        exe.run(&other, &[&Mat::zeros(1, 1)]).is_err()
+    });
+    s.case("Executor::run", SHAPES, "wrong input count", || {
+        let mut h = Graph::new();
+        let i = h.input(1, 1);
+        let o = h.tanh(i).unwrap();
+        let mut exe = Executor::new(&h, &[o]).unwrap();
+        matches!(exe.run(&h, &[]), Err(A::InputCount { .. }))
+    });
+    s.case("Executor::run", SHAPES, "wrong input shape", || {
+        let mut h = Graph::new();
+        let i = h.input(1, 1);
+        let o = h.tanh(i).unwrap();
+        let mut exe = Executor::new(&h, &[o]).unwrap();
+        matches!(exe.run(&h, &[&Mat::zeros(2, 2)]), Err(A::ShapeMismatch { .. }))
+    });
+    s.case("Executor::gather", SHAPES, "buffer too short", || {
+        let mut h = Graph::new();
+        let i = h.input(2, 2);
+        let o = h.tanh(i).unwrap();
+        let mut exe = Executor::new(&h, &[o]).unwrap();
+        exe.run(&h, &[&Mat::zeros(2, 2)]).unwrap();
+        exe.gather(&h, &[o], &mut [0.0; 3]).is_err()
+    });
+    s.case("Executor::set_input", SHAPES, "not an input", || {
+        let mut h = Graph::new();
+        let i = h.input(2, 2);
+        let o = h.tanh(i).unwrap();
+        let mut exe = Executor::new(&h, &[o]).unwrap();
+        exe.set_input(&h, o, &[0.0; 4]).is_err()
+    });
+    // Zero-row batches through every layer and the image operations.
+    s.case("layers (zero rows)", SIZES, "MLP, conv, group norm, pools, GRU", || {
+        let mut rng = Rng::new(0);
+        let mut h = Graph::new();
+        let geom = ConvGeometry {
+            channels: 2,
+            height: 4,
+            width: 4,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let img = h.input(0, 32);
+        let c = Conv2d::new(&mut h, "c", geom, 2, &mut rng).forward(&mut h, img).unwrap();
+        let n = GroupNorm::new(&mut h, "n", 1, 2, 16).unwrap().forward(&mut h, c).unwrap();
+        let pool = avg_pool2d(
+            &mut h,
+            n,
+            ConvGeometry { kernel_h: 2, kernel_w: 2, stride: 2, padding: 0, ..geom },
+        )
+        .unwrap();
+        let gp = global_avg_pool(&mut h, n, 16).unwrap();
+        let v = h.input(0, 3);
+        let m = Mlp::new(&mut h, "m", &[3, 4, 2], Activation::Tanh, &mut rng)
+            .unwrap()
+            .forward(&mut h, v)
+            .unwrap();
+        let gru = autodiff::layers::GruCell::new(&mut h, "g", 3, 2, &mut rng);
+        let hid = h.input(0, 2);
+        let gh = gru.forward(&mut h, v, hid).unwrap();
+        let outs = [pool, gp, m, gh];
+        let mut sum = h.fill(1, 1, 0.0);
+        for o in outs {
+            let so = h.sum(o, autodiff::Axis::All).unwrap();
+            sum = h.add(sum, so).unwrap();
+        }
+        let params = h.param_vars().to_vec();
+        let grads = h.grad(sum, &params).unwrap();
+        let mut all = outs.to_vec();
+        all.extend(grads);
+        let r =
+            autodiff::eval(&h, &all, &[&Mat::zeros(0, 32), &Mat::zeros(0, 3), &Mat::zeros(0, 2)]);
+        r.is_ok_and(|v| v.iter().flat_map(|m| m.iter()).all(|x| x.is_finite()))
+    });
+    for (name, geom) in [
+        (
+            "huge padding",
+            ConvGeometry {
+                channels: 1,
+                height: 4,
+                width: 4,
+                kernel_h: 3,
+                kernel_w: 3,
+                stride: 1,
+                padding: usize::MAX / 2 + 1,
+            },
+        ),
+        (
+            "window larger than the image",
+            ConvGeometry {
+                channels: 1,
+                height: 2,
+                width: 2,
+                kernel_h: 5,
+                kernel_w: 5,
+                stride: 1,
+                padding: 0,
+            },
+        ),
+        (
+            "zero stride",
+            ConvGeometry {
+                channels: 1,
+                height: 4,
+                width: 4,
+                kernel_h: 3,
+                kernel_w: 3,
+                stride: 0,
+                padding: 1,
+            },
+        ),
+        (
+            "huge channels",
+            ConvGeometry {
+                channels: usize::MAX / 3,
+                height: 4,
+                width: 4,
+                kernel_h: 3,
+                kernel_w: 3,
+                stride: 1,
+                padding: 1,
+            },
+        ),
+    ] {
+        s.case("Graph::im2col", SIZES, name, || {
+            let mut h = Graph::new();
+            let img = h.input(2, 16);
+            h.im2col(img, geom).is_err() && avg_pool2d(&mut h, img, geom).is_err()
+        });
+    }
+    s.case("Linear::from_values", SHAPES, "bias of the wrong length", || {
+        let mut h = Graph::new();
+        Linear::from_values(&mut h, "l", &Mat::zeros(2, 3), &Mat::zeros(1, 2)).is_err()
+    });
+    // Optimisers.
+    for (name, lr) in [("NaN", f64::NAN), ("negative", -1e-3), ("infinite", f64::INFINITY)] {
+        s.case("Adam::step", OPTIONS, name, || {
+            let mut p = [1.0];
+            Adam::new(AdamConfig { lr, ..AdamConfig::default() }).step(&mut p, &[1.0]).is_err()
+                && p == [1.0]
+        });
+        s.case("Sgd::step", OPTIONS, name, || {
+            let mut p = [1.0];
+            Sgd::new(SgdConfig { lr, ..SgdConfig::default() }).step(&mut p, &[1.0]).is_err()
+                && p == [1.0]
+        });
+    }
+    s.case("Adam::step", OPTIONS, "beta1 = 1", || {
+        Adam::new(AdamConfig { beta1: 1.0, ..AdamConfig::default() })
+            .step(&mut [1.0], &[1.0])
+            .is_err()
+    });
+    s.case("Adam::step", OPTIONS, "eps = 0", || {
+        Adam::new(AdamConfig { eps: 0.0, ..AdamConfig::default() })
+            .step(&mut [1.0], &[0.0])
+            .is_err()
+    });
+    s.case("Sgd::step", OPTIONS, "momentum = 1", || {
+        Sgd::new(SgdConfig { momentum: 1.0, ..SgdConfig::default() })
+            .step(&mut [1.0], &[1.0])
+            .is_err()
+    });
+    s.case("Adam::step", NONFINITE, "NaN gradient", || {
+        let mut p = [1.0, 2.0];
+        Adam::new(AdamConfig::default()).step(&mut p, &[0.1, f64::NAN]).is_err() && p == [1.0, 2.0]
+    });
+    s.case("Sgd::step", SHAPES, "gradient of the wrong length", || {
+        Sgd::new(SgdConfig::default()).step(&mut [1.0], &[1.0, 2.0]).is_err()
+    });
+    s.case("OptimizerState::step", OPTIONS, "no optimizer", || {
+        OptimizerState::None.step(&mut [1.0], &[1.0]).is_err()
+    });
+    // Checkpoints.
+    let mut h = Graph::new();
+    h.param("w", &Mat::from_element(2, 2, 0.5));
+    let good = Checkpoint::from_graph(&h, "m", OptimizerState::None, 3).to_bytes().unwrap();
+    s.case("Checkpoint::from_bytes", FILES, "every truncation", || {
+        (0..good.len()).all(|n| Checkpoint::from_bytes(&good[..n]).is_err())
+    });
+    s.case("Checkpoint::from_bytes", FILES, "every single-bit flip", || {
+        (0..good.len()).all(|i| {
+            let mut b = good.clone();
+            b[i] ^= 1 << (i % 8);
+            Checkpoint::from_bytes(&b).is_err()
+        })
+    });
+    s.case("Checkpoint::from_bytes", FILES, "forged huge block shapes, valid checksum", || {
+        let forged = Checkpoint {
+            architecture: "m".into(),
+            blocks: vec![autodiff::checkpoint::BlockShape {
+                name: "w".into(),
+                rows: usize::MAX,
+                cols: 3,
+            }],
+            params: vec![0.0; 4],
+            optimizer: OptimizerState::None,
+            step: 0,
+        };
+        let bytes = autodiff::checkpoint::encode(autodiff::checkpoint::MAGIC, &forged).unwrap();
+        matches!(Checkpoint::from_bytes(&bytes), Err(A::CorruptCheckpoint { .. }))
+    });
+    s.case("Checkpoint::from_bytes", FILES, "36-byte forged file claiming 4 GiB", || {
+        let mut b = autodiff::checkpoint::MAGIC.to_vec();
+        b.extend(1u32.to_le_bytes());
+        b.extend(8u64.to_le_bytes());
+        let payload = [0xFFu8, 0xFF, 0xFF, 0xFF, 0x0F, 0, 0, 0];
+        let h = payload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+            (h ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        b.extend(h.to_le_bytes());
+        b.extend(payload);
+        Checkpoint::from_bytes(&b).is_err()
+    });
+    s.case("Checkpoint::load", FILES, "missing file", || {
+        matches!(Checkpoint::load(std::path::Path::new("/nonexistent/x.ckpt")), Err(A::Io { .. }))
+    });
+    s.case("Checkpoint::restore_into", FILES, "another architecture", || {
+        let c = Checkpoint::from_bytes(&good).unwrap();
+        c.restore_into(&mut h.clone(), "other").is_err()
+    });
+    s.case("GraphBlock::new", SHAPES, "two inputs", || {
+        let mut h = Graph::new();
+        let a = h.input(1, 1);
+        let _b = h.input(1, 1);
+        GraphBlock::new(h, a, a).is_err()
+    });
+    s.case("GraphBlock::forward", SHAPES, "input of the wrong length", || {
+        let mut h = Graph::new();
+        let a = h.input(2, 1);
+        let o = h.tanh(a).unwrap();
+        GraphBlock::new(h, a, o).unwrap().forward(&[1.0]).is_err()
+    });
+}
+
+use adjoint::Error as J;
+
+fn field() -> AutodiffField {
+    let mut g = Graph::new();
+    let z = g.input(2, 2);
+    let f = Mlp::new(&mut g, "f", &[2, 4, 2], Activation::Tanh, &mut Rng::new(0))
+        .unwrap()
+        .forward(&mut g, z)
+        .unwrap();
+    AutodiffField::new(g, f).unwrap()
+}
+
+fn adjoint_cases(s: &mut Suite) {
+    let f = field();
+    let opts = AdjointOptions::new(Options::new(Method::Dopri5));
+    let z0 = [0.1, 0.2, 0.3, 0.4];
+    let loss = |zs: &[Vec<f64>]| (zs[1].iter().sum::<f64>(), vec![vec![0.0; 4], vec![1.0; 4]]);
+    for strategy in Strategy::all() {
+        s.case("gradient", SHAPES, "z0 of the wrong length", || {
+            matches!(
+                gradient(&f, &[1.0], &[0.0, 1.0], &loss, strategy, &opts),
+                Err(J::DimensionMismatch { .. })
+            )
+        });
+        s.case("gradient", NONFINITE, "NaN z0", || {
+            matches!(
+                gradient(&f, &[f64::NAN; 4], &[0.0, 1.0], &loss, strategy, &opts),
+                Err(J::Solve { backward: false, .. })
+            )
+        });
+        s.case("gradient", NONFINITE, "NaN time", || {
+            matches!(
+                gradient(&f, &z0, &[0.0, f64::NAN], &loss, strategy, &opts),
+                Err(J::Solve { backward: false, .. })
+            )
+        });
+        s.case("gradient", OPTIONS, "unsorted times", || {
+            matches!(
+                gradient(&f, &z0, &[0.0, 1.0, 0.5], &loss, strategy, &opts),
+                Err(J::Solve { .. })
+            )
+        });
+        s.case("gradient", SIZES, "no times", || {
+            matches!(gradient(&f, &z0, &[], &loss, strategy, &opts), Err(J::Solve { .. }))
+        });
+        s.case("gradient", CALLBACK, "NaN loss", || {
+            let nan = |zs: &[Vec<f64>]| (f64::NAN, vec![vec![0.0; 4]; zs.len()]);
+            matches!(gradient(&f, &z0, &[0.0, 1.0], &nan, strategy, &opts), Err(J::NonFiniteLoss))
+        });
+        s.case("gradient", CALLBACK, "loss gradient of the wrong length", || {
+            let bad = |zs: &[Vec<f64>]| (0.0, vec![vec![0.0; 3]; zs.len()]);
+            matches!(
+                gradient(&f, &z0, &[0.0, 1.0], &bad, strategy, &opts),
+                Err(J::DimensionMismatch { .. })
+            )
+        });
+        s.case("gradient", CALLBACK, "NaN in the VJP", || {
+            let nan_vjp = ClosureField::new(
+                1,
+                vec![1.0],
+                |_t, z: &[f64], p: &[f64], dz: &mut [f64]| dz[0] = p[0] * z[0],
+                |_t, _z: &[f64], _p: &[f64], _a: &[f64], vz: &mut [f64], vp: &mut [f64]| {
+                    vz[0] = 0.0;
+                    vp[0] = f64::NAN;
+                    0.0
+                },
+            );
+            let l = |zs: &[Vec<f64>]| (zs[1][0], vec![vec![0.0], vec![1.0]]);
+            matches!(
+                gradient(&nan_vjp, &[1.0], &[0.0, 1.0], &l, strategy, &opts),
+                Err(J::NonFiniteGradient { .. } | J::Solve { backward: true, .. })
+            )
+        });
+        s.case("gradient", OPTIONS, "backward step budget", || {
+            let o = opts.clone().backward(Options::new(Method::Dopri5).max_steps(1));
+            strategy == Strategy::Direct
+                || matches!(
+                    gradient(&f, &z0, &[0.0, 5.0], &loss, strategy, &o),
+                    Err(J::Solve { backward: true, .. })
+                )
+        });
+        s.case("gradient", OPTIONS, "Adams method", || {
+            gradient(
+                &f,
+                &z0,
+                &[0.0, 1.0],
+                &loss,
+                strategy,
+                &AdjointOptions::new(Options::new(Method::AdamsBashforth(2)).step_size(0.1)),
+            )
+            .is_err()
+                || strategy != Strategy::Direct
+        });
+        let block = OdeBlock::new(strategy, opts.clone());
+        s.case("OdeBlock::backward", SHAPES, "too few cotangents", || {
+            let rec = block.forward(&f, &z0, &[0.0, 1.0]).unwrap();
+            matches!(block.backward(&f, &rec, &[vec![0.0; 4]]), Err(J::DimensionMismatch { .. }))
+        });
+        s.case("OdeBlock::backward", NONFINITE, "NaN cotangent", || {
+            let rec = block.forward(&f, &z0, &[0.0, 1.0]).unwrap();
+            matches!(
+                block.backward(&f, &rec, &[vec![0.0; 4], vec![f64::NAN; 4]]),
+                Err(J::NonFiniteLoss)
+            )
+        });
+        s.case("OdeBlock::backward", SHAPES, "a record of another field", || {
+            let rec = block.forward(&f, &z0, &[0.0, 1.0]).unwrap();
+            let small = ClosureField::new(
+                1,
+                vec![],
+                |_t, z: &[f64], _p: &[f64], dz: &mut [f64]| dz[0] = -z[0],
+                |_t, _z: &[f64], _p: &[f64], a: &[f64], vz: &mut [f64], _vp: &mut [f64]| {
+                    vz[0] = -a[0];
+                    0.0
+                },
+            );
+            block.backward(&small, &rec, &[vec![0.0; 4], vec![1.0; 4]]).is_err()
+        });
+    }
+    s.case("AutodiffField::new", SHAPES, "output shape differs", || {
+        let mut g = Graph::new();
+        let z = g.input(2, 2);
+        let o = g.sum(z, autodiff::Axis::Rows).unwrap();
+        AutodiffField::new(g, o).is_err()
+    });
+    s.case("AutodiffField::new", SHAPES, "three inputs", || {
+        let mut g = Graph::new();
+        let z = g.input(1, 1);
+        g.input(1, 1);
+        g.input(1, 1);
+        AutodiffField::new(g, z).is_err()
+    });
+    s.case("FieldBuilder::build", OPTIONS, "no state declared", || {
+        AutodiffField::builder(Graph::new()).build().is_err()
+    });
+    s.case("FieldBuilder::build", OPTIONS, "an undeclared input", || {
+        let mut g = Graph::new();
+        let z = g.input(1, 2);
+        let _other = g.input(1, 2);
+        let f = g.tanh(z).unwrap();
+        AutodiffField::builder(g).state(z, f).build().is_err()
+    });
+    s.case("FieldBuilder::build", OPTIONS, "a part name used twice", || {
+        let mut g = Graph::new();
+        let z = g.input(1, 2);
+        let f = g.tanh(z).unwrap();
+        let q = g.sum(z, autodiff::Axis::Rows).unwrap();
+        AutodiffField::builder(g)
+            .state(z, f)
+            .integrand("q", q, false)
+            .integrand("q", q, false)
+            .build()
+            .is_err()
+    });
+    s.case("AutodiffField::set_extra", NONFINITE, "NaN value", || {
+        let mut g = Graph::new();
+        let z = g.input(1, 1);
+        let c = g.input(1, 1);
+        let f = g.mul(z, c).unwrap();
+        let mut fld = AutodiffField::builder(g).state(z, f).extra("c", c).build().unwrap();
+        fld.set_extra("c", &[f64::NAN]).is_err() && fld.set_extra("d", &[1.0]).is_err()
+    });
+    s.case("VectorField::vjp", SHAPES, "buffers of the wrong length", || {
+        let (mut dz, mut vz, mut vp) = (vec![0.0; 4], vec![0.0; 3], vec![0.0; f.params().len()]);
+        matches!(
+            f.vjp(0.0, &z0, &[0.0; 4], &mut dz, &mut vz, &mut vp),
+            Err(J::DimensionMismatch { .. })
+        )
+    });
+    s.case("OdeSystem::rhs (field)", SHAPES, "state of the wrong length", || {
+        ode_solvers::OdeSystem::rhs(&f, 0.0, &[0.0; 3], &mut [0.0; 4]).is_err()
+    });
+    s.case("Strategy::from_str", OPTIONS, "unknown name", || {
+        "adjoint".parse::<Strategy>().is_err()
+    });
+}
+
+fn train_cases(s: &mut Suite) {
+    use train::{
+        load_csv, load_idx, Classifier, Dataset, Error as T, ImageBatches, Images, Quiet, Replicas,
+        TrainConfig, TrainState, Trainer,
+    };
+    let dir = std::env::temp_dir().join(format!("bad-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let adam = || OptimizerState::Adam(Adam::new(AdamConfig::default()));
+    for (name, cfg) in [
+        ("NaN lr", TrainConfig::new(1, 4, f64::NAN)),
+        ("zero batch", TrainConfig::new(1, 0, 1e-3)),
+        ("clip 0", TrainConfig { clip: Some(0.0), ..TrainConfig::new(1, 4, 1e-3) }),
+        ("eval every 0", TrainConfig { eval_every: Some(0), ..TrainConfig::new(1, 4, 1e-3) }),
+        (
+            "resume without a directory",
+            TrainConfig { resume: true, ..TrainConfig::new(1, 4, 1e-3) },
+        ),
+    ] {
+        s.case("Trainer::new", OPTIONS, name, || {
+            matches!(Trainer::new(cfg, adam(), "m"), Err(T::InvalidArgument { .. }))
+        });
+    }
+    s.case("Trainer::new", OPTIONS, "no optimizer", || {
+        Trainer::new(TrainConfig::new(1, 4, 1e-3), OptimizerState::None, "m").is_err()
+    });
+    let mut g = Graph::new();
+    let x = g.input(2, 4);
+    let l = Linear::new(&mut g, "l", 4, 3, &mut Rng::new(0)).forward(&mut g, x).unwrap();
+    let images = Images {
+        pixels: vec![0.5; 8 * 4],
+        labels: vec![0, 1, 2, 0, 1, 2, 0, 1],
+        side: 2,
+        classes: 3,
+    };
+    s.case("Trainer::fit", CALLBACK, "a non-finite gradient", || {
+        let mut model = Classifier::new(g.clone(), x, l, false).unwrap();
+        let mut p = model.graph().params().to_vec();
+        p[0] = f64::NAN;
+        train::Model::write_params(&mut model, &p).unwrap();
+        let data = ImageBatches { images: &images, augment: None, smoothing: 0.0 };
+        let mut t = Trainer::new(TrainConfig::new(1, 2, 1e-3), adam(), "m").unwrap();
+        matches!(t.fit(&mut model, &data, None, &mut Quiet), Err(T::NonFinite { .. }))
+    });
+    s.case("ImageBatches::batch", OPTIONS, "smoothing 1", || {
+        ImageBatches { images: &images, augment: None, smoothing: 1.0 }
+            .batch(&[0, 1], &mut Rng::new(0))
+            .is_err()
+    });
+    s.case("ImageBatches::batch", SIZES, "index past the end", || {
+        ImageBatches { images: &images, augment: None, smoothing: 0.0 }
+            .batch(&[0, 99], &mut Rng::new(0))
+            .is_err()
+    });
+    s.case("Replicas::new", SIZES, "no copies", || Replicas::<Classifier>::new(vec![]).is_err());
+    s.case("Model::write_params", SHAPES, "wrong length", || {
+        let mut model = Classifier::new(g.clone(), x, l, false).unwrap();
+        train::Model::write_params(&mut model, &[1.0]).is_err()
+            && train::Model::read_params(&model, &mut [0.0; 2]).is_err()
+    });
+    s.case("ParamSet::gather", SHAPES, "wrong lengths", || {
+        let set = train::ParamSet::new(&[("a", 2), ("b", 1)]);
+        set.gather(&[&[1.0, 2.0]], &mut [0.0; 3]).is_err()
+            && set.scatter(&[0.0; 2], &mut [&mut [0.0; 2], &mut [0.0]]).is_err()
+    });
+    s.case("LabelledBatch::chunk", SIZES, "zero parts, past the end, uneven", || {
+        let b = ImageBatches { images: &images, augment: None, smoothing: 0.0 }
+            .batch(&[0, 1, 2], &mut Rng::new(0))
+            .unwrap();
+        b.chunk(0, 0).is_err()
+            && b.chunk(3, 3).is_err()
+            && b.chunk(0, 2).is_err()
+            && b.chunk(2, 3).is_ok()
+    });
+    s.case("Images::image", SIZES, "past the end", || {
+        images.image(8).is_none() && images.image(usize::MAX).is_none()
+    });
+    s.case("Table::row", SIZES, "past the end", || {
+        let t = train::Table { header: None, rows: 1, cols: 2, data: vec![1.0, 2.0] };
+        t.row(1).is_none() && t.row(usize::MAX).is_none() && t.row(0).is_some()
+    });
+    s.case("Classifier::new", SHAPES, "two inputs", || {
+        let mut h = Graph::new();
+        let a = h.input(1, 2);
+        let _b = h.input(1, 2);
+        Classifier::new(h, a, a, false).is_err()
+    });
+    s.case("load_csv", FILES, "ragged rows", || load_csv(&write("r.csv", b"1,2\n3\n")).is_err());
+    s.case("load_csv", FILES, "not numbers", || load_csv(&write("n.csv", b"1,2\n3,x\n")).is_err());
+    s.case("load_csv", NONFINITE, "NaN value", || {
+        load_csv(&write("nan.csv", b"1,2\n3,NaN\n")).is_err()
+    });
+    s.case("load_csv", FILES, "not UTF-8", || {
+        load_csv(&write("u.csv", &[0xff, 0xfe, 0x00])).is_err()
+    });
+    s.case("load_csv", FILES, "gzip that is not", || {
+        load_csv(&write("g.csv.gz", b"plain text")).is_err()
+    });
+    s.case("load_csv", SIZES, "empty file", || load_csv(&write("e.csv", b"")).is_err());
+    s.case("load_idx", FILES, "bad magic", || {
+        load_idx(&write("a.idx", &[0; 16]), &write("b.idx", &[0; 8])).is_err()
+    });
+    s.case("load_idx", FILES, "truncated header", || {
+        load_idx(&write("c.idx", &[0, 0, 8, 3]), &write("d.idx", &[0, 0, 8, 1])).is_err()
+    });
+    s.case("load_idx", SIZES, "forged huge count", || {
+        let mut im = vec![0, 0, 8, 3];
+        im.extend(u32::MAX.to_be_bytes());
+        im.extend(28u32.to_be_bytes());
+        im.extend(28u32.to_be_bytes());
+        let mut lb = vec![0, 0, 8, 1];
+        lb.extend(u32::MAX.to_be_bytes());
+        load_idx(&write("e.idx", &im), &write("f.idx", &lb)).is_err()
+    });
+    s.case("TrainState::load", FILES, "a checkpoint of another kind", || {
+        let mut h = Graph::new();
+        h.param("w", &Mat::zeros(1, 1));
+        let c = Checkpoint::from_graph(&h, "m", OptimizerState::None, 0).to_bytes().unwrap();
+        TrainState::load(&write("s.bin", &c)).is_err()
+    });
+    s.case("TrainState::load", FILES, "missing file", || {
+        TrainState::load(&dir.join("none.bin")).is_err()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
+    let mut s = Suite::default();
+    ode_solvers_cases(&mut s);
+    autodiff_cases(&mut s);
+    adjoint_cases(&mut s);
+    train_cases(&mut s);
+    s.finish();
+}
