@@ -204,9 +204,21 @@ pub fn decode<T: serde::de::DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> 
     if fnv1a(payload) != checksum {
         return Err(corrupt("checksum mismatch"));
     }
-    let config = bincode::config::standard().with_limit::<MAX_PAYLOAD>();
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(payload, config)
-        .map_err(|e| corrupt(format!("undecodable payload: {e}")))?;
+    // The decoder may reserve what a length prefix claims before reading it: limit its
+    // claims to a bound tied to the bytes actually present (at most 64 times them, at
+    // least 1 MiB), so a forged prefix cannot make it reserve gigabytes.
+    fn with_limit<T: serde::de::DeserializeOwned, const N: usize>(
+        payload: &[u8],
+    ) -> Result<(T, usize), bincode::error::DecodeError> {
+        bincode::serde::decode_from_slice(payload, bincode::config::standard().with_limit::<N>())
+    }
+    let decoded = match payload.len() {
+        0..=16_384 => with_limit::<T, { 1 << 20 }>(payload),
+        0..=1_048_576 => with_limit::<T, { 1 << 26 }>(payload),
+        0..=16_777_216 => with_limit::<T, { 1 << 30 }>(payload),
+        _ => with_limit::<T, MAX_PAYLOAD>(payload),
+    };
+    let (value, used) = decoded.map_err(|e| corrupt(format!("undecodable payload: {e}")))?;
     if used != payload.len() {
         return Err(corrupt("trailing bytes after the payload"));
     }

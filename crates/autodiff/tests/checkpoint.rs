@@ -85,3 +85,48 @@ proptest! {
         prop_assert!(truncated, "truncating to {} bytes went unnoticed", n);
     }
 }
+
+mod forged {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Largest;
+    static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Largest {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Largest = Largest;
+
+    /// A 36-byte file with a valid header and checksum whose payload's first length prefix
+    /// (the architecture string) claims 2^28 − 1 bytes: refused without reserving them (the
+    /// decoder with a fixed 4 GiB limit reserved 268 MB here).
+    #[test]
+    fn a_forged_length_prefix_reserves_nothing_large() {
+        let payload = [252u8, 0xFF, 0xFF, 0xFF, 0x0F, 0, 0, 0];
+        let checksum = payload.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let mut bytes = autodiff::checkpoint::MAGIC.to_vec();
+        bytes.extend(autodiff::checkpoint::FORMAT_VERSION.to_le_bytes());
+        bytes.extend((payload.len() as u64).to_le_bytes());
+        bytes.extend(checksum.to_le_bytes());
+        bytes.extend(payload);
+        assert_eq!(bytes.len(), 36);
+        LARGEST.store(0, Ordering::Relaxed);
+        assert!(autodiff::checkpoint::Checkpoint::from_bytes(&bytes).is_err());
+        let largest = LARGEST.load(Ordering::Relaxed);
+        assert!(largest < 1 << 20, "the loader reserved {largest} bytes for a 36-byte file");
+    }
+}
