@@ -408,6 +408,51 @@ mod tests {
         assert!(dispatch(&words("bench a b")).is_err());
     }
 
+    /// The examples built beside this test binary (`target/<profile>/examples`), when the
+    /// whole workspace was built (as `cargo xtask ci` does).
+    fn example_binary(name: &str) -> Option<PathBuf> {
+        let exe = std::env::current_exe().ok()?;
+        let p = exe.parent()?.parent()?.join("examples").join(name);
+        p.exists().then_some(p)
+    }
+
+    /// Every example that takes options: `--help` lists them and exits 0; an unknown option
+    /// and an unparsable value exit non-zero with a message.
+    #[test]
+    fn every_example_with_options_has_help_and_refuses_bad_ones() {
+        let cases: [(&str, &[&str]); 6] = [
+            ("odenet", &["--epochs", "many"]),
+            ("spiral", &["--iterations", "-3"]),
+            ("orders", &["extra"]),
+            ("memory", &["--quick=maybe"]),
+            ("case", &[]),
+            ("demo", &["a", "b"]),
+        ];
+        let mut ran = 0;
+        for (name, bad_value) in cases {
+            let Some(bin) = example_binary(name) else { continue };
+            ran += 1;
+            let help = Command::new(&bin).arg("--help").output().unwrap();
+            let text = String::from_utf8_lossy(&help.stdout);
+            assert!(help.status.success() && text.contains("Usage"), "{name} --help: {text}");
+            let unknown = Command::new(&bin).arg("--no-such-option").output().unwrap();
+            let err = String::from_utf8_lossy(&unknown.stderr);
+            assert!(
+                !unknown.status.success() && err.contains("unexpected argument"),
+                "{name}: {err}"
+            );
+            let bad = Command::new(&bin).args(bad_value).output().unwrap();
+            assert!(!bad.status.success() && !bad.stderr.is_empty(), "{name} {bad_value:?}");
+        }
+        // Without the examples built (`cargo test -p xtask` alone) there is nothing to run.
+        if ran == 0 {
+            println!(
+                "no example binaries beside {:?}; build the workspace first",
+                std::env::current_exe()
+            );
+        }
+    }
+
     #[test]
     fn help_prints_and_runs_nothing() {
         for c in ["ci", "orders", "gradcheck", "demo", "bench"] {

@@ -148,11 +148,18 @@ pub fn run(json: &str) -> Result<String, String> {
 }
 
 #[allow(dead_code)]
+/// Gradients of an MLP vector field given in PyTorch's nn.Linear layout, as JSON (the
+/// format is in docs/CASES.md).
+#[derive(clap::Parser)]
+#[command(name = "case")]
+struct Args {
+    /// The case file.
+    file: String,
+}
+
+#[allow(dead_code)]
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: case FILE.json (the format is in docs/CASES.md)");
-        std::process::exit(2);
-    };
+    let path = <Args as clap::Parser>::parse().file;
     let result = std::fs::read_to_string(&path)
         .map_err(|e| e.to_string())
         .and_then(|json| run(&json))

@@ -13,8 +13,18 @@ use autodiff::layers::{Activation, Mlp};
 use autodiff::{Graph, Rng};
 use ode_solvers::{Method, Options};
 
+/// Peak heap memory of the backsolve adjoint and of direct backpropagation against the
+/// number of RK4 steps.
+#[derive(clap::Parser)]
+#[command(name = "memory")]
+struct Args {
+    /// Stop at 1 000 steps.
+    #[arg(long)]
+    quick: bool,
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = <Args as clap::Parser>::parse().quick;
     let batch = 512;
     let mut g = Graph::new();
     let z = g.input(batch, 2);

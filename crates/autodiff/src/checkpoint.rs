@@ -212,11 +212,15 @@ pub fn decode<T: serde::de::DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> 
     ) -> Result<(T, usize), bincode::error::DecodeError> {
         bincode::serde::decode_from_slice(payload, bincode::config::standard().with_limit::<N>())
     }
-    let decoded = match payload.len() {
-        0..=16_384 => with_limit::<T, { 1 << 20 }>(payload),
-        0..=1_048_576 => with_limit::<T, { 1 << 26 }>(payload),
-        0..=16_777_216 => with_limit::<T, { 1 << 30 }>(payload),
-        _ => with_limit::<T, MAX_PAYLOAD>(payload),
+    let n = payload.len();
+    let decoded = if n <= 1 << 14 {
+        with_limit::<T, { 1 << 20 }>(payload)
+    } else if n <= 1 << 20 {
+        with_limit::<T, { 1 << 26 }>(payload)
+    } else if n <= 1 << 24 {
+        with_limit::<T, { 1 << 30 }>(payload)
+    } else {
+        with_limit::<T, MAX_PAYLOAD>(payload)
     };
     let (value, used) = decoded.map_err(|e| corrupt(format!("undecodable payload: {e}")))?;
     if used != payload.len() {

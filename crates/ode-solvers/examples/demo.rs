@@ -6,6 +6,7 @@
 use std::error::Error as StdError;
 use std::path::PathBuf;
 
+use clap::Parser;
 use ode_solvers::problems::{
     arenstorf, arenstorf_rhs, limit_cycle, lotka_volterra, lotka_volterra_rhs,
 };
@@ -160,8 +161,17 @@ fn plot_work_precision(path: &PathBuf, runs: &[Run]) -> Result<()> {
     Ok(())
 }
 
+/// Reference solves: every adaptive method over a range of tolerances, tables and plots.
+#[derive(Parser)]
+#[command(name = "demo")]
+struct Args {
+    /// Where the tables and plots go.
+    #[arg(default_value = "target/demo")]
+    out: PathBuf,
+}
+
 fn main() -> Result<()> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/demo".into()));
+    let out = Args::parse().out;
     std::fs::create_dir_all(&out)?;
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "the embedded font could not be registered")?;

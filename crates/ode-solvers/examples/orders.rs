@@ -6,14 +6,24 @@
 //! output: the local slope of the interpolant's largest error over a step, minus one.
 //! `--quick` skips the linear system.
 
+use clap::Parser;
 use ode_solvers::convergence::{
     default_dense_steps, default_steps, dense_local_order, global_order, ASYMPTOTIC_SCALE,
 };
 use ode_solvers::problems::limit_cycle;
 use ode_solvers::{Error, Method};
 
+/// Each method's theoretical and measured convergence orders.
+#[derive(Parser)]
+#[command(name = "orders")]
+struct Args {
+    /// Skip the linear system (the limit cycle and the dense output only).
+    #[arg(long)]
+    quick: bool,
+}
+
 fn main() -> Result<(), Error> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = Args::parse().quick;
     let sigma = ASYMPTOTIC_SCALE;
     let (f, exact) = limit_cycle(sigma);
     // y' = A y with A = [[-0.5, -σ], [σ, -0.5]]: y = e^{-t/2} R(σt) y0.
