@@ -8,6 +8,14 @@ use crate::graph::{Axis, ConvGeometry, Graph, Mat, Var};
 use crate::{Error, Rng};
 
 /// Standard initialisations of a `fan_in × fan_out` weight.
+///
+/// ```
+/// use autodiff::layers::Init;
+/// use autodiff::Rng;
+/// let w = Init::GlorotUniform.draw(&mut Rng::new(0), 3, 4, 3, 4);
+/// assert_eq!(w.shape(), (3, 4));
+/// assert!(w.iter().all(|x| x.abs() <= (6.0f64 / 7.0).sqrt()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
     /// PyTorch's `nn.Linear` default: `U(-1/√fan_in, 1/√fan_in)` (Kaiming uniform with
@@ -55,6 +63,17 @@ impl Init {
 }
 
 /// Element-wise activations of an [`Mlp`].
+///
+/// ```
+/// use autodiff::layers::Activation;
+/// use autodiff::{eval, Graph, Mat};
+/// let mut g = Graph::new();
+/// let x = g.input(1, 2);
+/// let y = Activation::Relu.apply(&mut g, x)?;
+/// let out = eval(&g, &[y], &[&Mat::from_row_slice(1, 2, &[-1.0, 2.0])])?;
+/// assert_eq!(out[0].as_slice(), &[0.0, 2.0]);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Activation {
     /// `tanh`.
@@ -89,6 +108,17 @@ impl Activation {
 }
 
 /// `x W + b`.
+///
+/// ```
+/// use autodiff::layers::Linear;
+/// use autodiff::{Graph, Rng};
+/// let mut g = Graph::new();
+/// let x = g.input(5, 3); // a batch of 5 rows
+/// let y = Linear::new(&mut g, "fc", 3, 4, &mut Rng::new(0)).forward(&mut g, x)?;
+/// assert_eq!(g.shape(y)?, (5, 4));
+/// assert_eq!(g.params().len(), 3 * 4 + 4);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Linear {
     /// `in × out` weight.
@@ -147,6 +177,17 @@ impl Linear {
 
 /// A multilayer perceptron: linear layers with an activation between them (none after
 /// the last).
+///
+/// ```
+/// use autodiff::layers::{Activation, Mlp};
+/// use autodiff::{Graph, Rng};
+/// let mut g = Graph::new();
+/// let x = g.input(8, 2);
+/// let mlp = Mlp::new(&mut g, "f", &[2, 64, 64, 2], Activation::Tanh, &mut Rng::new(0))?;
+/// let y = mlp.forward(&mut g, x)?;
+/// assert_eq!(g.shape(y)?, (8, 2));
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mlp {
     /// The layers.
@@ -193,6 +234,16 @@ impl Mlp {
 
 /// FFJORD's `ConcatLinear`: a linear layer on `[x, t]`, i.e. `x W + t w_t + b`, with `t`
 /// a `1×1` (or one value per row, `r×1`) time.
+///
+/// ```
+/// use autodiff::layers::ConcatLinear;
+/// use autodiff::{Graph, Rng};
+/// let mut g = Graph::new();
+/// let (x, t) = (g.input(4, 3), g.input(1, 1));
+/// let y = ConcatLinear::new(&mut g, "l", 3, 5, &mut Rng::new(0)).forward(&mut g, x, t)?;
+/// assert_eq!(g.shape(y)?, (4, 5));
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConcatLinear {
     /// The layer on `x`.
@@ -224,6 +275,16 @@ impl ConcatLinear {
 }
 
 /// FFJORD's `ConcatSquashLinear`: `(x W + b) ⊙ σ(t W_g + b_g) + t W_b`.
+///
+/// ```
+/// use autodiff::layers::ConcatSquash;
+/// use autodiff::{Graph, Rng};
+/// let mut g = Graph::new();
+/// let (z, t) = (g.input(4, 2), g.input(1, 1));
+/// let y = ConcatSquash::new(&mut g, "cs", 2, 16, &mut Rng::new(0)).forward(&mut g, z, t)?;
+/// assert_eq!(g.shape(y)?, (4, 16));
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConcatSquash {
     /// `x W + b`.
@@ -265,6 +326,16 @@ impl ConcatSquash {
 /// A GRU cell (Cho et al. 2014, PyTorch's convention):
 /// `r = σ(x W_ir + h W_hr + b_r)`, `z = σ(x W_iz + h W_hz + b_z)`,
 /// `n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
+///
+/// ```
+/// use autodiff::layers::GruCell;
+/// use autodiff::{Graph, Rng};
+/// let mut g = Graph::new();
+/// let (x, h) = (g.input(3, 2), g.input(3, 8));
+/// let h_next = GruCell::new(&mut g, "gru", 2, 8, &mut Rng::new(0)).forward(&mut g, x, h)?;
+/// assert_eq!(g.shape(h_next)?, (3, 8));
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GruCell {
     /// Input to reset, update and candidate gates.
@@ -316,6 +387,19 @@ impl GruCell {
 
 /// A 2-D convolution on image rows `B × (C·H·W)` (channel-major), computed as im2col and
 /// one matrix product; the output rows are `B × (C_out·H_out·W_out)`.
+///
+/// ```
+/// use autodiff::layers::Conv2d;
+/// use autodiff::{ConvGeometry, Graph, Rng};
+/// let geom = ConvGeometry { channels: 1, height: 8, width: 8, kernel_h: 3, kernel_w: 3,
+///                           stride: 2, padding: 1 };
+/// let mut g = Graph::new();
+/// let x = g.input(2, 64); // two 8×8 single-channel images
+/// let conv = Conv2d::new(&mut g, "c", geom, 4, &mut Rng::new(0));
+/// let y = conv.forward(&mut g, x)?;
+/// assert_eq!(g.shape(y)?, (2, 4 * 4 * 4)); // 4 channels of 4×4
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2d {
     /// `(C_in·kh·kw) × C_out` weight (a PyTorch `C_out × C_in × kh × kw` weight, flattened
@@ -417,6 +501,16 @@ impl ConcatConv2d {
 /// Group normalisation (Wu & He 2018) over image rows `B × (C·P)`: each sample's `groups`
 /// groups of `C/groups` channels are normalised to zero mean and unit variance, then
 /// scaled and shifted per channel.
+///
+/// ```
+/// use autodiff::layers::GroupNorm;
+/// use autodiff::{Graph, Rng};
+/// let mut g = Graph::new();
+/// let x = g.input(2, 4 * 9); // 4 channels of 3×3
+/// let y = GroupNorm::new(&mut g, "gn", 2, 4, 9)?.forward(&mut g, x)?;
+/// assert_eq!(g.shape(y)?, (2, 36));
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupNorm {
     /// `1 × C` scale, initialised to 1.
@@ -475,6 +569,19 @@ impl GroupNorm {
 
 /// Average pooling over windows (`geometry`'s kernel, stride and padding; zero padding
 /// counts towards the average, as PyTorch's default `count_include_pad`).
+///
+/// ```
+/// use autodiff::layers::avg_pool2d;
+/// use autodiff::{eval, ConvGeometry, Graph, Mat};
+/// let mut g = Graph::new();
+/// let x = g.input(1, 4); // one 2×2 image
+/// let geom = ConvGeometry { channels: 1, height: 2, width: 2, kernel_h: 2, kernel_w: 2,
+///                           stride: 2, padding: 0 };
+/// let y = avg_pool2d(&mut g, x, geom)?;
+/// let out = eval(&g, &[y], &[&Mat::from_row_slice(1, 4, &[1.0, 2.0, 3.0, 6.0])])?;
+/// assert_eq!(out[0][(0, 0)], 3.0);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 pub fn avg_pool2d(g: &mut Graph, x: Var, geometry: ConvGeometry) -> Result<Var, Error> {
     let patches = g.im2col(x, geometry)?;
     let window = geometry.kernel_h * geometry.kernel_w;
@@ -484,6 +591,17 @@ pub fn avg_pool2d(g: &mut Graph, x: Var, geometry: ConvGeometry) -> Result<Var, 
 }
 
 /// Global average pooling: image rows `B × (C·P)` to `B × C`.
+///
+/// ```
+/// use autodiff::layers::global_avg_pool;
+/// use autodiff::{eval, Graph, Mat};
+/// let mut g = Graph::new();
+/// let x = g.input(1, 4); // 2 channels of 2 positions
+/// let y = global_avg_pool(&mut g, x, 2)?;
+/// let out = eval(&g, &[y], &[&Mat::from_row_slice(1, 4, &[1.0, 3.0, 10.0, 20.0])])?;
+/// assert_eq!(out[0].as_slice(), &[2.0, 15.0]);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 pub fn global_avg_pool(g: &mut Graph, x: Var, positions: usize) -> Result<Var, Error> {
     let sums = g.sum_groups(x, positions)?;
     g.scale(sums, 1.0 / positions.max(1) as f64)
@@ -491,6 +609,14 @@ pub fn global_avg_pool(g: &mut Graph, x: Var, positions: usize) -> Result<Var, E
 
 /// Flatten: image rows are already flat (`B × (C·H·W)`), so this returns `x`; it exists to
 /// make model code read like its PyTorch counterpart.
+///
+/// ```
+/// use autodiff::layers::flatten;
+/// use autodiff::Graph;
+/// let mut g = Graph::new();
+/// let x = g.input(2, 12);
+/// assert_eq!(flatten(x), x); // image rows are already flat
+/// ```
 pub fn flatten(x: Var) -> Var {
     x
 }

@@ -6,6 +6,19 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// Something that updates parameters from their gradient.
+///
+/// ```
+/// use autodiff::optim::{Optimizer, Sgd, SgdConfig};
+/// // Minimise (p - 3)² with plain SGD.
+/// let mut opt = Sgd::new(SgdConfig { lr: 0.1, ..SgdConfig::default() });
+/// let mut p = [0.0];
+/// for _ in 0..100 {
+///     let g = [2.0 * (p[0] - 3.0)];
+///     opt.step(&mut p, &g)?;
+/// }
+/// assert!((p[0] - 3.0).abs() < 1e-6);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 pub trait Optimizer {
     /// One update of `params` given `grads` (same length).
     fn step(&mut self, params: &mut [f64], grads: &[f64]) -> Result<(), Error>;
@@ -59,6 +72,12 @@ fn check_lengths(params: &[f64], grads: &[f64], state: &mut Vec<f64>) -> Result<
 }
 
 /// Hyper-parameters of [`Sgd`] (PyTorch's conventions).
+///
+/// ```
+/// use autodiff::optim::SgdConfig;
+/// let nesterov = SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, ..SgdConfig::default() };
+/// assert_eq!(nesterov.weight_decay, 0.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SgdConfig {
     /// Learning rate.
@@ -78,6 +97,16 @@ impl Default for SgdConfig {
 }
 
 /// Stochastic gradient descent with momentum.
+///
+/// ```
+/// use autodiff::optim::{Optimizer, Sgd, SgdConfig};
+/// let mut sgd = Sgd::new(SgdConfig { lr: 0.5, ..SgdConfig::default() });
+/// let mut p = [1.0];
+/// sgd.step(&mut p, &[0.2])?;
+/// assert_eq!(p, [0.9]);
+/// assert!(sgd.step(&mut p, &[f64::NAN]).is_err()); // refused, p unchanged
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sgd {
     /// Hyper-parameters.
@@ -129,6 +158,12 @@ impl Optimizer for Sgd {
 
 /// Hyper-parameters of [`Adam`] (Kingma & Ba 2015); with `decoupled_weight_decay` it is
 /// AdamW (Loshchilov & Hutter 2019).
+///
+/// ```
+/// use autodiff::optim::AdamConfig;
+/// let adamw = AdamConfig::adamw(1e-3);
+/// assert!(adamw.decoupled_weight_decay && adamw.weight_decay == 0.01);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {
     /// Learning rate.
@@ -166,6 +201,16 @@ impl Default for AdamConfig {
 }
 
 /// Adam / AdamW.
+///
+/// ```
+/// use autodiff::optim::{Adam, AdamConfig, Optimizer};
+/// let mut adam = Adam::new(AdamConfig { lr: 0.01, ..AdamConfig::default() });
+/// let mut p = [1.0, -1.0];
+/// adam.step(&mut p, &[3.0, -0.5])?; // the first step moves each entry by about lr
+/// assert!((p[0] - 0.99).abs() < 1e-6 && (p[1] + 0.99).abs() < 1e-6);
+/// assert_eq!(adam.steps(), 1);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Adam {
     /// Hyper-parameters.
@@ -226,6 +271,14 @@ impl Optimizer for Adam {
 }
 
 /// Scales `grads` so their global L2 norm is at most `max_norm`; returns the norm before.
+///
+/// ```
+/// use autodiff::optim::clip_grad_norm;
+/// let mut g = [3.0, 4.0];
+/// let before = clip_grad_norm(&mut g, 1.0);
+/// assert_eq!(before, 5.0);
+/// assert!((g[0] - 0.6).abs() < 1e-15 && (g[1] - 0.8).abs() < 1e-15);
+/// ```
 pub fn clip_grad_norm(grads: &mut [f64], max_norm: f64) -> f64 {
     let norm = grads.iter().map(|g| g * g).sum::<f64>().sqrt();
     if norm > max_norm && norm > 0.0 {
@@ -236,6 +289,15 @@ pub fn clip_grad_norm(grads: &mut [f64], max_norm: f64) -> f64 {
 }
 
 /// Learning rate as a function of the step.
+///
+/// ```
+/// use autodiff::optim::Schedule;
+/// let s = Schedule::WarmupCosine { warmup: 10, total: 110, min_lr: 1e-4 };
+/// assert_eq!(s.lr(1e-2, 0), 1e-3); // warm-up: step 1 of 10
+/// assert_eq!(s.lr(1e-2, 9), 1e-2);
+/// assert!((s.lr(1e-2, 110) - 1e-4).abs() < 1e-15); // decayed to min_lr
+/// assert_eq!(Schedule::Step { every: 10, gamma: 0.5 }.lr(1.0, 25), 0.25);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Schedule {
     /// Always the base rate.
