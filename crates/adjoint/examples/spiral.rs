@@ -50,8 +50,16 @@ fn plot(
     true_y: &[Vec<f64>],
     learned: &[Vec<f64>],
 ) -> Result<()> {
-    let path = out.join("spiral_trajectories.png");
-    let root = BitMapBackend::new(&path, (1000, 500)).into_drawing_area();
+    let (trajectories, phase) = (out.join("spiral_trajectories.png"), out.join("spiral_phase.png"));
+    // A legend entry that looks like the dashed line it names: two dashes.
+    let dashed_legend = |color: RGBColor| {
+        move |(x, y): (i32, i32)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (9, 0)], color.stroke_width(2))
+                + PathElement::new(vec![(15, 0), (24, 0)], color.stroke_width(2))
+        }
+    };
+    let root = BitMapBackend::new(&trajectories, (1000, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -83,11 +91,7 @@ fn plot(
                 color.stroke_width(2),
             ))?
             .label(format!("z{} learned", k + 1))
-            .legend(move |(x, y)| {
-                EmptyElement::at((x, y))
-                    + PathElement::new(vec![(0, 0), (9, 0)], color.stroke_width(2))
-                    + PathElement::new(vec![(15, 0), (24, 0)], color.stroke_width(2))
-            });
+            .legend(dashed_legend(color));
     }
     chart
         .configure_series_labels()
@@ -97,8 +101,7 @@ fn plot(
         .draw()?;
     root.present()?;
 
-    let path = out.join("spiral_phase.png");
-    let root = BitMapBackend::new(&path, (700, 700)).into_drawing_area();
+    let root = BitMapBackend::new(&phase, (700, 700)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption("Phase portrait: true and learned", ("sans-serif", 22))
@@ -121,11 +124,7 @@ fn plot(
             orange.stroke_width(2),
         ))?
         .label("learned")
-        .legend(move |(x, y)| {
-            EmptyElement::at((x, y))
-                + PathElement::new(vec![(0, 0), (9, 0)], orange.stroke_width(2))
-                + PathElement::new(vec![(15, 0), (24, 0)], orange.stroke_width(2))
-        });
+        .legend(dashed_legend(orange));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

@@ -20,8 +20,7 @@ impl AdjointStrategy for Backsolve {
         ts: &[f64],
         opts: &AdjointOptions,
     ) -> Result<Record<()>, Error> {
-        let (zs, nfe_forward, _) = solve_forward(field, z0, ts, opts, false)?;
-        Ok(Record { ts: ts.to_vec(), zs, nfe_forward, tape: () })
+        Ok(solve_forward(field, z0, ts, opts, false)?.map(|_| ()))
     }
 
     fn backward<F: VectorField + ?Sized>(

@@ -57,8 +57,7 @@ impl AdjointStrategy for Checkpointed {
         ts: &[f64],
         opts: &AdjointOptions,
     ) -> Result<Record<Steps<f64>>, Error> {
-        let (zs, nfe_forward, steps) = solve_forward(field, z0, ts, opts, true)?;
-        Ok(Record { ts: ts.to_vec(), zs, nfe_forward, tape: steps.unwrap_or_default() })
+        solve_forward(field, z0, ts, opts, true)
     }
 
     fn backward<F: VectorField + ?Sized>(

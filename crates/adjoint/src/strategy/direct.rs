@@ -32,8 +32,7 @@ impl AdjointStrategy for Direct {
                 detail: "direct backpropagation needs a Runge-Kutta method".into(),
             }));
         }
-        let (zs, nfe_forward, steps) = solve_forward(field, z0, ts, opts, true)?;
-        Ok(Record { ts: ts.to_vec(), zs, nfe_forward, tape: steps.unwrap_or_default() })
+        solve_forward(field, z0, ts, opts, true)
     }
 
     fn backward<F: VectorField + ?Sized>(

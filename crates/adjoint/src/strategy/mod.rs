@@ -34,7 +34,7 @@ pub struct Record<T> {
 }
 
 impl<T> Record<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
         Record { ts: self.ts, zs: self.zs, nfe_forward: self.nfe_forward, tape: f(self.tape) }
     }
 }
@@ -222,17 +222,18 @@ pub(crate) fn backward_options<F: VectorField + ?Sized>(
     Ok(b)
 }
 
-/// The plain forward solve (optionally saving every step).
+/// The plain forward solve as a record, its tape every accepted step when `save_steps`.
 pub(crate) fn solve_forward<F: VectorField + ?Sized>(
     field: &F,
     z0: &[f64],
     ts: &[f64],
     opts: &AdjointOptions,
     save_steps: bool,
-) -> Result<(Vec<Vec<f64>>, usize, Option<Steps<f64>>), Error> {
+) -> Result<Record<Steps<f64>>, Error> {
     let fopts = forward_options(field, opts)?.save_steps(save_steps);
     let sol = odeint(field, z0, ts, &fopts).map_err(forward)?;
-    Ok((sol.ys, sol.stats.nfe, sol.steps))
+    let tape = sol.steps.unwrap_or_default();
+    Ok(Record { ts: ts.to_vec(), zs: sol.ys, nfe_forward: sol.stats.nfe, tape })
 }
 
 /// The backward sweep shared by the adjoint strategies: from the last output time to the
