@@ -1,0 +1,112 @@
+//! Continuous normalizing flows (FFJORD, Grathwohl et al. 2019; RNODE, Finlay et al. 2020).
+//!
+//! # A tour in the order you meet things
+//!
+//! - Data `x` at `t = 0`, the base `N(0, I)` at `t = T`: `dz/dt = f(z, t, θ)` and
+//!   `log p(x) = log N(z(T)) + ∫₀ᵀ tr(∂f/∂z) dt`. A [`Cnf`] is that field (FFJORD's
+//!   `ConcatSquash` stack or an MLP on `[z, t]`, [`FieldKind`]) with the log-density change,
+//!   the kinetic energy `∫‖f‖²` and the Jacobian term `∫‖εᵀ∂f/∂z‖²` integrated beside `z`
+//!   (`adjoint`'s integrands; their VJPs are second-order autodiff), configured by
+//!   [`CnfConfig`] ([`CnfConfig::ffjord`], [`CnfConfig::rnode`]).
+//! - [`Trace`]: exact, or Hutchinson with Gaussian or Rademacher probes held fixed through
+//!   a solve ([`Cnf::set_noise`]).
+//! - [`Cnf::densities`] gives `log p(x)` per sample; [`Cnf::loss_grad`] the loss
+//!   `mean(−log p) + λ_K mean(K) + λ_J mean(J)` with its gradients in `θ`, `T` and `x` by
+//!   any adjoint strategy; [`Cnf::sample`] draws from the base and solves backwards, with
+//!   `log p` of the samples from the same solve.
+//! - [`Toy`]: FFJORD's eight 2-D toys with their true log-densities where known.
+//! - Training goes through `train` ([`Points`], [`FlowModel`]); `cnf` re-exports
+//!   `adjoint`, `train` and the layers below, so it is the only dependency a user needs.
+//!
+//! ```
+//! use cnf::{Cnf, CnfConfig, FieldKind, Trace};
+//! use cnf::autodiff::Rng;
+//! // A small flow on 2-D data with the exact trace; log p(x) of a batch of 4.
+//! let mut cfg = CnfConfig::ffjord(2, 4);
+//! cfg.field = FieldKind::Mlp(vec![16]);
+//! cfg.trace = Trace::Exact;
+//! let flow = Cnf::new(cfg, &mut Rng::new(0))?;
+//! let x = [0.1, -0.4, 1.2, 0.0, 0.3, 0.3, -0.8, 0.5]; // column-major 4 × 2
+//! let d = flow.densities(&x, &Cnf::evaluation_options())?;
+//! assert_eq!(d.log_p.len(), 4);
+//! let g = flow.loss_grad(&x)?;
+//! assert_eq!(g.params.len(), flow.num_params());
+//! # Ok::<(), cnf::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod fit;
+mod flow;
+mod toy;
+
+pub use fit::{FlowModel, PointBatch, Points};
+pub use flow::{log_normal, Cnf, CnfConfig, Densities, FieldKind, LossGrad, Noise, Trace};
+pub use toy::{i0e, Toy};
+
+/// The layers below, so a user of this crate needs no other dependency.
+pub use adjoint;
+pub use adjoint::{autodiff, ode_solvers};
+pub use train;
+
+use std::fmt;
+
+/// Everything that can go wrong in a flow.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A solve, gradient or field failed.
+    Adjoint(adjoint::Error),
+    /// Training failed.
+    Train(train::Error),
+    /// A setting or input is out of range.
+    InvalidArgument {
+        /// Which.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl From<adjoint::Error> for Error {
+    fn from(e: adjoint::Error) -> Self {
+        Error::Adjoint(e)
+    }
+}
+
+impl From<autodiff::Error> for Error {
+    fn from(e: autodiff::Error) -> Self {
+        Error::Adjoint(e.into())
+    }
+}
+
+impl From<ode_solvers::Error> for Error {
+    fn from(e: ode_solvers::Error) -> Self {
+        Error::Adjoint(e.into())
+    }
+}
+
+impl From<train::Error> for Error {
+    fn from(e: train::Error) -> Self {
+        Error::Train(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Adjoint(e) => write!(f, "{e}"),
+            Error::Train(e) => write!(f, "{e}"),
+            Error::InvalidArgument { what, detail } => write!(f, "invalid {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Adjoint(e) => Some(e),
+            Error::Train(e) => Some(e),
+            Error::InvalidArgument { .. } => None,
+        }
+    }
+}
