@@ -60,6 +60,9 @@ struct Args {
     /// Where metrics.json goes [default: target/cnf/<toy>].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Keep the training state in DIR and continue from it when present.
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -82,6 +85,11 @@ fn main() -> Result<()> {
     let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), args.batch, args.lr);
     tc.max_steps = Some(args.iters);
     tc.seed = args.seed ^ 0x5EED_0DE5;
+    if let Some(dir) = &args.resume {
+        tc.checkpoint_dir = Some(dir.clone());
+        tc.checkpoint_every = Some(250);
+        tc.resume = true;
+    }
     let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: args.lr, ..AdamConfig::default() }));
     let mut trainer = Trainer::new(tc, adam, &format!("cnf {} {:?}", toy.name(), args.hidden))?;
     let mut model = FlowModel { flow };
