@@ -924,6 +924,72 @@ fn train_cases(s: &mut Suite) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn cnf_cases(s: &mut Suite) {
+    use cnf::{Cnf, CnfConfig, Error as C, Points, Toy, Trace};
+    for (name, cfg) in [
+        ("zero end time", CnfConfig { end_time: 0.0, ..CnfConfig::ffjord(2, 4) }),
+        ("NaN end time", CnfConfig { end_time: f64::NAN, ..CnfConfig::ffjord(2, 4) }),
+        ("negative lambda", CnfConfig { lambda_jacobian: -0.1, ..CnfConfig::ffjord(2, 4) }),
+        ("infinite lambda", CnfConfig { lambda_kinetic: f64::INFINITY, ..CnfConfig::ffjord(2, 4) }),
+        ("zero dimension", CnfConfig { dim: 0, ..CnfConfig::ffjord(2, 4) }),
+        ("zero batch", CnfConfig { batch: 0, ..CnfConfig::ffjord(2, 4) }),
+    ] {
+        s.case("Cnf::new", OPTIONS, name, || {
+            matches!(Cnf::new(cfg, &mut Rng::new(0)), Err(C::InvalidArgument { .. }))
+        });
+    }
+    let mut small = CnfConfig::ffjord(2, 3);
+    small.field = cnf::FieldKind::Mlp(vec![4]);
+    let flow = Cnf::new(small, &mut Rng::new(0)).unwrap();
+    s.case("Cnf::densities", SHAPES, "batch of the wrong length", || {
+        flow.densities(&[0.0; 5], &Cnf::evaluation_options()).is_err()
+    });
+    s.case("Cnf::densities", NONFINITE, "NaN point", || {
+        flow.densities(&[f64::NAN; 6], &Cnf::evaluation_options()).is_err()
+    });
+    s.case("Cnf::loss_grad", NONFINITE, "infinite point", || {
+        flow.loss_grad(&[f64::INFINITY; 6]).is_err()
+    });
+    s.case("Cnf::loss_grad", SHAPES, "batch of the wrong length", || {
+        flow.loss_grad(&[0.0; 2]).is_err()
+    });
+    s.case("Cnf::set_params", SHAPES, "wrong length", || {
+        flow.with_batch(3).is_ok_and(|mut f| f.set_params(&[0.0]).is_err())
+    });
+    s.case("Cnf::set_noise", NONFINITE, "NaN probe", || {
+        flow.with_batch(3).is_ok_and(|mut f| f.set_noise(&[f64::NAN; 6]).is_err())
+    });
+    s.case("Cnf::set_noise", SHAPES, "wrong length", || {
+        flow.with_batch(3).is_ok_and(|mut f| f.set_noise(&[0.0; 2]).is_err())
+    });
+    s.case("Cnf::with_batch", SIZES, "zero batch", || flow.with_batch(0).is_err());
+    s.case("Cnf::decode", SHAPES, "latents of the wrong length", || {
+        flow.decode(&[0.0; 4], &Options::new(Method::Dopri5)).is_err()
+    });
+    s.case("Cnf::encode", OPTIONS, "a fixed-step method without a step", || {
+        flow.encode(&[0.0; 6], &Options::new(Method::Rk4)).is_err()
+    });
+    s.case("Points::new", SHAPES, "ragged rows", || {
+        Points::new(&[vec![1.0, 2.0], vec![1.0]], 2, Trace::Exact).is_err()
+    });
+    s.case("Points::new", NONFINITE, "NaN value", || {
+        Points::new(&[vec![1.0, f64::NAN]], 2, Trace::Exact).is_err()
+    });
+    s.case("Points::batch", SIZES, "index past the end", || {
+        let p = Points::new(&[vec![1.0, 2.0]], 2, Trace::Exact).unwrap();
+        train::Dataset::batch(&p, &[0, 5], &mut Rng::new(0)).is_err()
+    });
+    s.case("Toy::from_str", OPTIONS, "unknown toy", || "spiral".parse::<Toy>().is_err());
+    s.case("Toy::sample", SIZES, "no samples", || {
+        Toy::ALL.iter().all(|t| t.sample(0, &mut Rng::new(0)).is_empty())
+    });
+    s.case("Toy::log_density", NONFINITE, "NaN point", || {
+        Toy::ALL.iter().all(|t| {
+            t.log_density([f64::NAN, 0.0]).is_none_or(|v| v.is_nan() || v == f64::NEG_INFINITY)
+        })
+    });
+}
+
 #[test]
 fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
     let mut s = Suite::default();
@@ -931,5 +997,6 @@ fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
     autodiff_cases(&mut s);
     adjoint_cases(&mut s);
     train_cases(&mut s);
+    cnf_cases(&mut s);
     s.finish();
 }
