@@ -116,17 +116,7 @@ impl Toy {
                 }
             }
             Toy::EightGaussians => {
-                let s = 1.0 / 2f64.sqrt();
-                let centres = [
-                    (1.0, 0.0),
-                    (-1.0, 0.0),
-                    (0.0, 1.0),
-                    (0.0, -1.0),
-                    (s, s),
-                    (s, -s),
-                    (-s, s),
-                    (-s, -s),
-                ];
+                let centres = eight_centres();
                 for _ in 0..n {
                     let k = ((rng.uniform() * 8.0) as usize).min(7);
                     let (cx, cy) = centres[k];
@@ -196,17 +186,7 @@ impl Toy {
         };
         Some(match self {
             Toy::EightGaussians => {
-                let s = 1.0 / 2f64.sqrt();
-                let centres = [
-                    (1.0, 0.0),
-                    (-1.0, 0.0),
-                    (0.0, 1.0),
-                    (0.0, -1.0),
-                    (s, s),
-                    (s, -s),
-                    (-s, s),
-                    (-s, -s),
-                ];
+                let centres = eight_centres();
                 let sigma = 0.5 / 1.414;
                 let logs: Vec<f64> = centres
                     .iter()
@@ -276,6 +256,12 @@ impl std::str::FromStr for Toy {
             }
         })
     }
+}
+
+/// The unit compass points of 8gaussians (scaled by 4, then the data by 1/1.414).
+fn eight_centres() -> [(f64, f64); 8] {
+    let s = 1.0 / 2f64.sqrt();
+    [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0), (s, s), (s, -s), (-s, s), (-s, -s)]
 }
 
 fn shuffle(v: &mut [[f64; 2]], rng: &mut Rng) {
