@@ -57,7 +57,7 @@ impl Backsolve {
             da.iter_mut().chain(dp.iter_mut()).for_each(|x| *x = -*x);
             Ok(())
         };
-        let bopts = backward_options(field, opts, true)?;
+        let bopts = backward_options(field, opts, true, cotangents)?;
         let nfe_backward = sweep(ts, cotangents, &mut state, d, &bopts, augmented, |i, s| {
             s[..d].copy_from_slice(&zs[i]);
             Ok(())

@@ -99,7 +99,7 @@ impl Checkpointed {
             ds.iter_mut().for_each(|x| *x = -*x);
             Ok(())
         };
-        let bopts = backward_options(field, opts, false)?;
+        let bopts = backward_options(field, opts, false, cotangents)?;
         let mut nfe_backward =
             sweep(ts, cotangents, &mut state, 0, &bopts, adjoint, |_, _| Ok(()))?;
         nfe_backward += trajectory.borrow().rk.stats().nfe;
