@@ -112,8 +112,18 @@ fn ci_steps(quick: bool) -> Result<()> {
     run("cnf fast test (8gaussians, test NLL <= 3.5)", &mut flow)
 }
 
-/// `cargo xtask cnf [OPTIONS]`: fit a CNF to a toy (the example's options, `--help`).
+/// `cargo xtask cnf [OPTIONS]`: fit a CNF to a toy (the example's options, `--help`);
+/// `cargo xtask cnf --case FILE.json`: a CNF case file (docs/CASES.md), JSON out.
 fn cnf(args: &[String]) -> Result<()> {
+    if let Some(i) = args.iter().position(|a| a == "--case") {
+        let file =
+            args.get(i + 1).ok_or("cnf: --case needs a value (a case file; docs/CASES.md)")?;
+        let path = std::fs::canonicalize(file)
+            .map_err(|e| format!("{file}: {e} (the case format is in docs/CASES.md)"))?;
+        let mut cmd = example("release", "cnf", "cnf-case");
+        cmd.arg(path);
+        return run("cnf --case", &mut cmd);
+    }
     let mut cmd = example("release", "cnf", "cnf");
     cmd.args(args);
     run("cnf", &mut cmd)
@@ -327,7 +337,7 @@ const COMMANDS: [(&str, &str, &str); 7] = [
     ("orders", "[--quick]", "each method's theoretical and measured convergence orders"),
     ("gradcheck", "[--case FILE.json]", "every autodiff op and layer and every adjoint strategy against finite differences; --case: an MLP field in PyTorch layout (docs/CASES.md)"),
     ("odenet", "[OPTIONS]", "the ODE-Net experiment (Chen et al. 2018, Table 1); `cargo xtask odenet --help` lists its options"),
-    ("cnf", "[OPTIONS]", "fit a continuous normalizing flow to one of FFJORD's toys; `cargo xtask cnf --help` lists its options"),
+    ("cnf", "[OPTIONS | --case FILE.json]", "fit a continuous normalizing flow to one of FFJORD's toys (`cargo xtask cnf --help` lists the options); --case: a CNF case file (docs/CASES.md)"),
     ("bench", "[FILTER]", "criterion benches (names containing FILTER), a table of times, NFE and GFLOP/s, and the memory report"),
 ];
 
@@ -465,8 +475,9 @@ mod tests {
     /// and an unparsable value exit non-zero with a message.
     #[test]
     fn every_example_with_options_has_help_and_refuses_bad_ones() {
-        let cases: [(&str, &[&str]); 7] = [
+        let cases: [(&str, &[&str]); 8] = [
             ("odenet", &["--epochs", "many"]),
+            ("cnf-case", &[]),
             ("cnf", &["--dataset", "spiral"]),
             ("spiral", &["--iterations", "-3"]),
             ("orders", &["extra"]),
