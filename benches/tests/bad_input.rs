@@ -921,6 +921,24 @@ fn train_cases(s: &mut Suite) {
     s.case("TrainState::load", FILES, "missing file", || {
         TrainState::load(&dir.join("none.bin")).is_err()
     });
+    s.case("Trainer::fit", OPTIONS, "resumed with a smaller dataset", || {
+        let labels = (0..40).map(|i| (i % 3) as u8).collect();
+        let big = Images { pixels: vec![0.5; 40 * 4], labels, side: 2, classes: 3 };
+        let mut cfg = TrainConfig::new(1, 2, 1e-3);
+        cfg.checkpoint_dir = Some(dir.join("resume"));
+        cfg.max_steps = Some(15);
+        let mut model = Classifier::new(g.clone(), x, l, false).unwrap();
+        let data = ImageBatches { images: &big, augment: None, smoothing: 0.0 };
+        Trainer::new(cfg.clone(), adam(), "m")
+            .unwrap()
+            .fit(&mut model, &data, None, &mut Quiet)
+            .unwrap();
+        cfg.resume = true;
+        cfg.max_steps = None;
+        let small = ImageBatches { images: &images, augment: None, smoothing: 0.0 };
+        let r = Trainer::new(cfg, adam(), "m").unwrap().fit(&mut model, &small, None, &mut Quiet);
+        matches!(r, Err(T::InvalidArgument { what: "training state", .. }))
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 

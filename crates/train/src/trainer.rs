@@ -180,6 +180,16 @@ impl Trainer {
                     ),
                 }));
             }
+            if s.batch >= batches {
+                return Err(Error::InvalidArgument {
+                    what: "training state",
+                    detail: format!(
+                        "{}: batch {} of an epoch that now has {batches} (resumed with other data?)",
+                        path.display(),
+                        s.batch
+                    ),
+                });
+            }
             params = s.params;
             model.write_params(&params)?;
             self.optimizer = s.optimizer;
