@@ -88,6 +88,24 @@ impl GraphBlock {
         Ok(self.backward.value(self.dx).as_slice())
     }
 
+    /// The pullback at an earlier input `x` (not necessarily the last forward's): writes
+    /// `∂L/∂θ` into `dparams` and returns `∂L/∂x`, for backpropagation through a sequence
+    /// of applications of one block (a recurrent cell) that keeps only each step's input.
+    pub fn backward_at(
+        &mut self,
+        x: &[f64],
+        dy: &[f64],
+        dparams: &mut [f64],
+    ) -> Result<&[f64], Error> {
+        self.backward.set_input(&self.graph, self.x, x)?;
+        self.backward(dy, dparams)
+    }
+
+    /// The input's shape.
+    pub fn input_shape(&self) -> Result<(usize, usize), Error> {
+        self.graph.shape(self.x)
+    }
+
     /// The output's shape.
     pub fn output_shape(&self) -> Result<(usize, usize), Error> {
         self.graph.shape(self.y)

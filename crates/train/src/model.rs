@@ -36,6 +36,12 @@ pub trait Model: Send {
     /// [`Model::num_params`]).
     fn loss_and_grad(&mut self, batch: &Self::Batch, grad: &mut [f64])
         -> Result<StepReport, Error>;
+    /// Told the (0-based) step before each [`Model::loss_and_grad`] of training, for
+    /// hyper-parameters on a schedule of their own (a KL weight warm-up); the step comes
+    /// from the training state, so a resumed run sees the same values. Nothing by default.
+    fn set_step(&mut self, step: u64) {
+        let _ = step;
+    }
 }
 
 /// Named parts of a flat parameter vector, one per graph (or layer) of a model, so one
@@ -205,6 +211,12 @@ where
             c.write_params(params)?;
         }
         Ok(())
+    }
+
+    fn set_step(&mut self, step: u64) {
+        for c in &mut self.copies {
+            c.set_step(step);
+        }
     }
 
     fn loss_and_grad(&mut self, batch: &M::Batch, grad: &mut [f64]) -> Result<StepReport, Error> {

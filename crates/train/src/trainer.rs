@@ -219,6 +219,7 @@ impl Trainer {
             let k = batch as usize;
             let idx = &order[k * cfg.batch_size..(k + 1) * cfg.batch_size];
             let b = data.batch(idx, &mut rng)?;
+            model.set_step(step);
             let report = model.loss_and_grad(&b, &mut grad)?;
             if !report.loss.is_finite() {
                 return Err(Error::NonFinite { what: "loss", step });

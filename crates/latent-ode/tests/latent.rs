@@ -1,0 +1,193 @@
+//! Gradients of the negative ELBO against central finite differences, thread-count
+//! independence, missing entries, and prediction.
+
+use latent_ode::adjoint::{AdjointOptions, Strategy};
+use latent_ode::autodiff::Rng;
+use latent_ode::ode_solvers::{Method, Options};
+use latent_ode::train::{Model, Replicas};
+use latent_ode::*;
+
+fn tight() -> AdjointOptions {
+    AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-11).atol(1e-11))
+}
+
+fn small(encoder: EncoderKind, decoder: DecoderKind, strategy: Strategy) -> LatentConfig {
+    let mut c = LatentConfig::chen(2);
+    c.latent_dim = 3;
+    c.encoder = encoder;
+    c.decoder = decoder;
+    c.encoder_hidden = 5;
+    c.encoder_field_hidden = vec![4];
+    c.field_hidden = vec![6];
+    c.field_activation = latent_ode::autodiff::layers::Activation::Tanh;
+    c.output_hidden = vec![5];
+    c.output_activation = latent_ode::autodiff::layers::Activation::Tanh;
+    c.learn_obs_std = true;
+    c.kl_weight = 0.7;
+    c.samples = 2;
+    c.time_origin = None;
+    c.solver = tight();
+    c.strategy = strategy;
+    c
+}
+
+/// A series with a missing entry, and targets before and after the observations.
+fn example() -> Example {
+    let obs = Series::new(
+        "a",
+        2,
+        vec![0.3, 0.7, 1.0, 1.6],
+        &[
+            vec![Some(0.5), Some(-0.2)],
+            vec![None, Some(0.1)],
+            vec![Some(0.9), Some(0.4)],
+            vec![Some(0.2), None],
+        ],
+    )
+    .unwrap();
+    let target = Series::new(
+        "a",
+        2,
+        vec![0.1, 1.3, 2.0],
+        &[vec![Some(0.3), None], vec![Some(0.6), Some(0.0)], vec![None, Some(-0.3)]],
+    )
+    .unwrap();
+    Example { obs, target }
+}
+
+fn check_gradient(cfg: LatentConfig, tol: f64) {
+    let mut m = LatentOde::new(cfg.clone(), &mut Rng::new(3)).unwrap();
+    let mut ex = example();
+    if cfg.decoder == DecoderKind::Rnn {
+        // The RNN decoder steps forward from the first observation.
+        ex.target = ex.target.select(&[1, 2]).unwrap();
+    }
+    let eps: Vec<f64> = (0..cfg.samples * cfg.latent_dim).map(|i| 0.3 * (i as f64) - 0.4).collect();
+    let n = m.num_params();
+    let mut g = vec![0.0; n];
+    m.example_loss(&ex, &eps, 0.7, Some(&mut g)).unwrap();
+    let p0 = m.params();
+    let h = 1e-5;
+    let mut worst: f64 = 0.0;
+    for i in 0..n {
+        let mut p = p0.clone();
+        p[i] = p0[i] + h;
+        m.set_params(&p).unwrap();
+        let up = m.example_loss(&ex, &eps, 0.7, None).unwrap().loss;
+        p[i] = p0[i] - h;
+        m.set_params(&p).unwrap();
+        let dn = m.example_loss(&ex, &eps, 0.7, None).unwrap().loss;
+        let fd = (up - dn) / (2.0 * h);
+        let err = (fd - g[i]).abs() / (1e-3 + fd.abs().max(g[i].abs()));
+        worst = worst.max(err);
+    }
+    m.set_params(&p0).unwrap();
+    assert!(
+        worst < tol,
+        "{:?}/{:?}/{:?}: worst relative error {worst:.2e}",
+        cfg.encoder,
+        cfg.decoder,
+        cfg.strategy
+    );
+}
+
+#[test]
+fn elbo_gradient_matches_finite_differences_for_every_encoder_and_strategy() {
+    for enc in [EncoderKind::Rnn, EncoderKind::Gru, EncoderKind::OdeRnn] {
+        check_gradient(small(enc, DecoderKind::Ode, Strategy::Backsolve), 1e-5);
+    }
+    for s in [Strategy::Checkpointed, Strategy::Direct] {
+        check_gradient(small(EncoderKind::OdeRnn, DecoderKind::Ode, s), 1e-5);
+    }
+}
+
+#[test]
+fn rnn_decoder_gradient_matches_finite_differences() {
+    check_gradient(small(EncoderKind::Gru, DecoderKind::Rnn, Strategy::Backsolve), 1e-6);
+}
+
+#[test]
+fn replicas_give_the_same_loss_and_gradient_for_any_thread_count() {
+    let cfg = {
+        let mut c = small(EncoderKind::Rnn, DecoderKind::Ode, Strategy::Backsolve);
+        c.solver = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-5).atol(1e-6));
+        c
+    };
+    let mut rng = Rng::new(1);
+    let data: Vec<Example> =
+        spirals(12, 20, 0.1, &mut rng).unwrap().into_iter().map(|s| s.example).collect();
+    let eps: Vec<Vec<f64>> = (0..12).map(|_| (0..6).map(|_| rng.normal()).collect()).collect();
+    let batch = SeriesBatch { examples: data, eps };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let copies =
+                (0..3).map(|_| LatentOde::new(cfg.clone(), &mut Rng::new(5)).unwrap()).collect();
+            let mut r = Replicas::new(copies).unwrap();
+            let mut g = vec![0.0; r.num_params()];
+            let rep = r.loss_and_grad(&batch, &mut g).unwrap();
+            (rep.loss, g)
+        })
+    };
+    let (l1, g1) = run(1);
+    let (l2, g2) = run(2);
+    assert_eq!(l1.to_bits(), l2.to_bits());
+    assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // And the replicas' mean equals one model over the whole batch (equal chunks).
+    let mut one = LatentOde::new(cfg.clone(), &mut Rng::new(5)).unwrap();
+    let mut g = vec![0.0; one.num_params()];
+    let whole = one.batch_loss_grad(&batch.examples, &batch.eps, &mut g).unwrap();
+    assert!((whole.loss - l1).abs() < 1e-12 * whole.loss.abs().max(1.0));
+}
+
+#[test]
+fn prediction_quantiles_bracket_the_mean_and_samples_zero_is_the_posterior_mean() {
+    let cfg = small(EncoderKind::Gru, DecoderKind::Ode, Strategy::Backsolve);
+    let mut m = LatentOde::new(cfg, &mut Rng::new(2)).unwrap();
+    let ex = example();
+    let p = m.predict(&ex.obs, &[2.0, 0.1, 1.3, 1.3], 50, &mut Rng::new(9)).unwrap();
+    assert_eq!(p.times, [0.1, 1.3, 2.0]);
+    for k in 0..3 {
+        for j in 0..2 {
+            assert!(p.lower[k][j] <= p.mean[k][j] && p.mean[k][j] <= p.upper[k][j]);
+            assert!(p.upper[k][j] > p.lower[k][j]);
+        }
+    }
+    let a = m.predict(&ex.obs, &[1.3], 0, &mut Rng::new(1)).unwrap();
+    let b = m.predict(&ex.obs, &[1.3], 0, &mut Rng::new(2)).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.lower, a.mean);
+}
+
+#[test]
+fn long_csv_round_trips_with_missing_entries_and_any_row_order() {
+    let ex = example();
+    let text = long_csv(std::slice::from_ref(&ex));
+    let back = parse_long_csv(&text).unwrap();
+    assert_eq!(back, vec![ex.clone()]);
+    // Shuffled rows, no header.
+    let mut lines: Vec<&str> = text.lines().skip(1).collect();
+    lines.reverse();
+    assert_eq!(parse_long_csv(&lines.join("\n")).unwrap(), vec![ex]);
+}
+
+#[test]
+fn interpolation_baselines_are_exact_on_lines_and_cubic_on_smooth_curves() {
+    let ts: Vec<f64> = (0..8).map(|i| i as f64 * 0.5).collect();
+    let line =
+        Series::dense("l", ts.clone(), &ts.iter().map(|t| vec![2.0 * t - 1.0]).collect::<Vec<_>>())
+            .unwrap();
+    let q = [0.25, 1.1, 3.3];
+    for kind in [Interpolation::Linear, Interpolation::CubicSpline] {
+        let v = interpolate(&line, &q, kind).unwrap();
+        for (k, t) in q.iter().enumerate() {
+            assert!((v[k][0] - (2.0 * t - 1.0)).abs() < 1e-12);
+        }
+    }
+    let sine =
+        Series::dense("s", ts.clone(), &ts.iter().map(|t| vec![t.sin()]).collect::<Vec<_>>())
+            .unwrap();
+    let lin = interpolate(&sine, &[1.75], Interpolation::Linear).unwrap()[0][0];
+    let cub = interpolate(&sine, &[1.75], Interpolation::CubicSpline).unwrap()[0][0];
+    assert!((cub - 1.75f64.sin()).abs() < (lin - 1.75f64.sin()).abs() / 3.0);
+}
