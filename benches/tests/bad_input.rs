@@ -1008,6 +1008,229 @@ fn cnf_cases(s: &mut Suite) {
     });
 }
 
+fn latent_cases(s: &mut Suite) {
+    use latent_ode::{
+        hold_out, interpolate, parse_long_csv, periodic, read_co2, read_grouped, read_long_csv,
+        spirals, split_at_fraction, Error as L, Example, Interpolation, LatentConfig, LatentOde,
+        Scaling, Series,
+    };
+    fn invalid<T>(r: Result<T, L>) -> bool {
+        matches!(r, Err(L::InvalidArgument { .. }))
+    }
+    let ok_series =
+        || Series::dense("a", vec![0.0, 0.5, 1.0], &[vec![1.0], vec![2.0], vec![0.5]]).unwrap();
+    s.case("Series::new", NONFINITE, "NaN time", || {
+        invalid(Series::new("a", 1, vec![0.0, f64::NAN], &[vec![Some(1.0)], vec![Some(2.0)]]))
+    });
+    s.case("Series::new", NONFINITE, "infinite value", || {
+        invalid(Series::new("a", 1, vec![0.0], &[vec![Some(f64::INFINITY)]]))
+    });
+    s.case("Series::new", OPTIONS, "unsorted times", || {
+        invalid(Series::new("a", 1, vec![1.0, 0.0], &[vec![Some(1.0)], vec![Some(2.0)]]))
+    });
+    s.case("Series::new", OPTIONS, "repeated time", || {
+        invalid(Series::new("a", 1, vec![1.0, 1.0], &[vec![Some(1.0)], vec![Some(2.0)]]))
+    });
+    s.case("Series::new", SHAPES, "ragged row", || {
+        invalid(Series::new("a", 2, vec![0.0], &[vec![Some(1.0)]]))
+    });
+    s.case("Series::new", SHAPES, "rows and times differ", || {
+        invalid(Series::new("a", 1, vec![0.0, 1.0], &[vec![Some(1.0)]]))
+    });
+    s.case("Series::new", SIZES, "zero dim", || invalid(Series::new("a", 0, vec![], &[])));
+    s.case("Series::check", SIZES, "huge dim", || {
+        let mut x = ok_series();
+        x.dim = usize::MAX;
+        invalid(x.check())
+    });
+    s.case("Series::select", SIZES, "index past the end", || invalid(ok_series().select(&[0, 9])));
+    s.case("Series::select", OPTIONS, "indices out of order", || {
+        invalid(ok_series().select(&[2, 0]))
+    });
+    s.case("Example::check", SIZES, "no observations", || {
+        invalid(Example::observed(Series::empty("a", 1)).check())
+    });
+    s.case("Example::check", SHAPES, "targets of another dim", || {
+        invalid(Example { obs: ok_series(), target: Series::empty("a", 2) }.check())
+    });
+    for (name, text) in [
+        ("no rows", "series,t,role,x0\n"),
+        ("short row", "a,0.0,obs\n"),
+        ("bad time", "a,zero,obs,1\n"),
+        ("infinite time", "a,inf,obs,1\n"),
+        ("NaN value", "a,0,obs,NaN\n"),
+        ("bad role", "a,0,train,1\n"),
+        ("ragged rows", "a,0,obs,1\na,1,obs,1,2\n"),
+        ("duplicate time", "a,0,obs,1\na,0,obs,2\n"),
+        ("only targets", "a,0,target,1\n"),
+        ("binary garbage", "\u{0}\u{1}\u{2},\u{3}"),
+    ] {
+        s.case("parse_long_csv", FILES, name, || invalid(parse_long_csv(text)));
+    }
+    s.case("read_long_csv", FILES, "missing file", || {
+        invalid(read_long_csv(std::path::Path::new("/nonexistent/x.csv")))
+    });
+    s.case("read_grouped", FILES, "missing column", || {
+        let p = std::env::temp_dir().join("bad_input_grouped.csv");
+        std::fs::write(&p, "Subject,Time\n1,0\n").unwrap();
+        invalid(read_grouped(&p, "Subject", "Time", "conc"))
+    });
+    s.case("read_grouped", FILES, "non-numeric value", || {
+        let p = std::env::temp_dir().join("bad_input_grouped2.csv");
+        std::fs::write(&p, "Subject,Time,conc\n1,0,high\n").unwrap();
+        invalid(read_grouped(&p, "Subject", "Time", "conc"))
+    });
+    s.case("read_co2", OPTIONS, "window of one week", || {
+        invalid(read_co2(std::path::Path::new("data/none.csv"), 1))
+    });
+    s.case("read_co2", FILES, "truncated file", || {
+        let p = std::env::temp_dir().join("bad_input_co2.csv");
+        std::fs::write(&p, "date,co2\n19580329,31").unwrap();
+        read_co2(&p, 2).is_ok_and(|v| v.is_empty())
+    });
+    s.case("spirals", OPTIONS, "zero observed points", || {
+        invalid(spirals(2, 0, 0.1, &mut Rng::new(0)))
+    });
+    s.case("spirals", OPTIONS, "more than 100 observed", || {
+        invalid(spirals(2, 101, 0.1, &mut Rng::new(0)))
+    });
+    s.case("spirals", NONFINITE, "NaN noise", || {
+        invalid(spirals(2, 10, f64::NAN, &mut Rng::new(0)))
+    });
+    s.case("spirals", SIZES, "no spirals", || {
+        spirals(0, 10, 0.1, &mut Rng::new(0)).is_ok_and(|v| v.is_empty())
+    });
+    s.case("periodic", SIZES, "no series", || {
+        periodic(0, &mut Rng::new(0)).is_ok_and(|v| v.is_empty())
+    });
+    s.case("hold_out", OPTIONS, "fraction 1", || {
+        invalid(hold_out(&ok_series(), 1.0, &mut Rng::new(0)))
+    });
+    s.case("hold_out", NONFINITE, "NaN fraction", || {
+        invalid(hold_out(&ok_series(), f64::NAN, &mut Rng::new(0)))
+    });
+    s.case("hold_out", SIZES, "empty series", || {
+        invalid(hold_out(&Series::empty("e", 1), 0.5, &mut Rng::new(0)))
+    });
+    s.case("split_at_fraction", OPTIONS, "fraction 0", || {
+        invalid(split_at_fraction(&ok_series(), 0.0))
+    });
+    s.case("Scaling::fit", SIZES, "no series", || invalid(Scaling::fit(&[])));
+    s.case("Scaling::fit", SHAPES, "series of two dims", || {
+        let b = Series::dense("b", vec![0.0], &[vec![1.0, 2.0]]).unwrap();
+        invalid(Scaling::fit(&[&ok_series(), &b]))
+    });
+    s.case("interpolate", NONFINITE, "NaN query time", || {
+        invalid(interpolate(&ok_series(), &[f64::NAN], Interpolation::Linear))
+    });
+    s.case("interpolate", SIZES, "a single observation", || {
+        let one = Series::dense("o", vec![1.0], &[vec![3.0]]).unwrap();
+        interpolate(&one, &[0.0, 5.0], Interpolation::CubicSpline)
+            .is_ok_and(|v| v == [vec![3.0], vec![3.0]])
+    });
+    for (name, cfg) in [
+        ("zero latent", LatentConfig { latent_dim: 0, ..LatentConfig::chen(1) }),
+        ("zero obs dim", LatentConfig { obs_dim: 0, ..LatentConfig::chen(1) }),
+        ("huge hidden", LatentConfig { encoder_hidden: usize::MAX, ..LatentConfig::chen(1) }),
+        ("zero width", LatentConfig { field_hidden: vec![0], ..LatentConfig::chen(1) }),
+        ("negative noise", LatentConfig { obs_std: -0.1, ..LatentConfig::chen(1) }),
+        ("NaN KL weight", LatentConfig { kl_weight: f64::NAN, ..LatentConfig::chen(1) }),
+        ("zero samples", LatentConfig { samples: 0, ..LatentConfig::chen(1) }),
+        (
+            "infinite origin",
+            LatentConfig { time_origin: Some(f64::INFINITY), ..LatentConfig::chen(1) },
+        ),
+    ] {
+        s.case("LatentOde::new", OPTIONS, name, || invalid(LatentOde::new(cfg, &mut Rng::new(0))));
+    }
+    let model = || LatentOde::new(LatentConfig::chen(1), &mut Rng::new(0)).unwrap();
+    let ex =
+        Example { obs: ok_series(), target: Series::dense("a", vec![1.5], &[vec![0.0]]).unwrap() };
+    s.case("LatentOde::set_params", SHAPES, "wrong length", || invalid(model().set_params(&[0.0])));
+    s.case("LatentOde::set_params", NONFINITE, "NaN parameter", || {
+        let mut m = model();
+        let p = vec![f64::NAN; m.num_params()];
+        invalid(m.set_params(&p))
+    });
+    s.case("LatentOde::example_loss", SHAPES, "noise of the wrong length", || {
+        invalid(model().example_loss(&ex, &[0.0; 3], 1.0, None))
+    });
+    s.case("LatentOde::example_loss", SHAPES, "gradient buffer of the wrong length", || {
+        invalid(model().example_loss(&ex, &[0.0; 4], 1.0, Some(&mut [0.0; 3])))
+    });
+    s.case("LatentOde::example_loss", SHAPES, "series of another dim", || {
+        let two = Series::dense("b", vec![0.0], &[vec![1.0, 2.0]]).unwrap();
+        invalid(model().example_loss(&Example::observed(two), &[0.0; 4], 1.0, None))
+    });
+    s.case("LatentOde::example_loss", NONFINITE, "NaN noise", || {
+        model().example_loss(&ex, &[f64::NAN; 4], 1.0, None).is_err()
+    });
+    s.case("LatentOde::example_loss", NONFINITE, "a value forged to infinity", || {
+        let mut bad = ex.clone();
+        bad.obs.values[1] = f64::INFINITY;
+        invalid(model().example_loss(&bad, &[0.0; 4], 1.0, None))
+    });
+    s.case("LatentOde::example_loss", CALLBACK, "parameters that blow the solve up", || {
+        let mut m = model();
+        let p = vec![1e3; m.num_params()];
+        m.set_params(&p).unwrap();
+        let mut g = vec![0.0; m.num_params()];
+        m.example_loss(&ex, &[0.5; 4], 1.0, Some(&mut g)).is_err()
+    });
+    s.case("LatentOde::batch_loss_grad", SIZES, "empty batch", || {
+        let mut m = model();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.batch_loss_grad(&[], &[], &mut g))
+    });
+    s.case("LatentOde::batch_loss_grad", SHAPES, "noise for another batch", || {
+        let mut m = model();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.batch_loss_grad(&[ex.clone()], &[], &mut g))
+    });
+    s.case("LatentOde::predict", NONFINITE, "NaN query time", || {
+        invalid(model().predict(&ex.obs, &[f64::NAN], 3, &mut Rng::new(0)))
+    });
+    s.case("LatentOde::predict", SIZES, "a million samples", || {
+        invalid(model().predict(&ex.obs, &[1.0], 1_000_000, &mut Rng::new(0)))
+    });
+    s.case("LatentOde::predict", SIZES, "no query times", || {
+        model().predict(&ex.obs, &[], 3, &mut Rng::new(0)).is_ok_and(|p| p.mean.is_empty())
+    });
+    s.case("LatentOde::predict", OPTIONS, "RNN decoder asked before its origin", || {
+        let cfg = LatentConfig { decoder: latent_ode::DecoderKind::Rnn, ..LatentConfig::chen(1) };
+        invalid(LatentOde::new(cfg, &mut Rng::new(0)).unwrap().predict(
+            &ex.obs,
+            &[-1.0],
+            0,
+            &mut Rng::new(0),
+        ))
+    });
+    s.case("LatentOde::posterior", SIZES, "empty observations", || {
+        invalid(model().posterior(&Series::empty("a", 1)))
+    });
+    s.case("Examples::new", SHAPES, "examples of another dim", || {
+        let two = Series::dense("b", vec![0.0], &[vec![1.0, 2.0]]).unwrap();
+        latent_ode::Examples::new(vec![Example::observed(two)], &model()).is_err()
+    });
+    s.case("Examples::batch", SIZES, "index past the end", || {
+        let set = latent_ode::Examples::new(vec![ex.clone()], &model()).unwrap();
+        train::Dataset::batch(&set, &[3], &mut Rng::new(0)).is_err()
+    });
+    s.case("SeriesBatch::chunk", SIZES, "more chunks than series", || {
+        let b = latent_ode::SeriesBatch { examples: vec![ex.clone()], eps: vec![vec![0.0; 4]] };
+        train::Chunk::chunk(&b, 0, 2).is_err()
+    });
+    s.case("predict_all", SIZES, "no model copies", || {
+        invalid(latent_ode::predict_all(&mut [], &[ex.clone()], 1, 0))
+    });
+    s.case("score_predictions", SHAPES, "predictions for another set", || {
+        invalid(latent_ode::score_predictions(&[ex.clone()], &[]))
+    });
+    s.case("check::elbo_gradient_error", OPTIONS, "zero step", || {
+        invalid(latent_ode::check::elbo_gradient_error(&mut model(), &ex, &[0.0; 4], 1.0, 0.0))
+    });
+}
+
 #[test]
 fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
     let mut s = Suite::default();
@@ -1016,5 +1239,6 @@ fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
     adjoint_cases(&mut s);
     train_cases(&mut s);
     cnf_cases(&mut s);
+    latent_cases(&mut s);
     s.finish();
 }

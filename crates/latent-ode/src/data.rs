@@ -385,6 +385,20 @@ impl Scaling {
         Example { obs: self.apply(&e.obs), target: self.apply(&e.target) }
     }
 
+    /// A prediction made on scaled series back in the data's units (times and values).
+    pub fn invert(&self, p: &mut crate::Prediction) {
+        for t in &mut p.times {
+            *t *= self.time_scale;
+        }
+        for rows in [&mut p.mean, &mut p.lower, &mut p.upper] {
+            for r in rows.iter_mut() {
+                for (j, v) in r.iter_mut().enumerate() {
+                    *v = self.value(j, *v);
+                }
+            }
+        }
+    }
+
     /// A scaled value `j` back in the data's units.
     pub fn value(&self, j: usize, v: f64) -> f64 {
         match (self.mean.get(j), self.std.get(j)) {

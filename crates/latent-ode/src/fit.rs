@@ -105,8 +105,12 @@ impl train::Model for LatentOde {
         batch: &SeriesBatch,
         grad: &mut [f64],
     ) -> Result<train::StepReport, train::Error> {
-        let p =
-            self.batch_loss_grad(&batch.examples, &batch.eps, grad).map_err(train::Error::model)?;
+        let p = if self.config.union_of_times {
+            self.union_batch_loss_grad(&batch.examples, &batch.eps, grad)
+        } else {
+            self.batch_loss_grad(&batch.examples, &batch.eps, grad)
+        }
+        .map_err(train::Error::model)?;
         Ok(train::StepReport {
             loss: p.loss,
             metrics: vec![("nll", p.nll), ("kl", p.kl), ("beta", p.beta), ("mse", p.mse)],
@@ -176,14 +180,49 @@ pub fn score(
     seed: u64,
 ) -> Result<Scores, Error> {
     let preds = predict_all(models, examples, samples, seed)?;
+    let mut s = score_predictions(examples, &preds)?;
+    let m = &mut models[0];
+    let noise_len = m.config.samples * m.config.latent_dim;
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let mut total = 0.0;
+    for ex in examples {
+        let eps: Vec<f64> = (0..noise_len).map(|_| rng.normal()).collect();
+        total += m.example_loss(&Example::observed(ex.obs.clone()), &eps, 1.0, None)?.loss;
+    }
+    s.neg_elbo = total / examples.len().max(1) as f64;
+    Ok(s)
+}
+
+/// RMSE and MAE of `(target, reconstruction)` predictions (as [`predict_all`] returns
+/// them, one pair per example) against the examples' observed entries; `neg_elbo` is 0.
+pub fn score_predictions(
+    examples: &[Example],
+    preds: &[(crate::Prediction, crate::Prediction)],
+) -> Result<Scores, Error> {
+    if preds.len() != examples.len() {
+        return Err(Error::InvalidArgument {
+            what: "predictions",
+            detail: format!("{} for {} examples", preds.len(), examples.len()),
+        });
+    }
     let mut s = Scores::default();
     let (mut se, mut ae, mut se_obs, mut n_obs) = (0.0, 0.0, 0.0, 0usize);
-    for (ex, (target, recon)) in examples.iter().zip(&preds) {
+    for (ex, (target, recon)) in examples.iter().zip(preds) {
         for (series, pred, obs) in [(&ex.target, target, false), (&ex.obs, recon, true)] {
             for i in 0..series.len() {
                 for j in 0..series.dim {
                     if let Some(v) = series.get(i, j) {
-                        let e = pred.mean[i][j] - v;
+                        let row = pred.times.partition_point(|&t| t < series.times[i]);
+                        let p = pred.mean.get(row).and_then(|r| r.get(j)).ok_or_else(|| {
+                            Error::InvalidArgument {
+                                what: "predictions",
+                                detail: format!(
+                                    "none at t = {} for '{}'",
+                                    series.times[i], series.id
+                                ),
+                            }
+                        })?;
+                        let e = p - v;
                         if obs {
                             se_obs += e * e;
                             n_obs += 1;
@@ -200,14 +239,5 @@ pub fn score(
     s.rmse_target = (se / s.n_target.max(1) as f64).sqrt();
     s.mae_target = ae / s.n_target.max(1) as f64;
     s.rmse_obs = (se_obs / n_obs.max(1) as f64).sqrt();
-    let m = &mut models[0];
-    let noise_len = m.config.samples * m.config.latent_dim;
-    let mut rng = Rng::new(seed ^ 0x5eed);
-    let mut total = 0.0;
-    for ex in examples {
-        let eps: Vec<f64> = (0..noise_len).map(|_| rng.normal()).collect();
-        total += m.example_loss(&Example::observed(ex.obs.clone()), &eps, 1.0, None)?.loss;
-    }
-    s.neg_elbo = total / examples.len().max(1) as f64;
     Ok(s)
 }

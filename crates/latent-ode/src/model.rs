@@ -74,6 +74,9 @@ pub struct LatentConfig {
     pub solver: AdjointOptions,
     /// The gradient strategy.
     pub strategy: Strategy,
+    /// Train with one stacked solve at the union of the batch's times
+    /// ([`LatentOde::union_batch_loss_grad`]) instead of one solve per series.
+    pub union_of_times: bool,
 }
 
 impl LatentConfig {
@@ -101,6 +104,7 @@ impl LatentConfig {
             time_origin: Some(0.0),
             solver: AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-5).atol(1e-6)),
             strategy: Strategy::Backsolve,
+            union_of_times: false,
         }
     }
 
@@ -221,6 +225,8 @@ pub struct LatentOde {
     output: GraphBlock,
     log_std: Vec<f64>,
     step: u64,
+    /// The latent field at a stacked batch size (the union-of-times solve).
+    stacked: Option<(usize, AutodiffField)>,
     /// Lengths of the parameter parts, in the flat order.
     parts: Vec<(&'static str, usize)>,
 }
@@ -344,6 +350,7 @@ impl LatentOde {
             output,
             log_std,
             step: 0,
+            stacked: None,
             parts,
         })
     }
@@ -675,11 +682,9 @@ impl LatentOde {
         let head = self.head.forward(&tape.h)?.to_vec();
         let want = grad.is_some();
         let mut dparams = vec![0.0; if want { self.num_params() } else { 0 }];
-        let std: Vec<f64> = self.obs_std();
         let mut out = LossParts { beta, nfe_forward: tape.nfe as f64, ..LossParts::default() };
         let mut d_head = vec![0.0; head.len()];
         let mut d_log_std = vec![0.0; self.config.obs_dim];
-        let n_entries = entries.len().max(1) as f64;
         match self.config.decoder {
             DecoderKind::Ode => {
                 let (mu, lv) = head.split_at(l);
@@ -692,27 +697,15 @@ impl LatentOde {
                     let z0: Vec<f64> = (0..l).map(|i| mu[i] + sig[i] * e[i]).collect();
                     let (path, zs, nfe) = self.solve_path(&z0, t0, &times)?;
                     out.nfe_forward += nfe as f64;
-                    let xs: Vec<Vec<f64>> = zs
-                        .iter()
-                        .map(|z| Ok(self.output.forward(z)?.to_vec()))
-                        .collect::<Result<_, Error>>()?;
-                    let mut dx = vec![vec![0.0; self.config.obs_dim]; times.len()];
-                    for &(k, j, v) in &entries {
-                        let r = (xs[k][j] - v) / std[j];
-                        out.nll += inv * (0.5 * r * r + self.log_std[j] + 0.5 * LN_2PI);
-                        out.mse += inv * (xs[k][j] - v).powi(2) / n_entries;
-                        dx[k][j] += inv * r / std[j];
-                        d_log_std[j] += inv * (1.0 - r * r);
-                    }
+                    let dz = self.output_loss(
+                        &zs,
+                        &entries,
+                        inv,
+                        &mut out,
+                        &mut d_log_std,
+                        want.then_some(&mut dparams[..]),
+                    )?;
                     if want {
-                        let r_out = self.range("output");
-                        let mut tmp = vec![0.0; r_out.len()];
-                        let mut dz = Vec::with_capacity(times.len());
-                        for k in 0..times.len() {
-                            let d = self.output.backward_at(&zs[k], &dx[k], &mut tmp)?.to_vec();
-                            add_into(&mut dparams[r_out.clone()], &tmp);
-                            dz.push(d);
-                        }
                         let r_field = self.range("field");
                         let (dz0, nfe_b) = self.path_backward(&path, &dz, &mut dparams[r_field])?;
                         out.nfe_backward += nfe_b as f64;
@@ -740,28 +733,20 @@ impl LatentOde {
                 }
                 let h = self.config.encoder_hidden;
                 let (inputs, states) = self.rnn_decode(&head, t0, &times)?;
-                let xs: Vec<Vec<f64>> = states
-                    .iter()
-                    .map(|z| Ok(self.output.forward(z)?.to_vec()))
-                    .collect::<Result<_, Error>>()?;
-                let mut dx = vec![vec![0.0; self.config.obs_dim]; times.len()];
-                for &(k, j, v) in &entries {
-                    let r = (xs[k][j] - v) / std[j];
-                    out.nll += 0.5 * r * r + self.log_std[j] + 0.5 * LN_2PI;
-                    out.mse += (xs[k][j] - v).powi(2) / n_entries;
-                    dx[k][j] += r / std[j];
-                    d_log_std[j] += 1.0 - r * r;
-                }
+                let dz = self.output_loss(
+                    &states,
+                    &entries,
+                    1.0,
+                    &mut out,
+                    &mut d_log_std,
+                    want.then_some(&mut dparams[..]),
+                )?;
                 if want {
-                    let r_out = self.range("output");
                     let r_cell = self.range("decoder_cell");
-                    let mut tmp = vec![0.0; r_out.len()];
                     let mut tmp_cell = vec![0.0; r_cell.len()];
                     let mut carry = vec![0.0; h];
                     for k in (0..times.len()).rev() {
-                        let d = self.output.backward_at(&states[k], &dx[k], &mut tmp)?;
-                        add_into(&mut carry, d);
-                        add_into(&mut dparams[r_out.clone()], &tmp);
+                        add_into(&mut carry, &dz[k]);
                         let cell = self.decoder_cell.as_mut().ok_or(Error::InvalidArgument {
                             what: "decoder",
                             detail: "no RNN decoder cell".into(),
@@ -801,6 +786,43 @@ impl LatentOde {
             return Err(Error::NonFinite { what: "loss", index: 0, series: ex.obs.id.clone() });
         }
         Ok(out)
+    }
+
+    /// The Gaussian negative log-likelihood of `entries` (time index, value index, value)
+    /// given latents `zs` per time, weighted by `weight`, added into `out`; with `dparams`,
+    /// the output network's gradient is added there and `∂/∂z` per time returned.
+    fn output_loss(
+        &mut self,
+        zs: &[Vec<f64>],
+        entries: &[(usize, usize, f64)],
+        weight: f64,
+        out: &mut LossParts,
+        d_log_std: &mut [f64],
+        dparams: Option<&mut [f64]>,
+    ) -> Result<Vec<Vec<f64>>, Error> {
+        let std = self.obs_std();
+        let n_entries = entries.len().max(1) as f64;
+        let xs: Vec<Vec<f64>> = zs
+            .iter()
+            .map(|z| Ok(self.output.forward(z)?.to_vec()))
+            .collect::<Result<_, Error>>()?;
+        let mut dx = vec![vec![0.0; self.config.obs_dim]; zs.len()];
+        for &(k, j, v) in entries {
+            let r = (xs[k][j] - v) / std[j];
+            out.nll += weight * (0.5 * r * r + self.log_std[j] + 0.5 * LN_2PI);
+            out.mse += weight * (xs[k][j] - v).powi(2) / n_entries;
+            dx[k][j] += weight * r / std[j];
+            d_log_std[j] += weight * (1.0 - r * r);
+        }
+        let Some(dparams) = dparams else { return Ok(Vec::new()) };
+        let r_out = self.range("output");
+        let mut tmp = vec![0.0; r_out.len()];
+        let mut dz = Vec::with_capacity(zs.len());
+        for k in 0..zs.len() {
+            dz.push(self.output.backward_at(&zs[k], &dx[k], &mut tmp)?.to_vec());
+            add_into(&mut dparams[r_out.clone()], &tmp);
+        }
+        Ok(dz)
     }
 
     fn rnn_decode(
@@ -875,6 +897,209 @@ impl LatentOde {
             *v /= n;
         }
         Ok(total)
+    }
+
+    /// The same loss and gradient as [`LatentOde::batch_loss_grad`], but with the latent
+    /// paths of the whole batch (every series and `z0` sample) stacked into one state and
+    /// solved once at the union of all series' times — torchdiffeq's trick, which makes
+    /// every series' solve stop at every other series' times. Needs a fixed
+    /// [`LatentConfig::time_origin`] at or before every scored time, and the ODE decoder.
+    /// The two agree to solver tolerance (the stacked solve's steps are chosen for the
+    /// whole batch at once).
+    pub fn union_batch_loss_grad(
+        &mut self,
+        examples: &[Example],
+        eps: &[Vec<f64>],
+        grad: &mut [f64],
+    ) -> Result<LossParts, Error> {
+        let t0 = self.config.time_origin.ok_or(Error::InvalidArgument {
+            what: "time origin",
+            detail: "the union-of-times solve needs a fixed LatentConfig::time_origin".into(),
+        })?;
+        if self.config.decoder != DecoderKind::Ode {
+            return Err(Error::InvalidArgument {
+                what: "decoder",
+                detail: "the union-of-times solve is for the ODE decoder".into(),
+            });
+        }
+        let (l, samples) = (self.config.latent_dim, self.config.samples);
+        if examples.is_empty()
+            || eps.len() != examples.len()
+            || eps.iter().any(|e| e.len() != samples * l)
+        {
+            return Err(Error::InvalidArgument {
+                what: "batch",
+                detail: format!(
+                    "{} examples need as many noise vectors of {}",
+                    examples.len(),
+                    samples * l
+                ),
+            });
+        }
+        if grad.len() != self.num_params() {
+            return Err(Error::InvalidArgument {
+                what: "gradient buffer",
+                detail: format!("{} values for {} parameters", grad.len(), self.num_params()),
+            });
+        }
+        let beta = self.config.beta(self.step);
+        let rows = examples.len() * samples;
+        // Encoders, one series at a time.
+        let mut tapes = Vec::with_capacity(examples.len());
+        let mut heads = Vec::with_capacity(examples.len());
+        let mut scored = Vec::with_capacity(examples.len());
+        let mut union: Vec<f64> = vec![t0];
+        for ex in examples {
+            ex.check()?;
+            self.check_series(&ex.obs, "observations")?;
+            let (times, entries) = Self::scored(ex, true);
+            if let Some(&t) = times.first().filter(|&&t| t < t0) {
+                return Err(Error::InvalidArgument {
+                    what: "scored times",
+                    detail: format!("'{}' has {t}, before the time origin {t0}", ex.obs.id),
+                });
+            }
+            union.extend(times.iter().copied().filter(|&t| t > t0));
+            let tape = self.encode(&ex.obs)?;
+            heads.push(self.head.forward(&tape.h)?.to_vec());
+            tapes.push(tape);
+            scored.push((times, entries));
+        }
+        union.sort_by(f64::total_cmp);
+        union.dedup();
+        // z0 of every (series, sample) row, column-major rows × l.
+        let mut z0 = vec![0.0; rows * l];
+        for (b, head) in heads.iter().enumerate() {
+            for s in 0..samples {
+                for i in 0..l {
+                    let sig = (0.5 * head[l + i]).exp();
+                    z0[(b * samples + s) + i * rows] = head[i] + sig * eps[b][s * l + i];
+                }
+            }
+        }
+        let block = self.block();
+        let field = self.stacked_field(rows)?;
+        let rec = block.forward(field, &z0, &union)?;
+        let mut out =
+            LossParts { beta, nfe_forward: rec.nfe_forward as f64, ..LossParts::default() };
+        let mut dparams = vec![0.0; self.num_params()];
+        let mut d_log_std = vec![0.0; self.config.obs_dim];
+        let mut cot = vec![vec![0.0; rows * l]; union.len()];
+        let inv = 1.0 / samples as f64;
+        for (b, (times, entries)) in scored.iter().enumerate() {
+            let idx: Vec<usize> =
+                times.iter().map(|&t| union.partition_point(|&u| u < t)).collect();
+            for s in 0..samples {
+                let row = b * samples + s;
+                let zs: Vec<Vec<f64>> = idx
+                    .iter()
+                    .map(|&k| (0..l).map(|i| rec.zs[k][row + i * rows]).collect())
+                    .collect();
+                let mut part = LossParts::default();
+                let dz = self.output_loss(
+                    &zs,
+                    entries,
+                    inv,
+                    &mut part,
+                    &mut d_log_std,
+                    Some(&mut dparams[..]),
+                )?;
+                out.nll += part.nll;
+                out.mse += part.mse;
+                for (k, d) in idx.iter().zip(&dz) {
+                    for i in 0..l {
+                        cot[*k][row + i * rows] += d[i];
+                    }
+                }
+            }
+        }
+        let field = self.stacked_field(rows)?;
+        let g = block.backward(field, &rec, &cot)?;
+        out.nfe_backward = g.nfe_backward as f64;
+        add_into(&mut dparams[self.range("field")], &g.params);
+        for (b, head) in heads.iter().enumerate() {
+            let (mu, lv) = head.split_at(l);
+            let mut d_head = vec![0.0; 2 * l];
+            for i in 0..l {
+                let sig = (0.5 * lv[i]).exp();
+                for s in 0..samples {
+                    let dz0 = g.z0[(b * samples + s) + i * rows];
+                    d_head[i] += dz0;
+                    d_head[l + i] += dz0 * eps[b][s * l + i] * 0.5 * sig;
+                }
+                d_head[i] += beta * mu[i];
+                d_head[l + i] += beta * 0.5 * (lv[i].exp() - 1.0);
+                out.kl += 0.5 * (lv[i].exp() + mu[i] * mu[i] - 1.0 - lv[i]);
+            }
+            let r_head = self.range("head");
+            let mut tmp = vec![0.0; r_head.len()];
+            let dh = self.head.backward_at(&tapes[b].h, &d_head, &mut tmp)?.to_vec();
+            add_into(&mut dparams[r_head], &tmp);
+            let (rc, rf) = (self.range("encoder"), self.range("encoder_field"));
+            let (mut gc, mut gf) = (vec![0.0; rc.len()], vec![0.0; rf.len()]);
+            out.nfe_backward += self.encode_backward(&tapes[b], dh, &mut gc, &mut gf)? as f64;
+            out.nfe_forward += tapes[b].nfe as f64;
+            add_into(&mut dparams[rc], &gc);
+            add_into(&mut dparams[rf], &gf);
+        }
+        if self.config.learn_obs_std {
+            add_into(&mut dparams[self.range("log_std")], &d_log_std);
+        }
+        let n = examples.len() as f64;
+        out.loss = (out.nll + beta * out.kl) / n;
+        out.nll /= n;
+        out.kl /= n;
+        out.mse /= n;
+        if let Some(i) = dparams.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "gradient",
+                index: i,
+                series: "(union batch)".into(),
+            });
+        }
+        if !out.loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: "loss",
+                index: 0,
+                series: "(union batch)".into(),
+            });
+        }
+        for (a, b) in grad.iter_mut().zip(&dparams) {
+            *a = b / n;
+        }
+        Ok(out)
+    }
+
+    /// The latent field for `rows` stacked states (built once per size, the current
+    /// parameters copied in).
+    fn stacked_field(&mut self, rows: usize) -> Result<&AutodiffField, Error> {
+        let params = self.field.as_ref().map(|f| f.params().to_vec()).unwrap_or_default();
+        if self.stacked.as_ref().is_none_or(|(r, _)| *r != rows) {
+            let l = self.config.latent_dim;
+            let mut g = Graph::new();
+            let x = g.input(rows, l);
+            let y = Mlp::new(
+                &mut g,
+                "field",
+                &widths(l, &self.config.field_hidden, l),
+                self.config.field_activation,
+                &mut Rng::new(0),
+            )?
+            .forward(&mut g, x)?;
+            self.stacked = Some((rows, AutodiffField::new(g, y)?));
+        }
+        let (_, f) = self
+            .stacked
+            .as_mut()
+            .ok_or(Error::InvalidArgument { what: "stacked field", detail: "not built".into() })?;
+        if f.params().len() != params.len() {
+            return Err(Error::InvalidArgument {
+                what: "stacked field",
+                detail: format!("{} parameters, the field has {}", f.params().len(), params.len()),
+            });
+        }
+        f.params_mut().copy_from_slice(&params);
+        Ok(f)
     }
 
     /// `q(z0 | obs)`: the mean and log-variance (the RNN decoder's initial state and

@@ -63,25 +63,7 @@ fn check_gradient(cfg: LatentConfig, tol: f64) {
         ex.target = ex.target.select(&[1, 2]).unwrap();
     }
     let eps: Vec<f64> = (0..cfg.samples * cfg.latent_dim).map(|i| 0.3 * (i as f64) - 0.4).collect();
-    let n = m.num_params();
-    let mut g = vec![0.0; n];
-    m.example_loss(&ex, &eps, 0.7, Some(&mut g)).unwrap();
-    let p0 = m.params();
-    let h = 1e-5;
-    let mut worst: f64 = 0.0;
-    for i in 0..n {
-        let mut p = p0.clone();
-        p[i] = p0[i] + h;
-        m.set_params(&p).unwrap();
-        let up = m.example_loss(&ex, &eps, 0.7, None).unwrap().loss;
-        p[i] = p0[i] - h;
-        m.set_params(&p).unwrap();
-        let dn = m.example_loss(&ex, &eps, 0.7, None).unwrap().loss;
-        let fd = (up - dn) / (2.0 * h);
-        let err = (fd - g[i]).abs() / (1e-3 + fd.abs().max(g[i].abs()));
-        worst = worst.max(err);
-    }
-    m.set_params(&p0).unwrap();
+    let worst = latent_ode::check::elbo_gradient_error(&mut m, &ex, &eps, 0.7, 1e-5).unwrap();
     assert!(
         worst < tol,
         "{:?}/{:?}/{:?}: worst relative error {worst:.2e}",
@@ -190,4 +172,26 @@ fn interpolation_baselines_are_exact_on_lines_and_cubic_on_smooth_curves() {
     let lin = interpolate(&sine, &[1.75], Interpolation::Linear).unwrap()[0][0];
     let cub = interpolate(&sine, &[1.75], Interpolation::CubicSpline).unwrap()[0][0];
     assert!((cub - 1.75f64.sin()).abs() < (lin - 1.75f64.sin()).abs() / 3.0);
+}
+
+#[test]
+fn per_series_and_union_of_times_batches_agree_to_solver_tolerance() {
+    // Spirals, each with its own 20 observed times: the union has ~100 times.
+    let mut rng = Rng::new(4);
+    let data: Vec<Example> =
+        spirals(8, 20, 0.1, &mut rng).unwrap().into_iter().map(|s| s.example).collect();
+    let mut cfg = small(EncoderKind::Gru, DecoderKind::Ode, Strategy::Backsolve);
+    cfg.time_origin = Some(0.0);
+    let eps: Vec<Vec<f64>> =
+        (0..8).map(|_| (0..cfg.samples * cfg.latent_dim).map(|_| rng.normal()).collect()).collect();
+    let mut m = LatentOde::new(cfg, &mut Rng::new(6)).unwrap();
+    let n = m.num_params();
+    let (mut g1, mut g2) = (vec![0.0; n], vec![0.0; n]);
+    let a = m.batch_loss_grad(&data, &eps, &mut g1).unwrap();
+    let b = m.union_batch_loss_grad(&data, &eps, &mut g2).unwrap();
+    assert!((a.loss - b.loss).abs() < 1e-7 * a.loss.abs(), "{} vs {}", a.loss, b.loss);
+    assert!((a.kl - b.kl).abs() < 1e-12 * a.kl.abs().max(1.0));
+    let norm = g1.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let diff = g1.iter().zip(&g2).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    assert!(diff < 1e-6 * norm, "gradient differs by {:.2e} of its norm", diff / norm);
 }
