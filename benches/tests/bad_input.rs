@@ -1185,7 +1185,7 @@ fn latent_cases(s: &mut Suite) {
     s.case("LatentOde::batch_loss_grad", SHAPES, "noise for another batch", || {
         let mut m = model();
         let mut g = vec![0.0; m.num_params()];
-        invalid(m.batch_loss_grad(&[ex.clone()], &[], &mut g))
+        invalid(m.batch_loss_grad(std::slice::from_ref(&ex), &[], &mut g))
     });
     s.case("LatentOde::predict", NONFINITE, "NaN query time", || {
         invalid(model().predict(&ex.obs, &[f64::NAN], 3, &mut Rng::new(0)))
@@ -1221,10 +1221,10 @@ fn latent_cases(s: &mut Suite) {
         train::Chunk::chunk(&b, 0, 2).is_err()
     });
     s.case("predict_all", SIZES, "no model copies", || {
-        invalid(latent_ode::predict_all(&mut [], &[ex.clone()], 1, 0))
+        invalid(latent_ode::predict_all(&mut [], std::slice::from_ref(&ex), 1, 0))
     });
     s.case("score_predictions", SHAPES, "predictions for another set", || {
-        invalid(latent_ode::score_predictions(&[ex.clone()], &[]))
+        invalid(latent_ode::score_predictions(std::slice::from_ref(&ex), &[]))
     });
     s.case("check::elbo_gradient_error", OPTIONS, "zero step", || {
         invalid(latent_ode::check::elbo_gradient_error(&mut model(), &ex, &[0.0; 4], 1.0, 0.0))
