@@ -128,11 +128,16 @@ fn ci_steps(quick: bool) -> Result<()> {
 fn latent(args: &[String]) -> Result<()> {
     let mut cmd = example("release", "latent-ode", "latent");
     // Paths are relative to where the user ran the command, not the workspace root.
+    let here = std::env::current_dir().map_err(|e| format!("latent: {e}"))?;
+    let paths = ["--train", "--test", "--predictions", "--out", "--resume"];
+    let mut previous = "";
     for a in args {
-        match std::fs::canonicalize(a) {
-            Ok(p) if Path::new(a).exists() && !a.starts_with('-') => cmd.arg(p),
-            _ => cmd.arg(a),
-        };
+        if paths.contains(&previous) && !a.starts_with('-') {
+            cmd.arg(here.join(a));
+        } else {
+            cmd.arg(a);
+        }
+        previous = a;
     }
     run("latent", &mut cmd)
 }
