@@ -473,12 +473,14 @@ fn plot(
             )?
             .label("observed (noisy)")
             .legend(|(x, y)| Circle::new((x + 7, y), 3, RGBColor(0, 114, 178).filled()));
+        // The window ends where the targets begin (spirals), else at the last observation.
+        let split = ex.target.times.first().copied().unwrap_or(f64::INFINITY);
         let (recon, extrap): (Vec<(f64, f64, f64)>, Vec<(f64, f64, f64)>) = p
             .times
             .iter()
             .zip(&p.mean)
             .map(|(&t, r)| (t, r[0], r[1]))
-            .partition(|&(t, _, _)| t <= ex.obs.times.last().copied().unwrap_or(0.0));
+            .partition(|&(t, _, _)| t < split);
         chart
             .draw_series(LineSeries::new(
                 recon.iter().map(|q| (q.1, q.2)),
