@@ -4,11 +4,9 @@
 //! on a series with missing entries and targets before and after its observations.
 //! Exits 1 if any relative error exceeds 1e-5.
 
-use latent_ode::adjoint::{AdjointOptions, Strategy};
-use latent_ode::autodiff::layers::Activation;
+use latent_ode::adjoint::Strategy;
 use latent_ode::autodiff::Rng;
-use latent_ode::ode_solvers::{Method, Options};
-use latent_ode::{check, DecoderKind, EncoderKind, Example, LatentConfig, LatentOde, Series};
+use latent_ode::{check, DecoderKind, EncoderKind, LatentOde};
 
 const TOL: f64 = 1e-5;
 
@@ -30,23 +28,7 @@ fn run() -> Result<bool, latent_ode::Error> {
             detail: "latent-gradcheck takes none".into(),
         });
     }
-    let obs = Series::new(
-        "check",
-        2,
-        vec![0.3, 0.7, 1.0, 1.6],
-        &[
-            vec![Some(0.5), Some(-0.2)],
-            vec![None, Some(0.1)],
-            vec![Some(0.9), Some(0.4)],
-            vec![Some(0.2), None],
-        ],
-    )?;
-    let target = Series::new(
-        "check",
-        2,
-        vec![0.1, 1.3, 2.0],
-        &[vec![Some(0.3), None], vec![Some(0.6), Some(0.0)], vec![None, Some(-0.3)]],
-    )?;
+    let base = check::example()?;
     println!(
         "{:<8} {:<5} {:<13} {:>7} {:>16}",
         "encoder", "dec", "strategy", "params", "max rel. error"
@@ -63,24 +45,9 @@ fn run() -> Result<bool, latent_ode::Error> {
                 {
                     continue; // no ODE anywhere: the strategy plays no part
                 }
-                let mut c = LatentConfig::chen(2);
-                c.latent_dim = 3;
-                c.encoder = enc;
-                c.decoder = dec;
-                c.encoder_hidden = 5;
-                c.encoder_field_hidden = vec![4];
-                c.field_hidden = vec![6];
-                c.field_activation = Activation::Tanh;
-                c.output_hidden = vec![5];
-                c.output_activation = Activation::Tanh;
-                c.learn_obs_std = true;
-                c.samples = 2;
-                c.time_origin = None;
-                c.solver =
-                    AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-11).atol(1e-11));
-                c.strategy = strategy;
+                let c = check::config(enc, dec, strategy);
                 let mut m = LatentOde::new(c.clone(), &mut Rng::new(3))?;
-                let mut ex = Example { obs: obs.clone(), target: target.clone() };
+                let mut ex = base.clone();
                 if dec == DecoderKind::Rnn {
                     ex.target = ex.target.select(&[1, 2])?;
                 }

@@ -1,8 +1,56 @@
 //! Gradient checks: the negative ELBO's gradient against central finite differences, for
 //! `cargo xtask gradcheck` and the tests.
 
-use crate::data::Example;
-use crate::{Error, LatentOde};
+use crate::adjoint::{AdjointOptions, Strategy};
+use crate::autodiff::layers::Activation;
+use crate::data::{Example, Series};
+use crate::ode_solvers::{Method, Options};
+use crate::{DecoderKind, EncoderKind, Error, LatentConfig, LatentOde};
+
+/// The small model the gradient checks use: latent 3, widths 4–6, tanh, learnt noise, two
+/// `z0` samples, `β = 0.7`, `z0` at each series' first observation, Dopri5 at 1e-11.
+pub fn config(encoder: EncoderKind, decoder: DecoderKind, strategy: Strategy) -> LatentConfig {
+    let mut c = LatentConfig::chen(2);
+    c.latent_dim = 3;
+    c.encoder = encoder;
+    c.decoder = decoder;
+    c.encoder_hidden = 5;
+    c.encoder_field_hidden = vec![4];
+    c.field_hidden = vec![6];
+    c.field_activation = Activation::Tanh;
+    c.output_hidden = vec![5];
+    c.output_activation = Activation::Tanh;
+    c.learn_obs_std = true;
+    c.kl_weight = 0.7;
+    c.samples = 2;
+    c.time_origin = None;
+    c.solver = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-11).atol(1e-11));
+    c.strategy = strategy;
+    c
+}
+
+/// The checks' series: 2 values, a missing entry in each column, targets before and after
+/// the observations.
+pub fn example() -> Result<Example, Error> {
+    let obs = Series::new(
+        "check",
+        2,
+        vec![0.3, 0.7, 1.0, 1.6],
+        &[
+            vec![Some(0.5), Some(-0.2)],
+            vec![None, Some(0.1)],
+            vec![Some(0.9), Some(0.4)],
+            vec![Some(0.2), None],
+        ],
+    )?;
+    let target = Series::new(
+        "check",
+        2,
+        vec![0.1, 1.3, 2.0],
+        &[vec![Some(0.3), None], vec![Some(0.6), Some(0.0)], vec![None, Some(-0.3)]],
+    )?;
+    Ok(Example { obs, target })
+}
 
 /// The largest relative error `|fd − g| / (10⁻³ + max(|fd|, |g|))` over every parameter
 /// between the model's gradient of `example`'s loss (noise `eps`, weight `beta`) and

@@ -181,16 +181,21 @@ pub fn score(
 ) -> Result<Scores, Error> {
     let preds = predict_all(models, examples, samples, seed)?;
     let mut s = score_predictions(examples, &preds)?;
-    let m = &mut models[0];
-    let noise_len = m.config.samples * m.config.latent_dim;
-    let mut rng = Rng::new(seed ^ 0x5eed);
+    s.neg_elbo = mean_neg_elbo(&mut models[0], examples, seed ^ 0x5eed)?;
+    Ok(s)
+}
+
+/// The mean negative ELBO (`β = 1`, one `z0` draw per series from `Rng::new(seed)`) of
+/// the examples' observations.
+pub fn mean_neg_elbo(model: &mut LatentOde, examples: &[Example], seed: u64) -> Result<f64, Error> {
+    let noise_len = model.config.samples * model.config.latent_dim;
+    let mut rng = Rng::new(seed);
     let mut total = 0.0;
     for ex in examples {
         let eps: Vec<f64> = (0..noise_len).map(|_| rng.normal()).collect();
-        total += m.example_loss(&Example::observed(ex.obs.clone()), &eps, 1.0, None)?.loss;
+        total += model.example_loss(&Example::observed(ex.obs.clone()), &eps, 1.0, None)?.loss;
     }
-    s.neg_elbo = total / examples.len().max(1) as f64;
-    Ok(s)
+    Ok(total / examples.len().max(1) as f64)
 }
 
 /// RMSE and MAE of `(target, reconstruction)` predictions (as [`predict_all`] returns

@@ -62,7 +62,9 @@ pub use data::{
     hold_out, long_csv, parse_long_csv, periodic, read_co2, read_grouped, read_long_csv, spirals,
     split_at_fraction, subsample, Example, Scaling, Series, Spiral,
 };
-pub use fit::{predict_all, score, score_predictions, Examples, Scores, SeriesBatch};
+pub use fit::{
+    mean_neg_elbo, predict_all, score, score_predictions, Examples, Scores, SeriesBatch,
+};
 pub use model::{DecoderKind, EncoderKind, LatentConfig, LatentOde, LossParts, Prediction};
 
 /// The layers below, so a user of this crate needs no other dependency.

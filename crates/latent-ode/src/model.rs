@@ -1152,13 +1152,12 @@ impl LatentOde {
             DecoderKind::Ode => {
                 let l = self.config.latent_dim;
                 let (mu, lv) = head.split_at(l);
-                for s in 0..samples.max(1) {
+                for _ in 0..samples.max(1) {
                     let z0: Vec<f64> = if samples == 0 {
                         mu.to_vec()
                     } else {
                         (0..l).map(|i| mu[i] + (0.5 * lv[i]).exp() * rng.normal()).collect()
                     };
-                    let _ = s;
                     let (_, zs, _) = self.solve_path(&z0, t0, &ts)?;
                     draws.push(
                         zs.iter()

@@ -7,52 +7,12 @@ use latent_ode::ode_solvers::{Method, Options};
 use latent_ode::train::{Model, Replicas};
 use latent_ode::*;
 
-fn tight() -> AdjointOptions {
-    AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-11).atol(1e-11))
-}
-
 fn small(encoder: EncoderKind, decoder: DecoderKind, strategy: Strategy) -> LatentConfig {
-    let mut c = LatentConfig::chen(2);
-    c.latent_dim = 3;
-    c.encoder = encoder;
-    c.decoder = decoder;
-    c.encoder_hidden = 5;
-    c.encoder_field_hidden = vec![4];
-    c.field_hidden = vec![6];
-    c.field_activation = latent_ode::autodiff::layers::Activation::Tanh;
-    c.output_hidden = vec![5];
-    c.output_activation = latent_ode::autodiff::layers::Activation::Tanh;
-    c.learn_obs_std = true;
-    c.kl_weight = 0.7;
-    c.samples = 2;
-    c.time_origin = None;
-    c.solver = tight();
-    c.strategy = strategy;
-    c
+    check::config(encoder, decoder, strategy)
 }
 
-/// A series with a missing entry, and targets before and after the observations.
 fn example() -> Example {
-    let obs = Series::new(
-        "a",
-        2,
-        vec![0.3, 0.7, 1.0, 1.6],
-        &[
-            vec![Some(0.5), Some(-0.2)],
-            vec![None, Some(0.1)],
-            vec![Some(0.9), Some(0.4)],
-            vec![Some(0.2), None],
-        ],
-    )
-    .unwrap();
-    let target = Series::new(
-        "a",
-        2,
-        vec![0.1, 1.3, 2.0],
-        &[vec![Some(0.3), None], vec![Some(0.6), Some(0.0)], vec![None, Some(-0.3)]],
-    )
-    .unwrap();
-    Example { obs, target }
+    check::example().unwrap()
 }
 
 fn check_gradient(cfg: LatentConfig, tol: f64) {
@@ -63,7 +23,7 @@ fn check_gradient(cfg: LatentConfig, tol: f64) {
         ex.target = ex.target.select(&[1, 2]).unwrap();
     }
     let eps: Vec<f64> = (0..cfg.samples * cfg.latent_dim).map(|i| 0.3 * (i as f64) - 0.4).collect();
-    let worst = latent_ode::check::elbo_gradient_error(&mut m, &ex, &eps, 0.7, 1e-5).unwrap();
+    let worst = check::elbo_gradient_error(&mut m, &ex, &eps, 0.7, 1e-5).unwrap();
     assert!(
         worst < tol,
         "{:?}/{:?}/{:?}: worst relative error {worst:.2e}",
