@@ -1226,6 +1226,45 @@ fn latent_cases(s: &mut Suite) {
     s.case("score_predictions", SHAPES, "predictions for another set", || {
         invalid(latent_ode::score_predictions(std::slice::from_ref(&ex), &[]))
     });
+    let mut origin = LatentConfig::chen(1);
+    origin.time_origin = None;
+    s.case("LatentOde::union_batch_loss_grad", OPTIONS, "no fixed time origin", || {
+        let mut m = LatentOde::new(origin.clone(), &mut Rng::new(0)).unwrap();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.union_batch_loss_grad(std::slice::from_ref(&ex), &[vec![0.0; 4]], &mut g))
+    });
+    s.case("LatentOde::union_batch_loss_grad", OPTIONS, "RNN decoder", || {
+        let cfg = LatentConfig { decoder: latent_ode::DecoderKind::Rnn, ..LatentConfig::chen(1) };
+        let mut m = LatentOde::new(cfg, &mut Rng::new(0)).unwrap();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.union_batch_loss_grad(std::slice::from_ref(&ex), &[vec![0.0; 4]], &mut g))
+    });
+    s.case("LatentOde::union_batch_loss_grad", OPTIONS, "a scored time before the origin", || {
+        let cfg = LatentConfig { time_origin: Some(0.8), ..LatentConfig::chen(1) };
+        let mut m = LatentOde::new(cfg, &mut Rng::new(0)).unwrap();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.union_batch_loss_grad(std::slice::from_ref(&ex), &[vec![0.0; 4]], &mut g))
+    });
+    s.case("LatentOde::union_batch_loss_grad", SIZES, "empty batch", || {
+        let mut m = model();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.union_batch_loss_grad(&[], &[], &mut g))
+    });
+    s.case("LatentOde::union_batch_loss_grad", SHAPES, "noise of the wrong length", || {
+        let mut m = model();
+        let mut g = vec![0.0; m.num_params()];
+        invalid(m.union_batch_loss_grad(std::slice::from_ref(&ex), &[vec![0.0; 3]], &mut g))
+    });
+    s.case("mean_neg_elbo", SIZES, "no examples", || {
+        latent_ode::mean_neg_elbo(&mut model(), &[], 0).is_ok_and(|v| v == 0.0)
+    });
+    s.case("mean_neg_elbo", SHAPES, "series of another dim", || {
+        let two = Series::dense("b", vec![0.0], &[vec![1.0, 2.0]]).unwrap();
+        invalid(latent_ode::mean_neg_elbo(&mut model(), &[Example::observed(two)], 0))
+    });
+    s.case("subsample", SIZES, "more than there are", || {
+        latent_ode::subsample(3, 10, &mut Rng::new(0)) == [0, 1, 2]
+    });
     s.case("check::elbo_gradient_error", OPTIONS, "zero step", || {
         invalid(latent_ode::check::elbo_gradient_error(&mut model(), &ex, &[0.0; 4], 1.0, 0.0))
     });
