@@ -1100,6 +1100,21 @@ fn latent_cases(s: &mut Suite) {
     s.case("spirals", SIZES, "no spirals", || {
         spirals(0, 10, 0.1, &mut Rng::new(0)).is_ok_and(|v| v.is_empty())
     });
+    let irr = latent_ode::irregular_spirals;
+    s.case("irregular_spirals", OPTIONS, "zero observed points", || {
+        invalid(irr(2, 0, 0.1, &mut Rng::new(0)))
+    });
+    s.case("irregular_spirals", OPTIONS, "more than 100 observed", || {
+        invalid(irr(2, 101, 0.1, &mut Rng::new(0)))
+    });
+    s.case("irregular_spirals", NONFINITE, "infinite noise", || {
+        invalid(irr(2, 10, f64::INFINITY, &mut Rng::new(0)))
+    });
+    s.case("irregular_spirals", SIZES, "100 points: valid, strictly increasing times", || {
+        irr(3, 100, 0.1, &mut Rng::new(0)).is_ok_and(|v| {
+            v.iter().all(|s| s.example.obs.check().is_ok() && s.example.obs.len() <= 100)
+        })
+    });
     s.case("periodic", SIZES, "no series", || {
         periodic(0, &mut Rng::new(0)).is_ok_and(|v| v.is_empty())
     });
@@ -1221,7 +1236,8 @@ fn latent_cases(s: &mut Suite) {
         train::Chunk::chunk(&b, 0, 2).is_err()
     });
     s.case("predict_all", SIZES, "no model copies", || {
-        invalid(latent_ode::predict_all(&mut [], std::slice::from_ref(&ex), 1, 0))
+        let none: &mut [LatentOde] = &mut [];
+        invalid(latent_ode::predict_all(none, std::slice::from_ref(&ex), 1, 0))
     });
     s.case("score_predictions", SHAPES, "predictions for another set", || {
         invalid(latent_ode::score_predictions(std::slice::from_ref(&ex), &[]))
@@ -1267,6 +1283,96 @@ fn latent_cases(s: &mut Suite) {
     });
     s.case("check::elbo_gradient_error", OPTIONS, "zero step", || {
         invalid(latent_ode::check::elbo_gradient_error(&mut model(), &ex, &[0.0; 4], 1.0, 0.0))
+    });
+    forecast_cases(s, &ex);
+}
+
+fn forecast_cases(s: &mut Suite, ex: &latent_ode::Example) {
+    use latent_ode::{Error as L, Evolution, Example, ForecastConfig, Forecaster, Series};
+    fn invalid<T>(r: Result<T, L>) -> bool {
+        matches!(r, Err(L::InvalidArgument { .. }))
+    }
+    let base = ForecastConfig::new(1, Evolution::Ode);
+    for (name, cfg) in [
+        ("zero obs_dim", ForecastConfig { obs_dim: 0, ..base.clone() }),
+        ("zero hidden", ForecastConfig { hidden: 0, ..base.clone() }),
+        ("huge hidden", ForecastConfig { hidden: usize::MAX, ..base.clone() }),
+        ("zero field width", ForecastConfig { field_hidden: vec![0], ..base.clone() }),
+        ("huge output width", ForecastConfig { output_hidden: vec![1 << 40], ..base.clone() }),
+        ("negative noise", ForecastConfig { obs_std: -1.0, ..base.clone() }),
+        ("NaN noise", ForecastConfig { obs_std: f64::NAN, ..base.clone() }),
+        ("infinite origin", ForecastConfig { time_origin: Some(f64::NAN), ..base.clone() }),
+    ] {
+        s.case("Forecaster::new", OPTIONS, name, || {
+            invalid(Forecaster::new(cfg, &mut Rng::new(0)))
+        });
+    }
+    for ev in [Evolution::Ode, Evolution::Delta, Evolution::Decay] {
+        let model = || Forecaster::new(ForecastConfig::new(1, ev), &mut Rng::new(0)).unwrap();
+        let tag = |what: &str| format!("{what} ({ev:?})");
+        s.case("Forecaster::set_params", SHAPES, &tag("wrong length"), || {
+            invalid(model().set_params(&[0.0]))
+        });
+        s.case("Forecaster::set_params", NONFINITE, &tag("NaN parameter"), || {
+            let mut m = model();
+            let p = vec![f64::NAN; m.num_params()];
+            invalid(m.set_params(&p))
+        });
+        s.case(
+            "Forecaster::example_loss",
+            SHAPES,
+            &tag("gradient buffer of the wrong length"),
+            || invalid(model().example_loss(ex, Some(&mut [0.0; 3]))),
+        );
+        s.case("Forecaster::example_loss", SHAPES, &tag("series of another dim"), || {
+            let two = Series::dense("b", vec![0.0], &[vec![1.0, 2.0]]).unwrap();
+            invalid(model().example_loss(&Example::observed(two), None))
+        });
+        s.case("Forecaster::example_loss", SIZES, &tag("no observations"), || {
+            invalid(model().example_loss(&Example::observed(Series::empty("e", 1)), None))
+        });
+        s.case("Forecaster::example_loss", NONFINITE, &tag("a value forged to infinity"), || {
+            let mut bad = ex.clone();
+            bad.obs.values[1] = f64::INFINITY;
+            invalid(model().example_loss(&bad, None))
+        });
+        s.case("Forecaster::example_loss", CALLBACK, &tag("parameters that blow it up"), || {
+            let mut m = model();
+            let p = vec![1e3; m.num_params()];
+            m.set_params(&p).unwrap();
+            let mut g = vec![0.0; m.num_params()];
+            // Either a typed error or a finite loss and gradient: never a silent NaN.
+            match m.example_loss(ex, Some(&mut g)) {
+                Ok(l) => l.loss.is_finite() && g.iter().all(|v| v.is_finite()),
+                Err(_) => true,
+            }
+        });
+        s.case("Forecaster::batch_loss_grad", SIZES, &tag("empty batch"), || {
+            let mut m = model();
+            let mut g = vec![0.0; m.num_params()];
+            invalid(m.batch_loss_grad(&[], &mut g))
+        });
+        s.case(
+            "Forecaster::batch_loss_grad",
+            SHAPES,
+            &tag("gradient buffer of the wrong length"),
+            || invalid(model().batch_loss_grad(std::slice::from_ref(ex), &mut [0.0; 2])),
+        );
+        s.case("Forecaster::predict", NONFINITE, &tag("NaN query time"), || {
+            invalid(model().predict(&ex.obs, &[f64::NAN]))
+        });
+        s.case("Forecaster::predict", SIZES, &tag("no query times"), || {
+            model().predict(&ex.obs, &[]).is_ok_and(|p| p.mean.is_empty())
+        });
+        s.case("Forecaster::predict", OPTIONS, &tag("times before, between and after"), || {
+            model()
+                .predict(&ex.obs, &[-5.0, 0.25, 0.5, 9.0])
+                .is_ok_and(|p| p.times.len() == 4 && p.mean.iter().flatten().all(|v| v.is_finite()))
+        });
+    }
+    s.case("check::forecast_gradient_error", OPTIONS, "NaN step", || {
+        let mut m = Forecaster::new(base.clone(), &mut Rng::new(0)).unwrap();
+        invalid(latent_ode::check::forecast_gradient_error(&mut m, ex, f64::NAN))
     });
 }
 

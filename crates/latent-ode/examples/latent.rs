@@ -11,7 +11,7 @@ use std::time::Instant;
 use clap::Parser;
 use latent_ode::adjoint::{AdjointOptions, Strategy};
 use latent_ode::autodiff::checkpoint::OptimizerState;
-use latent_ode::autodiff::optim::{Adam, AdamConfig};
+use latent_ode::autodiff::optim::{Adam, AdamConfig, Schedule};
 use latent_ode::autodiff::Rng;
 use latent_ode::ode_solvers::{Method, Options};
 use latent_ode::train::{Printer, Replicas, TrainConfig, Trainer};
@@ -22,8 +22,16 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ModelName {
+    /// The latent ODE VAE.
     LatentOde,
+    /// The VAE with an RNN decoder stepped through the time gaps.
     Rnn,
+    /// Rubanova's ODE-RNN read forwards as a forecaster (no VAE).
+    OdeRnn,
+    /// A GRU read forwards with the time gaps as input (RNN-Δt).
+    RnnDt,
+    /// A GRU read forwards with GRU-D's exponential decay between observations.
+    GruD,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,7 +54,8 @@ struct Args {
     /// Test series: conditioned on their `obs` rows, scored on their `target` rows.
     #[arg(long)]
     test: Option<PathBuf>,
-    /// The model: the latent ODE, or the RNN-decoder baseline.
+    /// The model: the latent ODE, its RNN-decoder baseline, or a forward-reading
+    /// forecaster (ODE-RNN, RNN-Δt, GRU-D; --encoder does not apply to these).
     #[arg(long, value_enum, default_value = "latent-ode")]
     model: ModelName,
     /// The recognition network.
@@ -61,12 +70,23 @@ struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-2)]
     lr: f64,
+    /// Learning-rate schedule: `constant`, or `cosine` (decay to a hundredth of --lr by
+    /// the last iteration).
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// Clip each batch gradient to this global norm.
+    #[arg(long)]
+    clip: Option<f64>,
     /// Seed of the data split, the initialisation and the training stream.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Spirals: observed points of each window's 100 (Table 2: 30, 50, 100).
     #[arg(long, default_value_t = 30)]
     obs: usize,
+    /// Spirals: draw each spiral's observation times uniformly on its window instead of
+    /// from the 100-point grid (no two series share a time).
+    #[arg(long)]
+    irregular: bool,
     /// Spirals: training series (the test set is 200 more).
     #[arg(long, default_value_t = 1000)]
     n_series: usize,
@@ -177,9 +197,9 @@ fn load(args: &Args) -> Result<Data> {
     match args.dataset.as_str() {
         "spirals" => {
             let mut rng = Rng::new(args.seed);
-            let train = spirals(args.n_series, args.obs, 0.3, &mut rng)?;
-            let test =
-                spirals(200, args.obs, 0.3, &mut Rng::new(args.seed.wrapping_add(1_000_003)))?;
+            let make = if args.irregular { irregular_spirals } else { spirals };
+            let train = make(args.n_series, args.obs, 0.3, &mut rng)?;
+            let test = make(200, args.obs, 0.3, &mut Rng::new(args.seed.wrapping_add(1_000_003)))?;
             // Training reconstructs the observed window only; the test scores the 100
             // points after it (Chen et al. 2018, Table 2).
             Ok(Data {
@@ -242,6 +262,7 @@ fn run() -> Result<()> {
     cfg.decoder = match args.model {
         ModelName::LatentOde => DecoderKind::Ode,
         ModelName::Rnn => DecoderKind::Rnn,
+        _ => DecoderKind::Ode, // unused by the forecasters
     };
     cfg.encoder = match args.encoder {
         EncoderName::Rnn => EncoderKind::Rnn,
@@ -259,28 +280,118 @@ fn run() -> Result<()> {
         AdjointOptions::new(Options::new(Method::Dopri5).rtol(args.rtol).atol(args.rtol / 10.0));
     cfg.strategy = Strategy::Backsolve;
     cfg.union_of_times = args.union;
-    // Copies start equal (the same initialisation stream); Replicas keeps them so.
-    let init = Rng::new(args.seed ^ 0x1a7e);
-    let copies = 2;
-    let models = (0..copies)
-        .map(|_| LatentOde::new(cfg.clone(), &mut init.clone()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let forecaster = |ev: Evolution| -> Result<Vec<Forecaster>> {
+        let mut fc = ForecastConfig::new(dim, ev);
+        fc.time_origin = data.origin;
+        if data.name == "spirals" {
+            fc.obs_std = 0.3;
+            fc.learn_obs_std = false;
+        }
+        fc.solver = cfg.solver.clone();
+        let init = Rng::new(args.seed ^ 0x1a7e);
+        Ok((0..COPIES)
+            .map(|_| Forecaster::new(fc.clone(), &mut init.clone()))
+            .collect::<std::result::Result<Vec<_>, _>>()?)
+    };
+    let label = format!("{:?}", args.model);
+    match args.model {
+        ModelName::LatentOde | ModelName::Rnn => {
+            // Copies start equal (the same initialisation stream); Replicas keeps them so.
+            let init = Rng::new(args.seed ^ 0x1a7e);
+            let models = (0..COPIES)
+                .map(|_| LatentOde::new(cfg.clone(), &mut init.clone()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let arch = format!(
+                "latent {} {:?} {:?} {}",
+                data.name, cfg.decoder, cfg.encoder, cfg.latent_dim
+            );
+            let forward_only = cfg.decoder == DecoderKind::Rnn;
+            fit_and_report(&args, &data, train, test, models, &arch, &label, forward_only)
+        }
+        ModelName::OdeRnn => {
+            let arch = format!("forecast {} ode-rnn", data.name);
+            fit_and_report(
+                &args,
+                &data,
+                train,
+                test,
+                forecaster(Evolution::Ode)?,
+                &arch,
+                &label,
+                false,
+            )
+        }
+        ModelName::RnnDt => {
+            let arch = format!("forecast {} rnn-dt", data.name);
+            fit_and_report(
+                &args,
+                &data,
+                train,
+                test,
+                forecaster(Evolution::Delta)?,
+                &arch,
+                &label,
+                false,
+            )
+        }
+        ModelName::GruD => {
+            let arch = format!("forecast {} gru-d", data.name);
+            fit_and_report(
+                &args,
+                &data,
+                train,
+                test,
+                forecaster(Evolution::Decay)?,
+                &arch,
+                &label,
+                false,
+            )
+        }
+    }
+}
+
+/// Model copies (one per thread) share a batch.
+const COPIES: usize = 2;
+
+/// Trains `models` (equal copies) on `train`, predicts and scores `test`, writes the
+/// metrics, predictions and PNG; `forward_only`: the model cannot predict before its
+/// time origin (the RNN decoder).
+#[allow(clippy::too_many_arguments)]
+fn fit_and_report<M>(
+    args: &Args,
+    data: &Data,
+    train: Vec<Example>,
+    test: Vec<Example>,
+    models: Vec<M>,
+    arch: &str,
+    label: &str,
+    forward_only: bool,
+) -> Result<()>
+where
+    M: SeriesModel + latent_ode::train::Model<Batch = SeriesBatch> + Send,
+{
     let mut model = Replicas::new(models)?;
     let set = Examples::new(train.clone(), &model.copies()[0])?;
-    let batch = args.batch.min(train.len()).max(copies);
+    let batch = args.batch.min(train.len()).max(COPIES);
     let per_epoch = (train.len() / batch).max(1) as u64;
     let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), batch, args.lr);
     tc.max_steps = Some(args.iters);
     tc.seed = args.seed ^ 0x5EED;
+    tc.clip = args.clip;
+    tc.schedule = match args.schedule.as_str() {
+        "constant" => Schedule::Constant,
+        "cosine" => {
+            Schedule::WarmupCosine { warmup: 0, total: args.iters, min_lr: args.lr / 100.0 }
+        }
+        s => return Err(format!("--schedule {s}: constant or cosine").into()),
+    };
     if let Some(dir) = &args.resume {
         tc.checkpoint_dir = Some(dir.clone());
         tc.checkpoint_every = Some(100);
         tc.resume = true;
     }
     let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: args.lr, ..AdamConfig::default() }));
-    let arch =
-        format!("latent {} {:?} {:?} {}", data.name, cfg.decoder, cfg.encoder, cfg.latent_dim);
-    let mut trainer = Trainer::new(tc, adam, &arch)?;
+    let mut trainer = Trainer::new(tc, adam, arch)?;
     let summary = trainer.fit(
         &mut model,
         &set,
@@ -314,9 +425,9 @@ fn run() -> Result<()> {
         Ok((se / n.max(1) as f64).sqrt())
     };
     let json = format!(
-        "{{\"dataset\": \"{}\", \"model\": \"{:?}\", \"encoder\": \"{:?}\", \"iters\": {}, \"rmse_target\": {:.5}, \"mae_target\": {:.5}, \"rmse_obs\": {:.5}, \"n_target\": {}, \"elbo\": {:.4}, \"rmse_linear\": {:.5}, \"rmse_spline\": {:.5}, \"nfe_train\": [{:.1}, {:.1}], \"seconds_per_iter\": {:.4}, \"eval_seconds\": {:.1}, \"seconds\": {:.1}}}",
+        "{{\"dataset\": \"{}\", \"model\": \"{}\", \"encoder\": \"{:?}\", \"iters\": {}, \"rmse_target\": {:.5}, \"mae_target\": {:.5}, \"rmse_obs\": {:.5}, \"n_target\": {}, \"elbo\": {:.4}, \"rmse_linear\": {:.5}, \"rmse_spline\": {:.5}, \"nfe_train\": [{:.1}, {:.1}], \"seconds_per_iter\": {:.4}, \"eval_seconds\": {:.1}, \"seconds\": {:.1}}}",
         data.name,
-        args.model,
+        label,
         args.encoder,
         summary.steps,
         scores.rmse_target,
@@ -341,7 +452,7 @@ fn run() -> Result<()> {
         write_predictions(path, &data.test, &preds)?;
     }
     if !args.no_plots {
-        plot(&out, &data, &mut model.copies_mut()[0], args.seed)?;
+        plot(&out, data, &mut model.copies_mut()[0], label, forward_only, args.seed)?;
     }
     println!("{json}");
     if let Some(max) = args.max_rmse {
@@ -385,7 +496,14 @@ fn write_predictions(
 
 /// `series.png`: the first test series — observations, held-out targets, the prediction
 /// on a dense grid with its 5–95% band (and the true curve for spirals/periodic).
-fn plot(out: &Path, data: &Data, model: &mut LatentOde, seed: u64) -> Result<()> {
+fn plot<M: SeriesModel>(
+    out: &Path,
+    data: &Data,
+    model: &mut M,
+    label: &str,
+    forward_only: bool,
+    seed: u64,
+) -> Result<()> {
     plotters::style::register_font(
         "sans-serif",
         plotters::style::FontStyle::Normal,
@@ -406,13 +524,13 @@ fn plot(out: &Path, data: &Data, model: &mut LatentOde, seed: u64) -> Result<()>
     let ts_scale = data.scaling.as_ref().map_or(1.0, |s| s.time_scale);
     let grid: Vec<f64> =
         (0..=200).map(|i| (lo_t + (hi_t - lo_t) * i as f64 / 200.0) / ts_scale).collect();
-    let grid = if model.config.decoder == DecoderKind::Rnn {
+    let grid = if forward_only {
         let t0 = data.origin.unwrap_or(scaled.obs.times[0]);
         grid.into_iter().filter(|&t| t >= t0).collect()
     } else {
         grid
     };
-    let mut p = model.predict(&scaled.obs, &grid, 50, &mut Rng::new(seed))?;
+    let mut p = model.predict_series(&scaled.obs, &grid, 50, &mut Rng::new(seed))?;
     if let Some(s) = &data.scaling {
         s.invert(&mut p);
     }
@@ -437,10 +555,7 @@ fn plot(out: &Path, data: &Data, model: &mut LatentOde, seed: u64) -> Result<()>
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.1), a.1.max(p.1)));
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{}: {} — {:?} decoder", data.name, ex.obs.id, model.config.decoder),
-                ("sans-serif", 20),
-            )
+            .caption(format!("{}: {} — {label}", data.name, ex.obs.id), ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(35)
             .y_label_area_size(45)
@@ -497,10 +612,7 @@ fn plot(out: &Path, data: &Data, model: &mut LatentOde, seed: u64) -> Result<()>
         let pad = 0.05 * (y1 - y0).max(1e-9);
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                format!(
-                    "{}: series {} — {:?} decoder, 5–95% band",
-                    data.name, ex.obs.id, model.config.decoder
-                ),
+                format!("{}: series {} — {label}, 5–95% band", data.name, ex.obs.id),
                 ("sans-serif", 20),
             )
             .margin(12)

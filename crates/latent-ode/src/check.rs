@@ -5,7 +5,9 @@ use crate::adjoint::{AdjointOptions, Strategy};
 use crate::autodiff::layers::Activation;
 use crate::data::{Example, Series};
 use crate::ode_solvers::{Method, Options};
-use crate::{DecoderKind, EncoderKind, Error, LatentConfig, LatentOde};
+use crate::{
+    DecoderKind, EncoderKind, Error, Evolution, ForecastConfig, Forecaster, LatentConfig, LatentOde,
+};
 
 /// The small model the gradient checks use: latent 3, widths 4–6, tanh, learnt noise, two
 /// `z0` samples, `β = 0.7`, `z0` at each series' first observation, Dopri5 at 1e-11.
@@ -81,6 +83,61 @@ pub fn elbo_gradient_error(
         p[i] = p0[i] - h;
         model.set_params(&p)?;
         let dn = model.example_loss(example, eps, beta, None);
+        p[i] = p0[i];
+        let (up, dn) = match (up, dn) {
+            (Ok(u), Ok(d)) => (u.loss, d.loss),
+            (Err(e), _) | (_, Err(e)) => {
+                model.set_params(&p0)?;
+                return Err(e);
+            }
+        };
+        let fd = (up - dn) / (2.0 * h);
+        worst = worst.max((fd - g[i]).abs() / (1e-3 + fd.abs().max(g[i].abs())));
+    }
+    model.set_params(&p0)?;
+    Ok(worst)
+}
+
+/// The small forecaster the gradient checks use: hidden 5, widths 4–5, tanh output,
+/// learnt noise, `h = 0` at `t = 0` (before the first observation, so the first stretch
+/// is solved too), Dopri5 at 1e-11.
+pub fn forecast_config(evolution: Evolution, strategy: Strategy) -> ForecastConfig {
+    let mut c = ForecastConfig::new(2, evolution);
+    c.hidden = 5;
+    c.field_hidden = vec![4];
+    c.output_hidden = vec![5];
+    c.output_activation = Activation::Tanh;
+    c.time_origin = Some(0.0);
+    c.solver = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-11).atol(1e-11));
+    c.strategy = strategy;
+    c
+}
+
+/// [`elbo_gradient_error`] for a [`Forecaster`]'s loss (its negative log-likelihood).
+pub fn forecast_gradient_error(
+    model: &mut Forecaster,
+    example: &Example,
+    h: f64,
+) -> Result<f64, Error> {
+    if !(h.is_finite() && h > 0.0) {
+        return Err(Error::InvalidArgument {
+            what: "step",
+            detail: format!("{h} must be positive"),
+        });
+    }
+    let n = model.num_params();
+    let mut g = vec![0.0; n];
+    model.example_loss(example, Some(&mut g))?;
+    let p0 = model.params();
+    let mut worst: f64 = 0.0;
+    let mut p = p0.clone();
+    for i in 0..n {
+        p[i] = p0[i] + h;
+        model.set_params(&p)?;
+        let up = model.example_loss(example, None);
+        p[i] = p0[i] - h;
+        model.set_params(&p)?;
+        let dn = model.example_loss(example, None);
         p[i] = p0[i];
         let (up, dn) = match (up, dn) {
             (Ok(u), Ok(d)) => (u.loss, d.loss),

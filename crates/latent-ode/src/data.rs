@@ -471,20 +471,77 @@ pub fn spirals(
     if !(noise.is_finite() && noise >= 0.0) {
         return Err(bad("noise", format!("{noise} must be finite and non-negative")));
     }
+    spiral_set(count, n_obs, noise, false, rng)
+}
+
+/// [`spirals`] with each spiral's `n_obs` observation times drawn uniformly on the
+/// window's span `[0, grid[99]]` (sorted) instead of from its 100 grid points, so no two
+/// series share a time: the case where a union-of-times batch stops at every series'
+/// times. The targets are the same 100 grid points after the window.
+pub fn irregular_spirals(
+    count: usize,
+    n_obs: usize,
+    noise: f64,
+    rng: &mut Rng,
+) -> Result<Vec<Spiral>, Error> {
+    if !(1..=100).contains(&n_obs) {
+        return Err(bad("observed points", format!("{n_obs} must be in 1..=100")));
+    }
+    if !(noise.is_finite() && noise >= 0.0) {
+        return Err(bad("noise", format!("{noise} must be finite and non-negative")));
+    }
+    spiral_set(count, n_obs, noise, true, rng)
+}
+
+/// The curve at time `t` (on the 1000-point grid's scale `[0, 6π]`).
+fn spiral_point(cw: bool, t: f64) -> [f64; 2] {
+    if cw {
+        let z = 6.0 * std::f64::consts::PI + 1.0 - t;
+        let r = 0.3 * 50.0 / z;
+        [r * z.cos() - 5.0, r * z.sin()]
+    } else {
+        let r = 0.3 * t;
+        [r * t.cos() + 5.0, r * t.sin()]
+    }
+}
+
+fn spiral_set(
+    count: usize,
+    n_obs: usize,
+    noise: f64,
+    irregular: bool,
+    rng: &mut Rng,
+) -> Result<Vec<Spiral>, Error> {
     let n_total = 1000;
     let step = 6.0 * std::f64::consts::PI / (n_total - 1) as f64;
     let grid = |i: usize| i as f64 * step;
-    let point = |cw: bool, i: usize| -> [f64; 2] {
-        let t = grid(i);
-        if cw {
-            let z = 6.0 * std::f64::consts::PI + 1.0 - t;
-            let r = 0.3 * 50.0 / z;
-            [r * z.cos() - 5.0, r * z.sin()]
-        } else {
-            let r = 0.3 * t;
-            [r * t.cos() + 5.0, r * t.sin()]
-        }
-    };
+    let point = |cw: bool, i: usize| -> [f64; 2] { spiral_point(cw, grid(i)) };
+    if irregular {
+        return (0..count)
+            .map(|k| {
+                let cw = rng.uniform() < 0.5;
+                let start = 100 + ((rng.uniform() * 701.0) as usize).min(700);
+                let mut ts: Vec<f64> = (0..n_obs).map(|_| rng.uniform() * grid(99)).collect();
+                ts.sort_by(f64::total_cmp);
+                ts.dedup();
+                let rows: Vec<Vec<f64>> = ts
+                    .iter()
+                    .map(|&t| {
+                        let p = spiral_point(cw, grid(start) + t);
+                        vec![p[0] + noise * rng.normal(), p[1] + noise * rng.normal()]
+                    })
+                    .collect();
+                let id = format!("spiral{k}");
+                let obs = Series::dense(&id, ts, &rows)?;
+                let next: Vec<Vec<f64>> =
+                    (100..200).map(|i| point(cw, start + i).to_vec()).collect();
+                let target = Series::dense(&id, (100..200).map(grid).collect(), &next)?;
+                let all: Vec<Vec<f64>> = (0..200).map(|i| point(cw, start + i).to_vec()).collect();
+                let truth = Series::dense(&id, (0..200).map(grid).collect(), &all)?;
+                Ok(Spiral { example: Example { obs, target }, truth, clockwise: cw })
+            })
+            .collect();
+    }
     (0..count)
         .map(|k| {
             let cw = rng.uniform() < 0.5;

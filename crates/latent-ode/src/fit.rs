@@ -5,8 +5,76 @@
 use rayon::prelude::*;
 
 use crate::autodiff::Rng;
-use crate::data::Example;
-use crate::{Error, LatentOde};
+use crate::data::{Example, Series};
+use crate::{Error, Forecaster, LatentOde, Prediction};
+
+/// What [`Examples`], [`predict_all`], [`score`] and [`mean_neg_elbo`] need of a model:
+/// [`LatentOde`] and [`Forecaster`] both are one.
+pub trait SeriesModel {
+    /// Values per observation.
+    fn obs_dim(&self) -> usize;
+    /// Standard normal values each example's batch entry carries (`z0` noise).
+    fn noise_len(&self) -> usize;
+    /// Conditions on `obs` and predicts at `times` ([`LatentOde::predict`]).
+    fn predict_series(
+        &mut self,
+        obs: &Series,
+        times: &[f64],
+        samples: usize,
+        rng: &mut Rng,
+    ) -> Result<Prediction, Error>;
+    /// The loss of reconstructing `obs` alone with noise `eps` and no KL warm-up: the
+    /// negative ELBO of a latent ODE, the negative log-likelihood of a forecaster.
+    fn observation_loss(&mut self, obs: &Series, eps: &[f64]) -> Result<f64, Error>;
+}
+
+impl SeriesModel for LatentOde {
+    fn obs_dim(&self) -> usize {
+        self.config.obs_dim
+    }
+
+    fn noise_len(&self) -> usize {
+        self.config.samples * self.config.latent_dim
+    }
+
+    fn predict_series(
+        &mut self,
+        obs: &Series,
+        times: &[f64],
+        samples: usize,
+        rng: &mut Rng,
+    ) -> Result<Prediction, Error> {
+        self.predict(obs, times, samples, rng)
+    }
+
+    fn observation_loss(&mut self, obs: &Series, eps: &[f64]) -> Result<f64, Error> {
+        Ok(self.example_loss(&Example::observed(obs.clone()), eps, 1.0, None)?.loss)
+    }
+}
+
+impl SeriesModel for Forecaster {
+    fn obs_dim(&self) -> usize {
+        self.config.obs_dim
+    }
+
+    fn noise_len(&self) -> usize {
+        0
+    }
+
+    fn predict_series(
+        &mut self,
+        obs: &Series,
+        times: &[f64],
+        _samples: usize,
+        _rng: &mut Rng,
+    ) -> Result<Prediction, Error> {
+        self.predict(obs, times)
+    }
+
+    fn observation_loss(&mut self, obs: &Series, _eps: &[f64]) -> Result<f64, Error> {
+        Ok(self.example_loss(&Example::observed(obs.clone()), None)?.loss)
+    }
+}
 
 /// A batch of examples with the reparameterisation noise of each.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,20 +109,22 @@ pub struct Examples {
 
 impl Examples {
     /// Checks every example (and that they share one `dim`).
-    pub fn new(examples: Vec<Example>, model: &LatentOde) -> Result<Self, Error> {
+    pub fn new<M: SeriesModel>(examples: Vec<Example>, model: &M) -> Result<Self, Error> {
         for e in &examples {
             e.check()?;
-            if e.obs.dim != model.config.obs_dim {
+            if e.obs.dim != model.obs_dim() {
                 return Err(Error::InvalidArgument {
                     what: "example",
                     detail: format!(
                         "'{}' has {} values per time, the model {}",
-                        e.obs.id, e.obs.dim, model.config.obs_dim
+                        e.obs.id,
+                        e.obs.dim,
+                        model.obs_dim()
                     ),
                 });
             }
         }
-        Ok(Examples { examples, noise_len: model.config.samples * model.config.latent_dim })
+        Ok(Examples { examples, noise_len: model.noise_len() })
     }
 }
 
@@ -120,6 +190,36 @@ impl train::Model for LatentOde {
     }
 }
 
+impl train::Model for Forecaster {
+    type Batch = SeriesBatch;
+
+    fn num_params(&self) -> usize {
+        Forecaster::num_params(self)
+    }
+
+    fn read_params(&self, out: &mut [f64]) -> Result<(), train::Error> {
+        train::copy_params(out, &self.params())
+    }
+
+    fn write_params(&mut self, params: &[f64]) -> Result<(), train::Error> {
+        self.set_params(params).map_err(train::Error::model)
+    }
+
+    fn loss_and_grad(
+        &mut self,
+        batch: &SeriesBatch,
+        grad: &mut [f64],
+    ) -> Result<train::StepReport, train::Error> {
+        let p = self.batch_loss_grad(&batch.examples, grad).map_err(train::Error::model)?;
+        Ok(train::StepReport {
+            loss: p.loss,
+            metrics: vec![("nll", p.nll), ("mse", p.mse)],
+            nfe_forward: p.nfe_forward.round() as usize,
+            nfe_backward: p.nfe_backward.round() as usize,
+        })
+    }
+}
+
 /// Scores of predictions on held-out entries.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scores {
@@ -138,8 +238,8 @@ pub struct Scores {
 /// Per-series predictions at the target times (and the reconstruction at the observed
 /// times), the same for any thread count: series are split among `models` (copies with
 /// the same parameters) in order, and series `i` draws from `Rng::new(seed).fork(i)`.
-pub fn predict_all(
-    models: &mut [LatentOde],
+pub fn predict_all<M: SeriesModel + Send>(
+    models: &mut [M],
     examples: &[Example],
     samples: usize,
     seed: u64,
@@ -157,8 +257,8 @@ pub fn predict_all(
                 .map(|i| {
                     let ex = &examples[i];
                     let mut rng = Rng::new(seed).fork(i as u64);
-                    let target = m.predict(&ex.obs, &ex.target.times, samples, &mut rng)?;
-                    let recon = m.predict(&ex.obs, &ex.obs.times, samples, &mut rng)?;
+                    let target = m.predict_series(&ex.obs, &ex.target.times, samples, &mut rng)?;
+                    let recon = m.predict_series(&ex.obs, &ex.obs.times, samples, &mut rng)?;
                     Ok((target, recon))
                 })
                 .collect()
@@ -173,8 +273,8 @@ pub fn predict_all(
 
 /// Scores `examples` with [`predict_all`]'s predictions (the mean over `samples` draws),
 /// and the negative ELBO of the observations.
-pub fn score(
-    models: &mut [LatentOde],
+pub fn score<M: SeriesModel + Send>(
+    models: &mut [M],
     examples: &[Example],
     samples: usize,
     seed: u64,
@@ -187,13 +287,18 @@ pub fn score(
 
 /// The mean negative ELBO (`β = 1`, one `z0` draw per series from `Rng::new(seed)`) of
 /// the examples' observations.
-pub fn mean_neg_elbo(model: &mut LatentOde, examples: &[Example], seed: u64) -> Result<f64, Error> {
-    let noise_len = model.config.samples * model.config.latent_dim;
+/// (For a [`Forecaster`], the mean negative log-likelihood.)
+pub fn mean_neg_elbo<M: SeriesModel>(
+    model: &mut M,
+    examples: &[Example],
+    seed: u64,
+) -> Result<f64, Error> {
+    let noise_len = model.noise_len();
     let mut rng = Rng::new(seed);
     let mut total = 0.0;
     for ex in examples {
         let eps: Vec<f64> = (0..noise_len).map(|_| rng.normal()).collect();
-        total += model.example_loss(&Example::observed(ex.obs.clone()), &eps, 1.0, None)?.loss;
+        total += model.observation_loss(&ex.obs, &eps)?;
     }
     Ok(total / examples.len().max(1) as f64)
 }

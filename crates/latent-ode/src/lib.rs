@@ -20,6 +20,8 @@
 //!   the same for any thread count.
 //! - [`LatentOde::predict`] interpolates and extrapolates with uncertainty (mean and
 //!   5%/95% quantiles over `z0` samples); [`score`] gives the RMSE / MAE on targets.
+//! - A [`Forecaster`] ([`ForecastConfig`]) reads a series forwards without a VAE: the
+//!   standalone ODE-RNN and the RNN-Δt and GRU-D baselines ([`Evolution`]).
 //! - [`interpolate`] is the linear and cubic-spline baseline.
 //! - Training goes through `train` ([`Examples`], `train::Model` for [`LatentOde`]).
 //!   `latent-ode` re-exports `adjoint`, `train` and the layers below.
@@ -55,16 +57,19 @@ mod baseline;
 pub mod check;
 mod data;
 mod fit;
+mod forecast;
 mod model;
 
 pub use baseline::{interpolate, Interpolation};
 pub use data::{
-    hold_out, long_csv, parse_long_csv, periodic, read_co2, read_grouped, read_long_csv, spirals,
-    split_at_fraction, subsample, Example, Scaling, Series, Spiral,
+    hold_out, irregular_spirals, long_csv, parse_long_csv, periodic, read_co2, read_grouped,
+    read_long_csv, spirals, split_at_fraction, subsample, Example, Scaling, Series, Spiral,
 };
 pub use fit::{
     mean_neg_elbo, predict_all, score, score_predictions, Examples, Scores, SeriesBatch,
+    SeriesModel,
 };
+pub use forecast::{Evolution, ForecastConfig, Forecaster};
 pub use model::{DecoderKind, EncoderKind, LatentConfig, LatentOde, LossParts, Prediction};
 
 /// The layers below, so a user of this crate needs no other dependency.

@@ -155,3 +155,58 @@ fn per_series_and_union_of_times_batches_agree_to_solver_tolerance() {
     let diff = g1.iter().zip(&g2).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
     assert!(diff < 1e-6 * norm, "gradient differs by {:.2e} of its norm", diff / norm);
 }
+
+#[test]
+fn forecaster_gradients_match_finite_differences_for_every_evolution() {
+    let ex = check::example().unwrap();
+    for (ev, s) in [
+        (Evolution::Ode, Strategy::Backsolve),
+        (Evolution::Ode, Strategy::Direct),
+        (Evolution::Delta, Strategy::Backsolve),
+        (Evolution::Decay, Strategy::Backsolve),
+    ] {
+        let mut m = Forecaster::new(check::forecast_config(ev, s), &mut Rng::new(3)).unwrap();
+        let err = check::forecast_gradient_error(&mut m, &ex, 1e-4).unwrap();
+        assert!(err < 1e-5, "{ev:?} {s:?}: {err:e}");
+    }
+}
+
+#[test]
+fn forecaster_predictions_are_the_states_the_loss_scores_and_training_lowers_it() {
+    // The prediction at an observation's time comes from the state before its update:
+    // the loss's squared error over the observed entries equals predict()'s.
+    let data: Vec<Series> = periodic(24, &mut Rng::new(4)).unwrap();
+    let examples: Vec<Example> =
+        data.iter().map(|s| hold_out(s, 0.5, &mut Rng::new(6)).unwrap()).collect();
+    for ev in [Evolution::Ode, Evolution::Delta, Evolution::Decay] {
+        let mut cfg = check::forecast_config(ev, Strategy::Backsolve);
+        cfg.obs_dim = 1;
+        cfg.solver = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-6).atol(1e-7));
+        let mut m = Forecaster::new(cfg, &mut Rng::new(8)).unwrap();
+        let ex = &examples[0];
+        let loss = m.example_loss(&Example::observed(ex.obs.clone()), None).unwrap();
+        let p = m.predict(&ex.obs, &ex.obs.times).unwrap();
+        let mse: f64 = (0..ex.obs.len())
+            .map(|i| (p.mean[i][0] - ex.obs.get(i, 0).unwrap()).powi(2))
+            .sum::<f64>()
+            / ex.obs.len() as f64;
+        assert!((mse - loss.mse).abs() < 1e-12 * mse.max(1.0), "{ev:?}: {mse} vs {}", loss.mse);
+        assert!(p.lower[0][0] < p.mean[0][0] && p.mean[0][0] < p.upper[0][0]);
+        // Fifty Adam steps on the batch lower its loss.
+        let mut adam =
+            latent_ode::autodiff::optim::Adam::new(latent_ode::autodiff::optim::AdamConfig {
+                lr: 1e-2,
+                ..Default::default()
+            });
+        let mut g = vec![0.0; m.num_params()];
+        let first = m.batch_loss_grad(&examples, &mut g).unwrap().loss;
+        let mut params = m.params();
+        for _ in 0..50 {
+            m.batch_loss_grad(&examples, &mut g).unwrap();
+            latent_ode::autodiff::optim::Optimizer::step(&mut adam, &mut params, &g).unwrap();
+            m.set_params(&params).unwrap();
+        }
+        let last = m.batch_loss_grad(&examples, &mut g).unwrap().loss;
+        assert!(last < first - 1.0, "{ev:?}: {first} -> {last}");
+    }
+}
