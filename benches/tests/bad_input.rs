@@ -942,8 +942,122 @@ fn train_cases(s: &mut Suite) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn planar_cases(s: &mut Suite) {
+    use cnf::{
+        Cnf, CnfConfig, Error as C, FieldKind, LogDensity, Objective, PlanarFlow, Target, Trace,
+    };
+    fn invalid<T>(r: Result<T, C>) -> bool {
+        matches!(r, Err(C::InvalidArgument { .. }))
+    }
+    fn non_finite<T>(r: Result<T, C>) -> bool {
+        matches!(r, Err(C::NonFinite { .. }))
+    }
+    for (name, field) in [
+        ("zero planar width", FieldKind::Planar { width: 0, hyper_hidden: 4 }),
+        ("huge planar width", FieldKind::Planar { width: usize::MAX, hyper_hidden: 4 }),
+        ("zero hypernetwork width", FieldKind::Planar { width: 4, hyper_hidden: 0 }),
+    ] {
+        s.case("Cnf::new", OPTIONS, name, || {
+            invalid(Cnf::new(CnfConfig { field, ..CnfConfig::ffjord(2, 3) }, &mut Rng::new(0)))
+        });
+    }
+    let mut cfg = CnfConfig::ffjord(2, 3);
+    cfg.field = FieldKind::Planar { width: 3, hyper_hidden: 4 };
+    cfg.trace = Trace::Exact;
+    let flow = Cnf::new(cfg, &mut Rng::new(0)).unwrap();
+    struct ThreeD;
+    impl LogDensity for ThreeD {
+        fn dim(&self) -> usize {
+            3
+        }
+        fn log_density_grad(&self, _: &[f64], _: &mut [f64]) -> Result<f64, C> {
+            Ok(0.0)
+        }
+    }
+    struct NanTarget;
+    impl LogDensity for NanTarget {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn log_density_grad(&self, _: &[f64], g: &mut [f64]) -> Result<f64, C> {
+            g.fill(0.0);
+            Ok(f64::NAN)
+        }
+    }
+    s.case("Cnf::matching_grad", SHAPES, "base draws of the wrong length", || {
+        flow.matching_grad(&[0.0; 5], &Target::TwoMoons).is_err()
+    });
+    s.case("Cnf::matching_grad", SHAPES, "a target of another dimension", || {
+        invalid(flow.matching_grad(&[0.0; 6], &ThreeD))
+    });
+    s.case("Cnf::matching_grad", NONFINITE, "NaN base draw", || {
+        flow.matching_grad(&[f64::NAN; 6], &Target::TwoCircles).is_err()
+    });
+    s.case("Cnf::matching_grad", CALLBACK, "a target whose log-density is NaN", || {
+        non_finite(flow.matching_grad(&[0.1; 6], &NanTarget))
+    });
+    s.case("Cnf::matching_grad", SIZES, "good draws: finite KL and gradient", || {
+        flow.matching_grad(&[0.1, -0.2, 0.3, 0.0, 0.5, -1.0], &Target::TwoMoons)
+            .is_ok_and(|g| g.loss.is_finite() && g.params.iter().all(|v| v.is_finite()))
+    });
+    s.case("Target::from_str", OPTIONS, "unknown name", || invalid("rings".parse::<Target>()));
+    s.case("Target::log_density_grad", SHAPES, "3 values", || {
+        invalid(Target::TwoCircles.log_density_grad(&[0.0; 3], &mut [0.0; 3]))
+    });
+    s.case("Target::log_density_grad", SHAPES, "gradient buffer of 1", || {
+        invalid(Target::TwoCircles.log_density_grad(&[0.0; 2], &mut [0.0; 1]))
+    });
+    s.case("Target::log_density_grad", NONFINITE, "NaN point", || {
+        non_finite(Target::TwoMoons.log_density_grad(&[f64::NAN, 0.0], &mut [0.0; 2]))
+    });
+    s.case("Target::log_density", NONFINITE, "a point far away: finite, very negative", || {
+        let (lp, g) = Target::TwoMoons.log_density([1e6, -1e6]);
+        lp.is_finite() && lp < -1e10 && g.iter().all(|v| v.is_finite())
+    });
+    s.case("Target::sample", SIZES, "no samples", || {
+        Target::TwoCircles.sample(0, &mut Rng::new(0)).is_empty()
+    });
+    for (name, d, k) in [("zero layers", 2, 0), ("zero dim", 0, 3), ("huge layers", 2, usize::MAX)]
+    {
+        s.case("PlanarFlow::new", SIZES, name, || invalid(PlanarFlow::new(d, k, &mut Rng::new(0))));
+    }
+    let nf = PlanarFlow::new(2, 3, &mut Rng::new(0)).unwrap();
+    s.case("PlanarFlow::set_params", SHAPES, "wrong length", || {
+        invalid(nf.clone().set_params(&[0.0; 2]))
+    });
+    s.case("PlanarFlow::set_params", NONFINITE, "NaN parameter", || {
+        invalid(nf.clone().set_params(&[f64::NAN; 15]))
+    });
+    s.case("PlanarFlow::set_params", NONFINITE, "huge weights: finite densities", || {
+        let mut f = nf.clone();
+        f.set_params(&[1e6; 15]).is_ok() && f.log_density(&[0.3, 0.2]).is_ok_and(f64::is_finite)
+    });
+    s.case("PlanarFlow::log_density", SHAPES, "3 values", || invalid(nf.log_density(&[0.0; 3])));
+    s.case("PlanarFlow::log_density", NONFINITE, "infinite point", || {
+        non_finite(nf.log_density(&[f64::INFINITY, 0.0]))
+    });
+    s.case("PlanarFlow::sample", SHAPES, "a draw of 1 value", || invalid(nf.sample(&[vec![0.0]])));
+    s.case("PlanarFlow::sample", SIZES, "no draws", || {
+        nf.sample(&[]).is_ok_and(|(x, l)| x.is_empty() && l.is_empty())
+    });
+    s.case("PlanarFlow::loss_grad", SIZES, "empty batch", || {
+        invalid(nf.loss_grad(&[], Objective::MaxLikelihood))
+    });
+    s.case("PlanarFlow::loss_grad", SHAPES, "ragged batch", || {
+        invalid(nf.loss_grad(&[0.0; 5], Objective::MaxLikelihood))
+    });
+    s.case("PlanarFlow::loss_grad", NONFINITE, "NaN point", || {
+        non_finite(nf.loss_grad(&[f64::NAN, 0.0], Objective::Matching(Target::TwoMoons)))
+    });
+    s.case("PlanarFlow::loss_grad", OPTIONS, "a 2-D target for a 3-D flow", || {
+        let f = PlanarFlow::new(3, 2, &mut Rng::new(0)).unwrap();
+        invalid(f.loss_grad(&[0.0; 3], Objective::Matching(Target::TwoCircles)))
+    });
+}
+
 fn cnf_cases(s: &mut Suite) {
     use cnf::{Cnf, CnfConfig, Error as C, Points, Toy, Trace};
+    planar_cases(s);
     for (name, cfg) in [
         ("zero end time", CnfConfig { end_time: 0.0, ..CnfConfig::ffjord(2, 4) }),
         ("NaN end time", CnfConfig { end_time: f64::NAN, ..CnfConfig::ffjord(2, 4) }),

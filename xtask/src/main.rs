@@ -159,6 +159,23 @@ fn cnf(args: &[String]) -> Result<()> {
     run("cnf", &mut cmd)
 }
 
+/// `cargo xtask planar [OPTIONS]`: the planar CNF against the planar NF (the example's
+/// options, `--help`).
+fn planar(args: &[String]) -> Result<()> {
+    let mut cmd = example("release", "cnf", "planar");
+    let here = std::env::current_dir().map_err(|e| format!("planar: {e}"))?;
+    let mut previous = "";
+    for a in args {
+        if previous == "--out" && !a.starts_with('-') {
+            cmd.arg(here.join(a));
+        } else {
+            cmd.arg(a);
+        }
+        previous = a;
+    }
+    run("planar", &mut cmd)
+}
+
 /// An example binary of CI's build: `cargo test --workspace --profile ci` builds every
 /// example with the whole workspace's features, so running the binary directly rebuilds
 /// nothing (`cargo run -p one-package` would resolve that package's features alone and
@@ -246,13 +263,21 @@ fn demo() -> Result<()> {
     theoph.args(["--dataset", "theoph", "--encoder", "gru", "--iters", "600", "--out"]);
     theoph.arg(out.join("latent_theoph"));
     run("demo: a latent ODE on Theophylline, 30% of each test subject held out", &mut theoph)?;
+    let mut planar = example("release", "cnf", "planar");
+    planar.args(["--iters", "400", "--out"]).arg(out.join("planar"));
+    run(
+        "demo: planar CNF (width M) against planar NF (depth K), Chen et al. 2018 Fig. 4",
+        &mut planar,
+    )?;
     let index = write_index(&out)?;
     println!("\nplots and tables are in {}; {} lists them", out.display(), index.display());
     Ok(())
 }
 
 /// What each demo artefact shows, for `target/demo/index.md`.
-const ARTEFACTS: [(&str, &str); 23] = [
+const ARTEFACTS: [(&str, &str); 25] = [
+    ("planar/metrics.json", "planar CNF (M = 1, 8, 32) against planar NF (K = 1, 8, 32), 400 iterations each: KL(q‖p) of density matching and test NLL minus entropy of maximum likelihood, per target"),
+    ("planar/planar.png", "the two targets and every planar model's density (matching rows: histograms of its samples; likelihood rows: its density on a grid)"),
     ("latent_spirals/metrics.json", "latent ODE on Chen's spirals: extrapolation RMSE over the 100 points after each window, reconstruction RMSE, baselines, NFE, times"),
     ("latent_spirals/series.png", "a test spiral: noisy observations, the true curve, the latent ODE's reconstruction and extrapolation"),
     ("latent_spirals_rnn/metrics.json", "the RNN-decoder baseline on the same spirals"),
@@ -378,14 +403,15 @@ fn bench(filter: Option<&str>) -> Result<()> {
 }
 
 /// The subcommands: name, arguments, what it does.
-const COMMANDS: [(&str, &str, &str); 8] = [
+const COMMANDS: [(&str, &str, &str); 9] = [
     ("ci", "[--quick]", "all checks and tests (fmt, clippy, doc, tests, orders, gradient checks, the ODE-Net fast test); --quick: fmt, clippy and tests only"),
-    ("demo", "", "the main job: reference solves, learned dynamics, the digits ODE-Net, CNFs on two toys, latent ODEs on spirals and Theophylline; tables and plots under target/demo/"),
+    ("demo", "", "the main job: reference solves, learned dynamics, the digits ODE-Net, CNFs on two toys, latent ODEs on spirals and Theophylline, planar CNF against planar NF; tables and plots under target/demo/"),
     ("orders", "[--quick]", "each method's theoretical and measured convergence orders"),
     ("gradcheck", "[--case FILE.json]", "every autodiff op and layer and every adjoint strategy against finite differences; --case: an MLP field in PyTorch layout (docs/CASES.md)"),
     ("odenet", "[OPTIONS]", "the ODE-Net experiment (Chen et al. 2018, Table 1); `cargo xtask odenet --help` lists its options"),
     ("cnf", "[OPTIONS | --case FILE.json]", "fit a continuous normalizing flow to one of FFJORD's toys (`cargo xtask cnf --help` lists the options); --case: a CNF case file (docs/CASES.md)"),
     ("latent", "[OPTIONS]", "train a latent ODE (or the RNN baseline) on spirals, periodic, theoph, chickweight, co2 or --train/--test CSVs and score its predictions (`cargo xtask latent --help`)"),
+    ("planar", "[OPTIONS]", "the planar CNF against the planar normalizing flow by density matching and maximum likelihood (Chen et al. 2018, Fig. 4; `cargo xtask planar --help`)"),
     ("bench", "[FILTER]", "criterion benches (names containing FILTER), a table of times, NFE and GFLOP/s, and the memory report"),
 ];
 
@@ -472,6 +498,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "odenet" => odenet(rest),
         "cnf" => cnf(rest),
         "latent" => latent(rest),
+        "planar" => planar(rest),
         "help" | "--help" | "-h" => {
             println!("{}", usage());
             Ok(())
@@ -524,8 +551,9 @@ mod tests {
     /// and an unparsable value exit non-zero with a message.
     #[test]
     fn every_example_with_options_has_help_and_refuses_bad_ones() {
-        let cases: [(&str, &[&str]); 9] = [
+        let cases: [(&str, &[&str]); 10] = [
             ("latent", &["--model", "lstm"]),
+            ("planar", &["--sizes", "0"]),
             ("odenet", &["--epochs", "many"]),
             ("cnf-case", &[]),
             ("cnf", &["--dataset", "spiral"]),

@@ -3,9 +3,10 @@
 
 use adjoint::{integrands, AdjointOptions, AutodiffField, OdeBlock, Strategy, VectorField};
 
-use crate::autodiff::layers::{Activation, ConcatSquash, Mlp};
-use crate::autodiff::{Graph, Rng, Var};
+use crate::autodiff::layers::{Activation, ConcatSquash, Linear, Mlp};
+use crate::autodiff::{Binary, Graph, Rng, Unary, Var};
 use crate::ode_solvers::{odeint, Method, Options};
+use crate::planar::LogDensity;
 use crate::Error;
 
 /// How `tr(∂f/∂z)` is computed.
@@ -33,6 +34,16 @@ pub enum FieldKind {
     ConcatSquash(Vec<usize>),
     /// A plain MLP on `[z, t]` with these hidden widths.
     Mlp(Vec<usize>),
+    /// The planar CNF of Chen et al. 2018 §4: `f(z, t) = Σ_m u_m(t) tanh(w_m(t)ᵀz + b_m(t))`
+    /// with `width` units whose `w, u, b` come from a hypernetwork of `t` (two tanh layers
+    /// of `hyper_hidden`; `u = û ⊙ σ(g)` as in torchdiffeq's `cnf.py`). With
+    /// [`Trace::Exact`] its trace is the closed form `Σ_m (1 − h_m²) u_mᵀw_m`, O(M d).
+    Planar {
+        /// Units `M`.
+        width: usize,
+        /// The hypernetwork's hidden width.
+        hyper_hidden: usize,
+    },
 }
 
 /// What a flow is and how it is solved.
@@ -104,6 +115,14 @@ impl CnfConfig {
                 format!("dim {} and batch {} must be positive", self.dim, self.batch),
             );
         }
+        if let FieldKind::Planar { width, hyper_hidden } = self.field {
+            if !(1..=1 << 16).contains(&width) || !(1..=1 << 16).contains(&hyper_hidden) {
+                return bad(
+                    "planar field",
+                    format!("width {width} and hyper_hidden {hyper_hidden} must be in 1..=65536"),
+                );
+            }
+        }
         if !(self.end_time.is_finite() && self.end_time > 0.0) {
             return bad("end time", format!("{} must be positive and finite", self.end_time));
         }
@@ -164,16 +183,16 @@ pub struct Cnf {
     sqrt_t: f64,
 }
 
-fn field_graph(
-    cfg: &CnfConfig,
-    batch: usize,
-    rng: &mut Rng,
-) -> Result<(Graph, Var, Var, Var, Var), Error> {
+/// The field's graph: `(graph, z, t, eps, f, closed-form trace if the field has one)`.
+type FieldGraph = (Graph, Var, Var, Var, Var, Option<Var>);
+
+fn field_graph(cfg: &CnfConfig, batch: usize, rng: &mut Rng) -> Result<FieldGraph, Error> {
     let d = cfg.dim;
     let mut g = Graph::new();
     let z = g.input(batch, d);
     let t = g.input(1, 1);
     let eps = g.input(batch, d);
+    let mut trace = None;
     let f = match &cfg.field {
         FieldKind::ConcatSquash(hidden) => {
             let mut widths = vec![d];
@@ -197,8 +216,51 @@ fn field_graph(
             widths.push(d);
             Mlp::new(&mut g, "mlp", &widths, cfg.activation, rng)?.forward(&mut g, zt)?
         }
+        &FieldKind::Planar { width: m, hyper_hidden: hh } => {
+            let h0 = Linear::new(&mut g, "hyper0", 1, hh, rng).forward(&mut g, t)?;
+            let h0 = g.tanh(h0)?;
+            let h1 = Linear::new(&mut g, "hyper1", hh, hh, rng).forward(&mut g, h0)?;
+            let hid = g.tanh(h1)?;
+            let mut head = |g: &mut Graph, name: String| -> Result<Var, Error> {
+                Ok(Linear::new(g, &name, hh, m, rng).forward(g, hid)?)
+            };
+            let b = head(&mut g, "hyper_b".into())?;
+            let mut ws = Vec::with_capacity(d);
+            let mut us = Vec::with_capacity(d);
+            for j in 0..d {
+                ws.push(head(&mut g, format!("hyper_w{j}"))?);
+                let u = head(&mut g, format!("hyper_u{j}"))?;
+                let gate = head(&mut g, format!("hyper_g{j}"))?;
+                let gate = g.unary(Unary::Sigmoid, gate)?;
+                us.push(g.binary(Binary::Mul, u, gate)?);
+            }
+            // a = B + Σ_j z_j w_j (batch × M), h = tanh(a), f_j = h u_jᵀ.
+            let mut a = g.broadcast_to(b, (batch, m))?;
+            for (j, &w) in ws.iter().enumerate() {
+                let zj = g.slice_cols(z, j, 1)?;
+                let zw = g.binary(Binary::Mul, zj, w)?;
+                a = g.binary(Binary::Add, a, zw)?;
+            }
+            let h = g.tanh(a)?;
+            let cols = us
+                .iter()
+                .map(|&u| Ok(g.matmul_t(h, u, false, true)?))
+                .collect::<Result<Vec<_>, Error>>()?;
+            let f = g.concat_cols(&cols)?;
+            // tr ∂f/∂z = Σ_m (1 − h_m²) Σ_j u_jm w_jm.
+            let mut uw = g.binary(Binary::Mul, us[0], ws[0])?;
+            for j in 1..d {
+                let p = g.binary(Binary::Mul, us[j], ws[j])?;
+                uw = g.binary(Binary::Add, uw, p)?;
+            }
+            let h2 = g.unary(Unary::Square, h)?;
+            let one = g.fill(batch, m, 1.0);
+            let dh = g.binary(Binary::Sub, one, h2)?;
+            trace = Some(g.matmul_t(dh, uw, false, true)?);
+            f
+        }
     };
-    Ok((g, z, t, eps, f))
+    Ok((g, z, t, eps, f, trace))
 }
 
 impl Cnf {
@@ -210,12 +272,13 @@ impl Cnf {
     }
 
     fn build(cfg: &CnfConfig, batch: usize, rng: &mut Rng) -> Result<AutodiffField, Error> {
-        let (mut g, z, t, eps, f) = field_graph(cfg, batch, rng)?;
+        let (mut g, z, t, eps, f, closed) = field_graph(cfg, batch, rng)?;
         // One probe VJP εᵀ∂f/∂z serves the Hutchinson trace and RNODE's Jacobian term.
         let probe = integrands::probe_vjp(&mut g, f, z, eps)?;
-        let tr = match cfg.trace {
-            Trace::Exact => integrands::exact_trace(&mut g, f, z)?,
-            Trace::Hutchinson(_) => integrands::hutchinson_trace(&mut g, probe, eps)?,
+        let tr = match (cfg.trace, closed) {
+            (Trace::Exact, Some(tr)) => tr,
+            (Trace::Exact, None) => integrands::exact_trace(&mut g, f, z)?,
+            (Trace::Hutchinson(_), _) => integrands::hutchinson_trace(&mut g, probe, eps)?,
         };
         let dlogp = g.neg(tr)?;
         let kinetic = integrands::kinetic_energy(&mut g, f)?;
@@ -371,6 +434,59 @@ impl Cnf {
             nll,
             kinetic: kin,
             jacobian: jac,
+            params,
+            x: g.z0[..b * d].to_vec(),
+            nfe: (rec.nfe_forward, g.nfe_backward),
+        })
+    }
+
+    /// Density matching: base draws `z` (column-major `batch × dim`) are solved backwards
+    /// from `T` to 0 into samples `x` with `log q(x)` from the same solve, and the loss is
+    /// the Monte-Carlo `KL(q ‖ p) = mean(log q(x) − log p(x))` for a target `log p` given
+    /// with its gradient (unnormalised: the estimate is then off by `log Z`). Returns the
+    /// estimate and its gradient in the parameters (and `T`), by the configured strategy;
+    /// the RNODE terms play no part here.
+    pub fn matching_grad(&self, z: &[f64], target: &dyn LogDensity) -> Result<LossGrad, Error> {
+        let (b, d) = (self.config.batch, self.config.dim);
+        if target.dim() != d {
+            return Err(Error::InvalidArgument {
+                what: "target",
+                detail: format!("a {}-dimensional target for a {d}-dimensional flow", target.dim()),
+            });
+        }
+        let s0 = self.initial_state(z)?;
+        let block = self.block(&self.config.solver);
+        let rec = block.forward(&self.field, &s0, &[self.end_time(), 0.0])?;
+        let end = &rec.zs[1];
+        let n = b as f64;
+        let mut kl = 0.0;
+        let mut cot = vec![0.0; end.len()];
+        let (mut x, mut zr, mut grad) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+        for r in 0..b {
+            for j in 0..d {
+                x[j] = end[r + j * b];
+                zr[j] = z[r + j * b];
+            }
+            let lp = target.log_density_grad(&x, &mut grad)?;
+            kl += (log_normal(&zr) + end[b * d + r] - lp) / n;
+            for j in 0..d {
+                cot[r + j * b] = -grad[j] / n;
+            }
+            cot[b * d + r] = 1.0 / n;
+        }
+        if !kl.is_finite() {
+            return Err(Error::NonFinite { what: "KL estimate", index: 0 });
+        }
+        let g = block.backward(&self.field, &rec, &[vec![0.0; end.len()], cot])?;
+        let mut params = g.params;
+        if self.config.train_end_time {
+            params.push(g.times[0] * 2.0 * self.sqrt_t);
+        }
+        Ok(LossGrad {
+            loss: kl,
+            nll: kl,
+            kinetic: 0.0,
+            jacobian: 0.0,
             params,
             x: g.z0[..b * d].to_vec(),
             nfe: (rec.nfe_forward, g.nfe_backward),

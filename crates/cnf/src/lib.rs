@@ -15,6 +15,10 @@
 //!   any adjoint strategy; [`Cnf::sample`] draws from the base and solves backwards, with
 //!   `log p` of the samples from the same solve.
 //! - [`Toy`]: FFJORD's eight 2-D toys with their true log-densities where known.
+//! - Chen et al.'s planar CNF ([`FieldKind::Planar`]) and the discrete [`PlanarFlow`],
+//!   trained by maximum likelihood or by density matching ([`Cnf::matching_grad`],
+//!   [`Objective`]) to a [`Target`] ([`LogDensity`]) through [`PlanarModel`] and
+//!   [`MatchingModel`] on [`BaseSamples`].
 //! - Training goes through `train` ([`Points`], [`FlowModel`]); `cnf` re-exports
 //!   `adjoint`, `train` and the layers below, so it is the only dependency a user needs.
 //!
@@ -70,10 +74,14 @@
 
 mod fit;
 mod flow;
+mod planar;
 mod toy;
 
 pub use fit::{FlowModel, PointBatch, Points};
 pub use flow::{log_normal, Cnf, CnfConfig, Densities, FieldKind, LossGrad, Noise, Trace};
+pub use planar::{
+    BaseSamples, LogDensity, MatchingModel, Objective, PlanarFlow, PlanarModel, Target,
+};
 pub use toy::{i0e, Toy};
 
 /// The layers below, so a user of this crate needs no other dependency.
@@ -97,6 +105,13 @@ pub enum Error {
         what: &'static str,
         /// Why.
         detail: String,
+    },
+    /// A loss, density or gradient came out NaN or infinite.
+    NonFinite {
+        /// Which.
+        what: &'static str,
+        /// The first bad entry.
+        index: usize,
     },
 }
 
@@ -130,6 +145,9 @@ impl fmt::Display for Error {
             Error::Adjoint(e) => write!(f, "{e}"),
             Error::Train(e) => write!(f, "{e}"),
             Error::InvalidArgument { what, detail } => write!(f, "invalid {what}: {detail}"),
+            Error::NonFinite { what, index } => {
+                write!(f, "non-finite {what} (entry {index}); lower the learning rate or tighten the solver")
+            }
         }
     }
 }
@@ -139,7 +157,7 @@ impl std::error::Error for Error {
         match self {
             Error::Adjoint(e) => Some(e),
             Error::Train(e) => Some(e),
-            Error::InvalidArgument { .. } => None,
+            Error::InvalidArgument { .. } | Error::NonFinite { .. } => None,
         }
     }
 }

@@ -425,10 +425,10 @@ where
         Ok((se / n.max(1) as f64).sqrt())
     };
     let json = format!(
-        "{{\"dataset\": \"{}\", \"model\": \"{}\", \"encoder\": \"{:?}\", \"iters\": {}, \"rmse_target\": {:.5}, \"mae_target\": {:.5}, \"rmse_obs\": {:.5}, \"n_target\": {}, \"elbo\": {:.4}, \"rmse_linear\": {:.5}, \"rmse_spline\": {:.5}, \"nfe_train\": [{:.1}, {:.1}], \"seconds_per_iter\": {:.4}, \"eval_seconds\": {:.1}, \"seconds\": {:.1}}}",
+        "{{\"dataset\": \"{}\", \"model\": \"{}\", \"encoder\": \"{}\", \"iters\": {}, \"rmse_target\": {:.5}, \"mae_target\": {:.5}, \"rmse_obs\": {:.5}, \"n_target\": {}, \"elbo\": {:.4}, \"rmse_linear\": {:.5}, \"rmse_spline\": {:.5}, \"nfe_train\": [{:.1}, {:.1}], \"seconds_per_iter\": {:.4}, \"eval_seconds\": {:.1}, \"seconds\": {:.1}}}",
         data.name,
         label,
-        args.encoder,
+        if forward_only || label == "LatentOde" { format!("{:?}", args.encoder) } else { "none".into() },
         summary.steps,
         scores.rmse_target,
         scores.mae_target,
