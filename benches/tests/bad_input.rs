@@ -1000,6 +1000,21 @@ fn planar_cases(s: &mut Suite) {
         flow.matching_grad(&[0.1, -0.2, 0.3, 0.0, 0.5, -1.0], &Target::TwoMoons)
             .is_ok_and(|g| g.loss.is_finite() && g.params.iter().all(|v| v.is_finite()))
     });
+    let opts = cnf::ode_solvers::Options::new(cnf::ode_solvers::Method::Dopri5);
+    for (name, times) in [
+        ("no times", vec![]),
+        ("decreasing times", vec![0.8, 0.2]),
+        ("a time past T", vec![0.0, 2.0]),
+        ("a negative time", vec![-0.1, 0.5]),
+        ("NaN time", vec![f64::NAN]),
+    ] {
+        s.case("Cnf::trajectory", OPTIONS, name, || {
+            invalid(flow.trajectory(&[0.1; 6], &times, &opts))
+        });
+    }
+    s.case("Cnf::trajectory", SHAPES, "data of the wrong length", || {
+        invalid(flow.trajectory(&[0.1; 4], &[0.5], &opts))
+    });
     s.case("Target::from_str", OPTIONS, "unknown name", || invalid("rings".parse::<Target>()));
     s.case("Target::log_density_grad", SHAPES, "3 values", || {
         invalid(Target::TwoCircles.log_density_grad(&[0.0; 3], &mut [0.0; 3]))

@@ -275,7 +275,9 @@ fn demo() -> Result<()> {
 }
 
 /// What each demo artefact shows, for `target/demo/index.md`.
-const ARTEFACTS: [(&str, &str); 25] = [
+const ARTEFACTS: [(&str, &str); 27] = [
+    ("cnf_8gaussians/trajectories.png", "8gaussians: held-out points carried by the flow from the data (t = 0) to the base (t = T), five times, coloured by their starting angle"),
+    ("cnf_moons/trajectories.png", "moons: held-out points carried from the data to the base, five times"),
     ("planar/metrics.json", "planar CNF (M = 1, 8, 32) against planar NF (K = 1, 8, 32), 400 iterations each: KL(q‖p) of density matching and test NLL minus entropy of maximum likelihood, per target"),
     ("planar/planar.png", "the two targets and every planar model's density (matching rows: histograms of its samples; likelihood rows: its density on a grid)"),
     ("latent_spirals/metrics.json", "latent ODE on Chen's spirals: extrapolation RMSE over the 100 points after each window, reconstruction RMSE, baselines, NFE, times"),

@@ -3,7 +3,8 @@
 //! test NLL (exact trace, Dopri5 at 1e-5; fresh samples, or the last tenth of the file)
 //! beside the toy's true entropy, as one JSON line, also written to `metrics.json` under
 //! `target/cnf/<name>/`, with PNGs for 2-D data: held-out data, the learned density (exact
-//! trace, on a grid) and model samples. `--help` lists the options.
+//! trace, on a grid), model samples and trajectories (held-out points carried from the
+//! data at `t = 0` to the base at `T`, five times). `--help` lists the options.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -280,6 +281,34 @@ fn plot(out: &std::path::Path, name: &str, flow: &Cnf, test: &[Vec<f64>]) -> Res
         sampler.sample(&mut Rng::new(7), &Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5))?;
     let s: Vec<(f64, f64)> = samples.iter().map(|p| (p[0], p[1])).collect();
     scatter("samples.png", &format!("{name}: 2000 model samples"), &s, RGBColor(213, 94, 0))?;
+    // trajectories.png: held-out points carried from the data (t = 0) to the base (t = T).
+    let tracer = with_batch(test.len().min(2000), flow.config.trace)?;
+    let t1 = flow.end_time();
+    let times: Vec<f64> = (0..5).map(|k| t1 * k as f64 / 4.0).collect();
+    let xs: Vec<f64> =
+        (0..2).flat_map(|j| test.iter().take(tracer.config.batch).map(move |p| p[j])).collect();
+    let paths =
+        tracer.trajectory(&xs, &times, &Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5))?;
+    let path = out.join("trajectories.png");
+    let root = BitMapBackend::new(&path, (1400, 330)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((1, times.len()));
+    for (k, panel) in panels.iter().enumerate() {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("t = {:.2}", times[k]), ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(25)
+            .y_label_area_size(30)
+            .build_cartesian_2d(lo..hi, lo..hi)?;
+        chart.configure_mesh().disable_mesh().draw()?;
+        // Colour each point by where it started (its angle at t = 0), so the transport
+        // can be followed from panel to panel.
+        chart.draw_series(paths[k].iter().zip(&paths[0]).map(|(p, p0)| {
+            let hue = (p0[1].atan2(p0[0]) / std::f64::consts::TAU + 0.5).clamp(0.0, 1.0);
+            Circle::new((p[0], p[1]), 1, colour(hue).filled())
+        }))?;
+    }
+    root.present()?;
     let path = out.join("density.png");
     let root = BitMapBackend::new(&path, (560, 560)).into_drawing_area();
     root.fill(&WHITE)?;

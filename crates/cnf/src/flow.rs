@@ -522,6 +522,40 @@ impl Cnf {
         Ok((rows(end), log_p))
     }
 
+    /// The path of data `x` (column-major `batch × dim`) through the flow: its points at
+    /// each of `times` (increasing, in `[0, T]`; 0 is the data, `T` the base), one row
+    /// per sample per time.
+    pub fn trajectory(
+        &self,
+        x: &[f64],
+        times: &[f64],
+        opts: &Options,
+    ) -> Result<Vec<Vec<Vec<f64>>>, Error> {
+        let (b, d) = (self.config.batch, self.config.dim);
+        let t1 = self.end_time();
+        if times.is_empty()
+            || times.iter().any(|t| !(0.0..=t1).contains(t))
+            || times.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(Error::InvalidArgument {
+                what: "trajectory times",
+                detail: format!("must be increasing, within [0, T = {t1}]; got {times:?}"),
+            });
+        }
+        let s = self.initial_state(x)?;
+        let mut ts = times.to_vec();
+        let lead = ts[0] > 0.0;
+        if lead {
+            ts.insert(0, 0.0);
+        }
+        let sol = odeint(&self.field, &s, &ts, &opts.clone().layout(self.field.layout()))?;
+        let skip = usize::from(lead);
+        Ok(sol.ys[skip..]
+            .iter()
+            .map(|y| (0..b).map(|r| (0..d).map(|j| y[r + j * b]).collect()).collect())
+            .collect())
+    }
+
     /// Data `x` (column-major) to latents `z(T)` (one row each).
     pub fn encode(&self, x: &[f64], opts: &Options) -> Result<Vec<Vec<f64>>, Error> {
         let (b, d) = (self.config.batch, self.config.dim);

@@ -214,3 +214,28 @@ fn bad_settings_and_inputs_are_errors() {
     assert!(f2.set_noise(&[0.0; 3]).is_err());
     assert_eq!(f2.field().params(), flow.field().params());
 }
+
+#[test]
+fn a_trajectory_starts_at_the_data_and_ends_at_the_encoding() {
+    let mut cfg = CnfConfig::ffjord(2, 3);
+    cfg.field = FieldKind::Mlp(vec![8]);
+    cfg.end_time = 0.7;
+    let flow = Cnf::new(cfg, &mut Rng::new(4)).unwrap();
+    let x = [0.4, -0.7, 1.1, 0.2, 0.5, -0.3];
+    let opts = Options::new(Method::Dopri5).rtol(1e-10).atol(1e-10);
+    let path = flow.trajectory(&x, &[0.0, 0.35, 0.7], &opts).unwrap();
+    assert_eq!(path.len(), 3);
+    let z = flow.encode(&x, &opts).unwrap();
+    for r in 0..3 {
+        assert_eq!(path[0][r], vec![x[r], x[r + 3]]);
+        for j in 0..2 {
+            assert!((path[2][r][j] - z[r][j]).abs() < 1e-12);
+        }
+    }
+    // Starting later than 0 still solves from the data.
+    let later = flow.trajectory(&x, &[0.35], &opts).unwrap();
+    assert!((later[0][1][0] - path[1][1][0]).abs() < 1e-9);
+    for bad in [&[][..], &[0.5, 0.2], &[0.0, 0.8], &[f64::NAN]] {
+        assert!(flow.trajectory(&x, bad, &opts).is_err(), "{bad:?}");
+    }
+}
