@@ -1015,6 +1015,56 @@ fn planar_cases(s: &mut Suite) {
     s.case("Cnf::trajectory", SHAPES, "data of the wrong length", || {
         invalid(flow.trajectory(&[0.1; 4], &[0.5], &opts))
     });
+    s.case("CnfChain::new", SIZES, "no blocks", || invalid(cnf::CnfChain::new(vec![])));
+    s.case("CnfChain::new", SHAPES, "blocks of different batches", || {
+        let a = Cnf::new(CnfConfig::ffjord(2, 3), &mut Rng::new(0)).unwrap();
+        let b = Cnf::new(CnfConfig::ffjord(2, 4), &mut Rng::new(0)).unwrap();
+        invalid(cnf::CnfChain::new(vec![a, b]))
+    });
+    let chain = || {
+        let mut c = CnfConfig::ffjord(2, 3);
+        c.field = FieldKind::Mlp(vec![3]);
+        let a = Cnf::new(c.clone(), &mut Rng::new(0)).unwrap();
+        let b = Cnf::new(c, &mut Rng::new(1)).unwrap();
+        cnf::CnfChain::new(vec![a, b]).unwrap()
+    };
+    s.case("CnfChain::set_params", SHAPES, "wrong length", || invalid(chain().set_params(&[0.0])));
+    s.case("CnfChain::set_params", NONFINITE, "NaN parameter", || {
+        let mut c = chain();
+        let p = vec![f64::NAN; c.num_params()];
+        invalid(c.set_params(&p))
+    });
+    s.case("CnfChain::set_noise", SHAPES, "probe of the wrong length", || {
+        chain().set_noise(&[0.0; 2]).is_err()
+    });
+    s.case("CnfChain::densities", NONFINITE, "NaN point", || {
+        chain().densities(&[f64::NAN; 6]).is_err()
+    });
+    s.case("CnfChain::loss_grad", SHAPES, "batch of the wrong length", || {
+        chain().loss_grad(&[0.0; 4]).is_err()
+    });
+    s.case("CnfChain::loss_grad", SIZES, "good batch: finite loss and gradient", || {
+        chain()
+            .loss_grad(&[0.1, 0.2, -0.3, 0.4, 0.0, 1.0])
+            .is_ok_and(|g| g.loss.is_finite() && g.params.iter().chain(&g.x).all(|v| v.is_finite()))
+    });
+    s.case("CnfChain::sample", OPTIONS, "a solver that cannot take a step", || {
+        let o = cnf::ode_solvers::Options::new(cnf::ode_solvers::Method::Dopri5).max_steps(1);
+        chain().sample(&mut Rng::new(0), &o).is_err()
+    });
+    s.case("Cnf::set_params", NONFINITE, "infinite parameter", || {
+        let mut f = Cnf::new(CnfConfig::ffjord(2, 3), &mut Rng::new(0)).unwrap();
+        let mut p = f.params();
+        p[0] = f64::INFINITY;
+        invalid(f.set_params(&p))
+    });
+    s.case("Cnf::set_params", OPTIONS, "a learnt end time of 0", || {
+        let cfg = CnfConfig { train_end_time: true, ..CnfConfig::ffjord(2, 3) };
+        let mut f = Cnf::new(cfg, &mut Rng::new(0)).unwrap();
+        let mut p = f.params();
+        *p.last_mut().unwrap() = 0.0;
+        invalid(f.set_params(&p))
+    });
     s.case("Target::from_str", OPTIONS, "unknown name", || invalid("rings".parse::<Target>()));
     s.case("Target::log_density_grad", SHAPES, "3 values", || {
         invalid(Target::TwoCircles.log_density_grad(&[0.0; 3], &mut [0.0; 3]))

@@ -174,6 +174,8 @@ pub struct LossGrad {
     pub nfe: (usize, usize),
 }
 
+type Rec = adjoint::Record<<Strategy as adjoint::AdjointStrategy>::Tape>;
+
 /// A continuous normalizing flow with a standard normal base.
 pub struct Cnf {
     /// Its configuration.
@@ -331,6 +333,18 @@ impl Cnf {
                 detail: format!("{} values for {} parameters", p.len(), self.num_params()),
             });
         }
+        if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument {
+                what: "flow parameters",
+                detail: format!("parameter {i} is {}", p[i]),
+            });
+        }
+        if self.config.train_end_time && p[n] == 0.0 {
+            return Err(Error::InvalidArgument {
+                what: "flow parameters",
+                detail: "√T = 0: the end time must stay positive".into(),
+            });
+        }
         self.field.params_mut().copy_from_slice(&p[..n]);
         if self.config.train_end_time {
             self.sqrt_t = p[n];
@@ -438,6 +452,34 @@ impl Cnf {
             x: g.z0[..b * d].to_vec(),
             nfe: (rec.nfe_forward, g.nfe_backward),
         })
+    }
+
+    /// One forward solve of the batch `x` from 0 to `T` with the configured solver: the
+    /// record for [`Cnf::pull_back`] and the end state `[z(T), Δ log p, K, J]` (the last
+    /// three one value per sample; `log p(x) = log N(z(T)) − Δ log p`).
+    pub(crate) fn push_forward(&self, x: &[f64]) -> Result<(Rec, Vec<f64>), Error> {
+        let s0 = self.initial_state(x)?;
+        let rec =
+            self.block(&self.config.solver).forward(&self.field, &s0, &[0.0, self.end_time()])?;
+        let end = rec.zs[1].clone();
+        Ok((rec, end))
+    }
+
+    /// The backward pass of [`Cnf::push_forward`] for the end-state cotangent `cot`:
+    /// `(∂L/∂params (with √T last when learnt), ∂L/∂x, backward NFE)`.
+    pub(crate) fn pull_back(
+        &self,
+        rec: &Rec,
+        cot: Vec<f64>,
+    ) -> Result<(Vec<f64>, Vec<f64>, usize), Error> {
+        let (b, d) = (self.config.batch, self.config.dim);
+        let block = self.block(&self.config.solver);
+        let g = block.backward(&self.field, rec, &[vec![0.0; cot.len()], cot])?;
+        let mut params = g.params;
+        if self.config.train_end_time {
+            params.push(g.times[1] * 2.0 * self.sqrt_t);
+        }
+        Ok((params, g.z0[..b * d].to_vec(), g.nfe_backward))
     }
 
     /// Density matching: base draws `z` (column-major `batch × dim`) are solved backwards

@@ -14,6 +14,8 @@
 //!   `mean(−log p) + λ_K mean(K) + λ_J mean(J)` with its gradients in `θ`, `T` and `x` by
 //!   any adjoint strategy; [`Cnf::sample`] draws from the base and solves backwards, with
 //!   `log p` of the samples from the same solve.
+//! - [`CnfChain`] chains blocks (a flow of flows, each its own field and end time) with
+//!   the same densities, loss, gradients and sampling; [`ChainModel`] trains it.
 //! - [`Toy`]: FFJORD's eight 2-D toys with their true log-densities where known.
 //! - Chen et al.'s planar CNF ([`FieldKind::Planar`]) and the discrete [`PlanarFlow`],
 //!   trained by maximum likelihood or by density matching ([`Cnf::matching_grad`],
@@ -72,11 +74,13 @@
 //! ```
 #![deny(missing_docs)]
 
+mod chain;
 mod fit;
 mod flow;
 mod planar;
 mod toy;
 
+pub use chain::{ChainModel, CnfChain};
 pub use fit::{FlowModel, PointBatch, Points};
 pub use flow::{log_normal, Cnf, CnfConfig, Densities, FieldKind, LossGrad, Noise, Trace};
 pub use planar::{
