@@ -9,8 +9,11 @@ use cnf::{Cnf, CnfChain, CnfConfig, FieldKind, Trace};
 
 fn block(seed: u64, strategy: Strategy, t: f64) -> Cnf {
     let mut cfg = CnfConfig::ffjord(2, 3);
-    cfg.field =
-        if seed % 2 == 0 { FieldKind::ConcatSquash(vec![5]) } else { FieldKind::Mlp(vec![6]) };
+    cfg.field = if seed.is_multiple_of(2) {
+        FieldKind::ConcatSquash(vec![5])
+    } else {
+        FieldKind::Mlp(vec![6])
+    };
     cfg.trace = Trace::Exact;
     cfg.lambda_kinetic = 0.2;
     cfg.lambda_jacobian = 0.1 * seed as f64;
