@@ -1065,6 +1065,45 @@ fn planar_cases(s: &mut Suite) {
         *p.last_mut().unwrap() = 0.0;
         invalid(f.set_params(&p))
     });
+    use cnf::{bits_per_dim, dequantize, Gaussian, Kde};
+    let two = vec![vec![0.0, 1.0], vec![1.0, 0.5], vec![0.3, 0.2]];
+    s.case("Gaussian::fit", SIZES, "no rows", || invalid(Gaussian::fit(&[], 0.1)));
+    s.case("Gaussian::fit", SHAPES, "ragged rows", || {
+        invalid(Gaussian::fit(&[vec![0.0, 1.0], vec![1.0]], 0.1))
+    });
+    s.case("Gaussian::fit", NONFINITE, "NaN value", || {
+        invalid(Gaussian::fit(&[vec![f64::NAN, 1.0]], 0.1))
+    });
+    s.case("Gaussian::fit", OPTIONS, "negative ridge", || invalid(Gaussian::fit(&two, -1.0)));
+    s.case("Gaussian::fit", OPTIONS, "one row, no ridge (singular)", || {
+        invalid(Gaussian::fit(&two[..1], 0.0))
+    });
+    s.case("Gaussian::log_density", SHAPES, "3 values", || {
+        invalid(Gaussian::fit(&two, 0.1).unwrap().log_density(&[0.0; 3]))
+    });
+    s.case("Kde::new", OPTIONS, "zero bandwidth", || invalid(Kde::new(&two, 0.0)));
+    s.case("Kde::new", NONFINITE, "NaN bandwidth", || invalid(Kde::new(&two, f64::NAN)));
+    s.case("Kde::new", SIZES, "no rows", || invalid(Kde::new(&[], 0.1)));
+    s.case("Kde::select", SIZES, "no candidates", || invalid(Kde::select(&two, &two, &[])));
+    s.case("Kde::select", SIZES, "no validation rows", || invalid(Kde::select(&two, &[], &[0.1])));
+    s.case("Kde::log_density", SHAPES, "1 value", || {
+        invalid(Kde::new(&two, 0.1).unwrap().log_density(&[0.0]))
+    });
+    s.case("Kde::log_density", NONFINITE, "a point far away: finite", || {
+        Kde::new(&two, 0.1).unwrap().log_density(&[1e6, -1e6]).is_ok_and(f64::is_finite)
+    });
+    s.case("dequantize", OPTIONS, "one level", || {
+        invalid(dequantize(&[vec![0.0]], 1, &mut Rng::new(0)))
+    });
+    s.case("dequantize", OPTIONS, "a level out of range", || {
+        invalid(dequantize(&[vec![-1.0]], 17, &mut Rng::new(0)))
+    });
+    s.case("dequantize", NONFINITE, "NaN level", || {
+        invalid(dequantize(&[vec![f64::NAN]], 17, &mut Rng::new(0)))
+    });
+    s.case("bits_per_dim", SIZES, "uniform model: log2 levels", || {
+        (bits_per_dim(0.0, 64, 17) - 17f64.log2()).abs() < 1e-12
+    });
     s.case("Target::from_str", OPTIONS, "unknown name", || invalid("rings".parse::<Target>()));
     s.case("Target::log_density_grad", SHAPES, "3 values", || {
         invalid(Target::TwoCircles.log_density_grad(&[0.0; 3], &mut [0.0; 3]))

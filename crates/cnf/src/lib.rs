@@ -16,6 +16,8 @@
 //!   `log p` of the samples from the same solve.
 //! - [`CnfChain`] chains blocks (a flow of flows, each its own field and end time) with
 //!   the same densities, loss, gradients and sampling; [`ChainModel`] trains it.
+//! - Baselines for reports: a full-covariance [`Gaussian`] and a [`Kde`]; discrete data
+//!   through [`dequantize`] and [`bits_per_dim`].
 //! - [`Toy`]: FFJORD's eight 2-D toys with their true log-densities where known.
 //! - Chen et al.'s planar CNF ([`FieldKind::Planar`]) and the discrete [`PlanarFlow`],
 //!   trained by maximum likelihood or by density matching ([`Cnf::matching_grad`],
@@ -74,12 +76,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod baseline;
 mod chain;
 mod fit;
 mod flow;
 mod planar;
 mod toy;
 
+pub use baseline::{bits_per_dim, dequantize, Gaussian, Kde};
 pub use chain::{ChainModel, CnfChain};
 pub use fit::{FlowModel, PointBatch, Points};
 pub use flow::{log_normal, Cnf, CnfConfig, Densities, FieldKind, LossGrad, Noise, Trace};
