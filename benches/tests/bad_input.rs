@@ -1028,6 +1028,12 @@ fn planar_cases(s: &mut Suite) {
         let b = Cnf::new(c, &mut Rng::new(1)).unwrap();
         cnf::CnfChain::new(vec![a, b]).unwrap()
     };
+    s.case("CnfChain::reconfigured", OPTIONS, "a change to batch 0", || {
+        invalid(chain().reconfigured(|c| c.batch = 0))
+    });
+    s.case("CnfChain::reconfigured", OPTIONS, "a change to a NaN end time", || {
+        invalid(chain().reconfigured(|c| c.end_time = f64::NAN))
+    });
     s.case("CnfChain::set_params", SHAPES, "wrong length", || invalid(chain().set_params(&[0.0])));
     s.case("CnfChain::set_params", NONFINITE, "NaN parameter", || {
         let mut c = chain();

@@ -10,15 +10,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use cnf::adjoint::AdjointOptions;
 use cnf::autodiff::checkpoint::OptimizerState;
 use cnf::autodiff::optim::{Adam, AdamConfig};
 use cnf::autodiff::Rng;
 use cnf::ode_solvers::{Method, Options};
 use cnf::train::{Printer, TrainConfig, Trainer};
 use cnf::{
-    bits_per_dim, dequantize, Cnf, CnfConfig, FieldKind, FlowModel, Gaussian, Kde, Noise, Points,
-    Toy, Trace,
+    bits_per_dim, dequantize, ChainModel, Cnf, CnfChain, CnfConfig, FieldKind, Gaussian, Kde,
+    Noise, Points, Toy, Trace,
 };
 use plotters::prelude::*;
 
@@ -75,6 +74,10 @@ struct Args {
     /// (the last tenth of the rows is held out for the test NLL).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// CNF blocks chained from the data to the base (a flow of flows), each with its own
+    /// field and end time 1.
+    #[arg(long, default_value_t = 1)]
+    blocks: usize,
     /// Skip the PNGs.
     #[arg(long)]
     no_plots: bool,
@@ -155,7 +158,13 @@ fn run() -> Result<()> {
     };
     cfg.field = FieldKind::ConcatSquash(args.hidden.clone());
     cfg.trace = trace;
-    let flow = Cnf::new(cfg, &mut rng)?;
+    if !(1..=64).contains(&args.blocks) {
+        return Err(format!("--blocks {}: 1 to 64", args.blocks).into());
+    }
+    let blocks = (0..args.blocks)
+        .map(|_| Cnf::new(cfg.clone(), &mut rng))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let chain = CnfChain::new(blocks)?;
     let data = Points::new(&train_rows, dim, trace)?;
     let per_epoch = (train_rows.len() / args.batch).max(1) as u64;
     let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), args.batch, args.lr);
@@ -167,8 +176,13 @@ fn run() -> Result<()> {
         tc.resume = true;
     }
     let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: args.lr, ..AdamConfig::default() }));
-    let mut trainer = Trainer::new(tc, adam, &format!("cnf {name} {:?}", args.hidden))?;
-    let mut model = FlowModel { flow };
+    let arch = if args.blocks == 1 {
+        format!("cnf {name} {:?}", args.hidden)
+    } else {
+        format!("cnf {name} {:?} x{}", args.hidden, args.blocks)
+    };
+    let mut trainer = Trainer::new(tc, adam, &arch)?;
+    let mut model = ChainModel { chain };
     let summary = trainer.fit(
         &mut model,
         &data,
@@ -179,16 +193,15 @@ fn run() -> Result<()> {
     let started = Instant::now();
     // Every test row counts: the largest batch up to 1024 that divides the test set.
     let test_batch = (1..=1024.min(test.len())).rev().find(|b| test.len() % b == 0).unwrap_or(1);
-    let mut eval_cfg = model.flow.config.clone();
-    eval_cfg.trace = Trace::Exact;
-    eval_cfg.batch = test_batch;
-    let mut evaluator = Cnf::new(eval_cfg, &mut Rng::new(0))?;
-    evaluator.set_params(&model.flow.params())?;
-    let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5));
+    let evaluator = model.chain.reconfigured(|c| {
+        c.trace = Trace::Exact;
+        c.batch = test_batch;
+        c.solver = Cnf::evaluation_options();
+    })?;
     let (mut nll, mut count, mut nfe) = (0.0, 0usize, 0usize);
     for chunk in test.chunks(test_batch).filter(|c| c.len() == test_batch) {
         let x: Vec<f64> = (0..dim).flat_map(|j| chunk.iter().map(move |p| p[j])).collect();
-        let d = evaluator.densities(&x, &opts)?;
+        let d = evaluator.densities(&x)?;
         nll -= d.log_p.iter().sum::<f64>();
         count += chunk.len();
         nfe += d.nfe;
@@ -241,7 +254,7 @@ fn run() -> Result<()> {
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("metrics.json"), format!("{json}\n"))?;
     if dim == 2 && !args.no_plots {
-        plot(&out, &name, &model.flow, &test)?;
+        plot(&out, &name, &model.chain, &test)?;
     }
     println!("{json}");
     if let Some(max) = args.max_nll {
@@ -272,7 +285,7 @@ fn colour(v: f64) -> RGBColor {
 
 /// `data.png` (held-out points), `density.png` (the learned density on a grid over
 /// [-4, 4]², exact trace, Dopri5 at 1e-5) and `samples.png` (model samples).
-fn plot(out: &std::path::Path, name: &str, flow: &Cnf, test: &[Vec<f64>]) -> Result<()> {
+fn plot(out: &std::path::Path, name: &str, flow: &CnfChain, test: &[Vec<f64>]) -> Result<()> {
     plotters::style::register_font(
         "sans-serif",
         plotters::style::FontStyle::Normal,
@@ -281,22 +294,22 @@ fn plot(out: &std::path::Path, name: &str, flow: &Cnf, test: &[Vec<f64>]) -> Res
     .map_err(|_| "font")?;
     let (lo, hi, n) = (-4.0, 4.0, 120usize);
     let h = (hi - lo) / n as f64;
-    let with_batch = |batch: usize, trace: Trace| -> Result<Cnf> {
-        let mut cfg = flow.config.clone();
-        cfg.trace = trace;
-        cfg.batch = batch;
-        let mut f = Cnf::new(cfg, &mut Rng::new(0))?;
-        f.set_params(&flow.params())?;
-        Ok(f)
+    let with_batch = |batch: usize, trace: Option<Trace>| -> Result<CnfChain> {
+        Ok(flow.reconfigured(|c| {
+            c.batch = batch;
+            c.solver = Cnf::evaluation_options();
+            if let Some(t) = trace {
+                c.trace = t;
+            }
+        })?)
     };
-    let grid = with_batch(n, Trace::Exact)?;
-    let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5));
+    let grid = with_batch(n, Some(Trace::Exact))?;
     let mut dens = vec![0.0; n * n];
     for j in 0..n {
         let y = lo + (j as f64 + 0.5) * h;
         let mut x: Vec<f64> = (0..n).map(|i| lo + (i as f64 + 0.5) * h).collect();
         x.extend(std::iter::repeat_n(y, n));
-        let d = grid.densities(&x, &opts)?;
+        let d = grid.densities(&x)?;
         for i in 0..n {
             dens[i + j * n] = d.log_p[i].exp();
         }
@@ -325,26 +338,48 @@ fn plot(out: &std::path::Path, name: &str, flow: &Cnf, test: &[Vec<f64>]) -> Res
         &data,
         RGBColor(0, 114, 178),
     )?;
-    let sampler = with_batch(2000, flow.config.trace)?;
+    let sampler = with_batch(2000, None)?;
     let (samples, _) =
         sampler.sample(&mut Rng::new(7), &Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5))?;
     let s: Vec<(f64, f64)> = samples.iter().map(|p| (p[0], p[1])).collect();
     scatter("samples.png", &format!("{name}: 2000 model samples"), &s, RGBColor(213, 94, 0))?;
     // trajectories.png: held-out points carried from the data (t = 0) to the base (t = T).
-    let tracer = with_batch(test.len().min(2000), flow.config.trace)?;
-    let t1 = flow.end_time();
-    let times: Vec<f64> = (0..5).map(|k| t1 * k as f64 / 4.0).collect();
-    let xs: Vec<f64> =
-        (0..2).flat_map(|j| test.iter().take(tracer.config.batch).map(move |p| p[j])).collect();
-    let paths =
-        tracer.trajectory(&xs, &times, &Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5))?;
+    // One block: five times over [0, T]; a chain: the middle and end of every block.
+    let tracer = with_batch(test.len().min(2000), None)?;
+    let tight = Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5);
+    let b = tracer.blocks()[0].config.batch;
+    let mut cur: Vec<f64> = (0..2).flat_map(|j| test.iter().take(b).map(move |p| p[j])).collect();
+    let mut paths: Vec<Vec<Vec<f64>>> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    for (k, block) in tracer.blocks().iter().enumerate() {
+        let t1 = block.end_time();
+        let single = tracer.blocks().len() == 1;
+        let times: Vec<f64> = if single {
+            (0..5).map(|i| t1 * i as f64 / 4.0).collect()
+        } else if k == 0 {
+            vec![0.0, t1 / 2.0, t1]
+        } else {
+            vec![t1 / 2.0, t1]
+        };
+        let part = block.trajectory(&cur, &times, &tight)?;
+        for (t, p) in times.iter().zip(&part) {
+            labels.push(if single {
+                format!("t = {t:.2}")
+            } else {
+                format!("block {}, t = {t:.2}", k + 1)
+            });
+            paths.push(p.clone());
+        }
+        let end = part.last().ok_or("empty trajectory")?;
+        cur = (0..2).flat_map(|j| end.iter().map(move |p| p[j])).collect();
+    }
     let path = out.join("trajectories.png");
-    let root = BitMapBackend::new(&path, (1400, 330)).into_drawing_area();
+    let root = BitMapBackend::new(&path, (280 * paths.len() as u32, 330)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, times.len()));
+    let panels = root.split_evenly((1, paths.len()));
     for (k, panel) in panels.iter().enumerate() {
         let mut chart = ChartBuilder::on(panel)
-            .caption(format!("t = {:.2}", times[k]), ("sans-serif", 16))
+            .caption(&labels[k], ("sans-serif", 16))
             .margin(8)
             .x_label_area_size(25)
             .y_label_area_size(30)

@@ -33,6 +33,23 @@ impl CnfChain {
         Ok(CnfChain { blocks })
     }
 
+    /// The same chain (same parameters) with every block's configuration changed by
+    /// `change` (e.g. another batch size, the exact trace, the evaluation solver).
+    pub fn reconfigured(&self, change: impl Fn(&mut crate::CnfConfig)) -> Result<Self, Error> {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|c| {
+                let mut cfg = c.config.clone();
+                change(&mut cfg);
+                let mut b = Cnf::new(cfg, &mut Rng::new(0))?;
+                b.set_params(&c.params())?;
+                Ok(b)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        CnfChain::new(blocks)
+    }
+
     /// The blocks, data side first.
     pub fn blocks(&self) -> &[Cnf] {
         &self.blocks
