@@ -166,14 +166,58 @@ fn body<const FMA: bool, const MR: usize>(
     panels::<FMA, MR>((m, n4, k), a, b, c, pack, (0, wide));
     let i0 = m - m % 8;
     panels::<FMA, 8>((m, n4, k), a, b, c, pack, (wide, i0));
-    // Columns past a multiple of 4, for the rows in whole 8-row blocks.
-    for jj in n4..n {
-        let col = &mut c[jj * m..jj * m + i0];
-        col.fill(0.0);
-        for p in 0..k {
-            let bp = bat(p, jj);
-            for (ii, o) in col.iter_mut().enumerate() {
-                *o = madd::<FMA>(aat(ii, p), bp, *o);
+    // Columns past a multiple of 4 (all of them for a 1-3-wide product, the thin layers
+    // of an MLP field), for the rows in whole 8-row blocks, on contiguous vector paths
+    // where the strides allow: the generic strided loop does not vectorise.
+    if n4 < n && a.rs == 1 {
+        // Columns of op(A) contiguous: one axpy per (p, column), reading op(A) once.
+        for jj in n4..n {
+            c[jj * m..jj * m + i0].fill(0.0);
+        }
+        // Four `p` at a time, so each pass over a column of C does four FMAs per load
+        // and store of C.
+        let k4 = k - k % 4;
+        for p in (0..k4).step_by(4) {
+            let col = |q: usize| &a.data[(p + q) * a.cs..(p + q) * a.cs + i0];
+            let (a0, a1, a2, a3) = (col(0), col(1), col(2), col(3));
+            for jj in n4..n {
+                let (b0, b1, b2, b3) = (bat(p, jj), bat(p + 1, jj), bat(p + 2, jj), bat(p + 3, jj));
+                let out = &mut c[jj * m..jj * m + i0];
+                for ii in 0..i0 {
+                    let mut o = madd::<FMA>(a0[ii], b0, out[ii]);
+                    o = madd::<FMA>(a1[ii], b1, o);
+                    o = madd::<FMA>(a2[ii], b2, o);
+                    out[ii] = madd::<FMA>(a3[ii], b3, o);
+                }
+            }
+        }
+        for p in k4..k {
+            let acol = &a.data[p * a.cs..p * a.cs + i0];
+            for jj in n4..n {
+                let bp = bat(p, jj);
+                for (o, &x) in c[jj * m..jj * m + i0].iter_mut().zip(acol) {
+                    *o = madd::<FMA>(x, bp, *o);
+                }
+            }
+        }
+    } else if n4 < n && a.cs == 1 && b.rs == 1 {
+        // Rows of op(A) and columns of op(B) contiguous (a weight gradient `Xᵀ·dY`): dot
+        // products in 8 lanes instead of reading op(A) at a stride of its leading dimension.
+        for ii in 0..i0 {
+            let row = &a.data[ii * a.rs..ii * a.rs + k];
+            for jj in n4..n {
+                c[ii + jj * m] = dot::<FMA>(row, &b.data[jj * b.cs..jj * b.cs + k]);
+            }
+        }
+    } else {
+        for jj in n4..n {
+            let col = &mut c[jj * m..jj * m + i0];
+            col.fill(0.0);
+            for p in 0..k {
+                let bp = bat(p, jj);
+                for (ii, o) in col.iter_mut().enumerate() {
+                    *o = madd::<FMA>(aat(ii, p), bp, *o);
+                }
             }
         }
     }
@@ -329,27 +373,40 @@ mod tests {
             (40, 9, 300),
             (24, 8, 513),
             (61, 6, 1100),
+            (64, 2, 512),
+            (512, 2, 64),
+            (40, 3, 17),
+            (16, 1, 9),
         ] {
             let a: Vec<f64> = (0..m * k).map(|x| (x as f64 * 0.37).sin()).collect();
             let b: Vec<f64> = (0..k * n).map(|x| (x as f64 * 0.91).cos()).collect();
             for (name, product) in paths {
-                for transposed in [false, true] {
-                    // op(B) = B (k×n, column-major) or Bᵀ of an n×k column-major matrix.
+                for (transposed, a_transposed) in
+                    [(false, false), (true, false), (false, true), (true, true)]
+                {
+                    // op(B) = B (k×n, column-major) or Bᵀ of an n×k column-major matrix;
+                    // op(A) likewise (Aᵀ of a k×m matrix: a weight gradient's `Xᵀ`).
                     let s = if transposed {
                         Strided { data: &b, rs: n, cs: 1 }
                     } else {
                         Strided { data: &b, rs: 1, cs: k }
                     };
+                    let sa = if a_transposed {
+                        Strided { data: &a, rs: k, cs: 1 }
+                    } else {
+                        Strided { data: &a, rs: 1, cs: m }
+                    };
                     let mut c = vec![f64::NAN; m * n];
                     let mut pack = vec![0.0; pack_len(m, k)];
-                    product(m, n, k, Strided { data: &a, rs: 1, cs: m }, s, &mut c, &mut pack);
+                    product(m, n, k, sa, s, &mut c, &mut pack);
                     for i in 0..m {
                         for j in 0..n {
-                            let want: f64 =
-                                (0..k).map(|p| a[i + p * m] * b[p * s.rs + j * s.cs]).sum();
+                            let want: f64 = (0..k)
+                                .map(|p| a[i * sa.rs + p * sa.cs] * b[p * s.rs + j * s.cs])
+                                .sum();
                             assert!(
                                 (c[i + j * m] - want).abs() < 1e-11,
-                                "{name} {m}×{n}×{k} at ({i},{j})"
+                                "{name} {m}×{n}×{k} (Aᵀ {a_transposed}, Bᵀ {transposed}) at ({i},{j})"
                             );
                         }
                     }
