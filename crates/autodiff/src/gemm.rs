@@ -183,11 +183,13 @@ fn body<const FMA: bool, const MR: usize>(
             for jj in n4..n {
                 let (b0, b1, b2, b3) = (bat(p, jj), bat(p + 1, jj), bat(p + 2, jj), bat(p + 3, jj));
                 let out = &mut c[jj * m..jj * m + i0];
-                for ii in 0..i0 {
-                    let mut o = madd::<FMA>(a0[ii], b0, out[ii]);
-                    o = madd::<FMA>(a1[ii], b1, o);
-                    o = madd::<FMA>(a2[ii], b2, o);
-                    out[ii] = madd::<FMA>(a3[ii], b3, o);
+                for ((o, (&x0, &x1)), (&x2, &x3)) in
+                    out.iter_mut().zip(a0.iter().zip(a1)).zip(a2.iter().zip(a3))
+                {
+                    let v = madd::<FMA>(x0, b0, *o);
+                    let v = madd::<FMA>(x1, b1, v);
+                    let v = madd::<FMA>(x2, b2, v);
+                    *o = madd::<FMA>(x3, b3, v);
                 }
             }
         }
