@@ -340,6 +340,70 @@ fn autodiff_cases(s: &mut Suite) {
     let mut g = Graph::new();
     let x = g.input(3, 4);
     let y = g.input(2, 5);
+    s.case("Graph::matmul_t", SHAPES, "transposed inner sizes differ", || {
+        g.clone().matmul_t(x, y, true, false).is_err()
+    });
+    s.case("Graph::matmul_t", SHAPES, "x·xᵀ is 3×3", || {
+        let mut h = g.clone();
+        h.matmul_t(x, x, false, true).is_ok_and(|v| h.shape(v).is_ok_and(|s| s == (3, 3)))
+    });
+    s.case("Graph::broadcast_to", SHAPES, "to a smaller shape", || {
+        g.clone().broadcast_to(x, (1, 4)).is_err()
+    });
+    s.case("Graph::broadcast_to", SIZES, "to a huge shape", || {
+        g.clone().broadcast_to(x, (usize::MAX, 4)).is_err()
+    });
+    s.case("Graph::sum_to", SHAPES, "to an unrelated shape", || {
+        g.clone().sum_to(x, (2, 2)).is_err()
+    });
+    s.case("Graph::transpose", SHAPES, "a stale variable", || Graph::new().transpose(x).is_err());
+    s.case("Graph::logsumexp_rows", SHAPES, "a stale variable", || {
+        Graph::new().logsumexp_rows(y).is_err()
+    });
+    s.case("Graph::log_softmax_rows", SHAPES, "a stale variable", || {
+        Graph::new().log_softmax_rows(y).is_err()
+    });
+    s.case("Graph::gaussian_log_density", SHAPES, "mean of another shape", || {
+        g.clone().gaussian_log_density(x, y, x).is_err()
+    });
+    s.case("Graph::elu", OPTIONS, "NaN alpha", || g.clone().elu(x, f64::NAN).is_err());
+    s.case("Graph::scale", NONFINITE, "infinite factor", || {
+        g.clone().scale(x, f64::INFINITY).is_err()
+    });
+    s.case("Graph::add_scalar", NONFINITE, "NaN constant", || {
+        g.clone().add_scalar(x, f64::NAN).is_err()
+    });
+    s.case("Graph::powi", SHAPES, "a stale variable", || Graph::new().powi(x, 2).is_err());
+    s.case("Graph::rows_to_blocks", SIZES, "zero groups", || {
+        g.clone().rows_to_blocks(x, 0).is_err()
+    });
+    s.case("Graph::rows_to_blocks", SHAPES, "groups not dividing the columns", || {
+        g.clone().rows_to_blocks(x, 3).is_err()
+    });
+    s.case("Graph::blocks_to_rows", SIZES, "huge groups", || {
+        g.clone().blocks_to_rows(x, usize::MAX).is_err()
+    });
+    s.case("Graph::positions_to_rows", SIZES, "zero positions", || {
+        g.clone().positions_to_rows(x, 0).is_err()
+    });
+    s.case("Graph::rows_to_positions", SHAPES, "positions not dividing the columns", || {
+        g.clone().rows_to_positions(x, 3).is_err()
+    });
+    s.case("optim::clip_grad_norm", OPTIONS, "negative max norm: unchanged", || {
+        let mut gr = [3.0, 4.0];
+        autodiff::optim::clip_grad_norm(&mut gr, -1.0) == 5.0 && gr == [3.0, 4.0]
+    });
+    s.case("optim::clip_grad_norm", NONFINITE, "NaN max norm: unchanged", || {
+        let mut gr = [3.0, 4.0];
+        autodiff::optim::clip_grad_norm(&mut gr, f64::NAN) == 5.0 && gr == [3.0, 4.0]
+    });
+    s.case("optim::clip_grad_norm", NONFINITE, "an infinite gradient is not zeroed", || {
+        let mut gr = [f64::INFINITY, 1.0];
+        autodiff::optim::clip_grad_norm(&mut gr, 1.0).is_infinite() && gr[1] == 1.0
+    });
+    s.case("optim::clip_grad_norm", SIZES, "empty gradient", || {
+        autodiff::optim::clip_grad_norm(&mut [], 1.0) == 0.0
+    });
     s.case("Graph::matmul", SHAPES, "inner sizes differ", || {
         matches!(g.clone().matmul(x, y), Err(A::ShapeMismatch { .. }))
     });

@@ -407,6 +407,16 @@ impl Graph {
     /// An element-wise function.
     pub fn unary(&mut self, f: Unary, x: Var) -> Result<Var, Error> {
         let shape = self.shape(x)?;
+        let constant = match f {
+            Unary::Elu(c) | Unary::Scale(c) | Unary::AddScalar(c) => Some(c),
+            _ => None,
+        };
+        if let Some(c) = constant.filter(|c| !c.is_finite()) {
+            return Err(Error::InvalidArgument {
+                op: "unary",
+                detail: format!("{f:?}: the constant {c} must be finite"),
+            });
+        }
         Ok(self.push(Op::Unary(f, x), shape))
     }
 
@@ -476,6 +486,9 @@ impl Graph {
     /// Reduces `g` by summation to `shape` (the adjoint of broadcasting to `g`'s shape).
     pub fn sum_to(&mut self, g: Var, shape: (usize, usize)) -> Result<Var, Error> {
         let s = self.shape(g)?;
+        if (shape.0 != s.0 && shape.0 != 1) || (shape.1 != s.1 && shape.1 != 1) {
+            return Err(Error::ShapeMismatch { op: "sum_to", expected: shape, got: s });
+        }
         let rows = if shape.0 == 1 && s.0 != 1 { Some(()) } else { None };
         let cols = if shape.1 == 1 && s.1 != 1 { Some(()) } else { None };
         match (rows, cols) {

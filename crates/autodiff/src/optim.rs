@@ -279,8 +279,15 @@ impl Optimizer for Adam {
 /// assert_eq!(before, 5.0);
 /// assert!((g[0] - 0.6).abs() < 1e-15 && (g[1] - 0.8).abs() < 1e-15);
 /// ```
+///
+/// A `max_norm` that is not positive and finite clips nothing (a negative one would flip
+/// the gradient); a non-finite norm is returned with the gradients untouched, so the
+/// caller's finiteness check sees it instead of a silently zeroed gradient.
 pub fn clip_grad_norm(grads: &mut [f64], max_norm: f64) -> f64 {
     let norm = grads.iter().map(|g| g * g).sum::<f64>().sqrt();
+    if !(max_norm.is_finite() && max_norm > 0.0 && norm.is_finite()) {
+        return norm;
+    }
     if norm > max_norm && norm > 0.0 {
         let s = max_norm / norm;
         grads.iter_mut().for_each(|g| *g *= s);
