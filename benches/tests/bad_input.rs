@@ -85,6 +85,31 @@ use ode_solvers::Error as E;
 fn ode_solvers_cases(s: &mut Suite) {
     let ok = Options::new(Method::Dopri5);
     let run = |y0: &[f64], ts: &[f64], o: &Options| odeint(&decay, y0, ts, o);
+    s.case("Options::atol_per_component", SHAPES, "3 tolerances for 2 components", || {
+        run(&[1.0, 2.0], &[0.0, 1.0], &ok.clone().atol_per_component(vec![1e-6; 3])).is_err()
+    });
+    s.case("Options::atol_per_component", NONFINITE, "a NaN tolerance", || {
+        run(&[1.0, 2.0], &[0.0, 1.0], &ok.clone().atol_per_component(vec![1e-6, f64::NAN])).is_err()
+    });
+    s.case("Options::atol_per_component", OPTIONS, "a negative tolerance", || {
+        run(&[1.0, 2.0], &[0.0, 1.0], &ok.clone().atol_per_component(vec![1e-6, -1.0])).is_err()
+    });
+    s.case("Options::first_step", OPTIONS, "a negative first step", || {
+        run(&[1.0], &[0.0, 1.0], &ok.clone().first_step(-0.1)).is_err()
+    });
+    s.case("Options::first_step", NONFINITE, "a NaN first step", || {
+        run(&[1.0], &[0.0, 1.0], &ok.clone().first_step(f64::NAN)).is_err()
+    });
+    s.case("Options::first_step", OPTIONS, "a first step past the interval: still exact", || {
+        run(&[1.0], &[0.0, 1.0], &ok.clone().first_step(10.0).rtol(1e-10).atol(1e-12))
+            .is_ok_and(|sol| (sol.ys[1][0] - (-1.0f64).exp()).abs() < 1e-8)
+    });
+    s.case("convergence::fit_slope", SIZES, "one point: NaN, not a number made up", || {
+        ode_solvers::convergence::fit_slope(&[0.1], &[0.01]).is_nan()
+    });
+    s.case("convergence::fit_slope", SHAPES, "equal step sizes: NaN", || {
+        ode_solvers::convergence::fit_slope(&[0.1, 0.1], &[0.01, 0.02]).is_nan()
+    });
     s.case("odeint", NONFINITE, "NaN y0", || {
         matches!(run(&[f64::NAN], &[0.0, 1.0], &ok), Err(E::NonFiniteInput { what: "y0", .. }))
     });
@@ -694,6 +719,35 @@ fn field() -> AutodiffField {
 }
 
 fn adjoint_cases(s: &mut Suite) {
+    {
+        use adjoint::integrands::{
+            exact_trace, hutchinson_trace, jacobian_frobenius, kinetic_energy, probe_vjp,
+        };
+        let mut g = Graph::new();
+        let z = g.input(3, 2);
+        let other = g.input(4, 2);
+        let w = g.input(2, 2);
+        let f = g.matmul(z, w).unwrap();
+        s.case("integrands::probe_vjp", SHAPES, "noise of another shape", || {
+            probe_vjp(&mut g.clone(), f, z, other).is_err()
+        });
+        s.case("integrands::hutchinson_trace", SHAPES, "probe and noise differ", || {
+            hutchinson_trace(&mut g.clone(), z, other).is_err()
+        });
+        s.case("integrands::exact_trace", SHAPES, "a stale state variable", || {
+            exact_trace(&mut Graph::new(), f, z).is_err()
+        });
+        s.case("integrands::kinetic_energy", SHAPES, "a stale field variable", || {
+            kinetic_energy(&mut Graph::new(), f).is_err()
+        });
+        s.case("integrands::jacobian_frobenius", SHAPES, "a stale probe", || {
+            jacobian_frobenius(&mut Graph::new(), f).is_err()
+        });
+        s.case("integrands::exact_trace", SHAPES, "a linear field: tr W per row", || {
+            let mut h = g.clone();
+            exact_trace(&mut h, f, z).is_ok_and(|t| h.shape(t).is_ok_and(|s| s == (3, 1)))
+        });
+    }
     let f = field();
     let opts = AdjointOptions::new(Options::new(Method::Dopri5));
     let z0 = [0.1, 0.2, 0.3, 0.4];
@@ -870,6 +924,32 @@ fn train_cases(s: &mut Suite) {
         std::fs::write(&p, bytes).unwrap();
         p
     };
+    s.case("load_digits", FILES, "missing file", || {
+        train::load_digits(&dir.join("no-such.csv")).is_err()
+    });
+    s.case("load_digits", FILES, "64 columns instead of 65", || {
+        let row = vec!["1"; 64].join(",");
+        train::load_digits(&write("d64.csv", row.as_bytes())).is_err()
+    });
+    s.case("load_digits", FILES, "a pixel of 17", || {
+        let mut row = vec!["1"; 64];
+        row[3] = "17";
+        let text = format!("{},3\n", row.join(","));
+        train::load_digits(&write("d17.csv", text.as_bytes())).is_err()
+    });
+    s.case("load_digits", FILES, "a label of 10", || {
+        let text = format!("{},10\n", vec!["1"; 64].join(","));
+        train::load_digits(&write("dl.csv", text.as_bytes())).is_err()
+    });
+    s.case("read_maybe_gz", FILES, "a truncated gzip file", || {
+        train::read_maybe_gz(&write("t.gz", &[0x1f, 0x8b, 8, 0, 0, 0])).is_err()
+    });
+    s.case("read_maybe_gz", FILES, "missing file", || {
+        train::read_maybe_gz(&dir.join("none.gz")).is_err()
+    });
+    s.case("load_mnist", FILES, "a directory without the files", || {
+        train::load_mnist(&dir).is_err()
+    });
     let adam = || OptimizerState::Adam(Adam::new(AdamConfig::default()));
     for (name, cfg) in [
         ("NaN lr", TrainConfig::new(1, 4, f64::NAN)),
