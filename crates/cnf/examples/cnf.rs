@@ -21,6 +21,10 @@ use cnf::{
 };
 use plotters::prelude::*;
 
+#[path = "common/colour.rs"]
+mod common;
+use common::colour;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -264,23 +268,6 @@ fn run() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Viridis-like colour for `v` in [0, 1] (five stops, linear between).
-fn colour(v: f64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 5] = [
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let x = v.clamp(0.0, 1.0) * 4.0;
-    let i = (x.floor() as usize).min(3);
-    let f = x - i as f64;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
 /// `data.png` (held-out points), `density.png` (the learned density on a grid over

@@ -163,6 +163,23 @@ fn softplus(x: f64) -> (f64, f64) {
     (x.max(0.0) + (-x.abs()).exp().ln_1p(), sig)
 }
 
+/// One planar layer's parameters (at `off` in the flat vector) and `û = u + k w` with
+/// `k = (m(wᵀu) − wᵀu) / ‖w‖²`, `m = −1 + softplus`, and the pieces its backward needs.
+struct Layer<'a> {
+    off: usize,
+    w: &'a [f64],
+    u: &'a [f64],
+    b: f64,
+    /// `‖w‖²` (floored).
+    n2: f64,
+    /// `σ(wᵀu)`, the derivative of softplus.
+    sig: f64,
+    /// `m(wᵀu) = ûᵀw`.
+    mwu: f64,
+    kk: f64,
+    uhat: Vec<f64>,
+}
+
 /// `‖w‖²` is kept off zero by this much in `û` (a layer with `w = 0` is the identity).
 const W_FLOOR: f64 = 1e-8;
 
@@ -228,17 +245,19 @@ impl PlanarFlow {
         Ok(())
     }
 
-    /// Layer `k`'s `(w, û, b, ûᵀw)`.
-    fn layer(&self, k: usize) -> (&[f64], Vec<f64>, f64, f64) {
+    /// Layer `k`'s parameters and the reparameterised `û` with its intermediates.
+    fn layer(&self, k: usize) -> Layer<'_> {
         let d = self.dim;
-        let p = &self.params[k * (2 * d + 1)..(k + 1) * (2 * d + 1)];
+        let off = k * (2 * d + 1);
+        let p = &self.params[off..off + 2 * d + 1];
         let (w, u, b) = (&p[..d], &p[d..2 * d], p[2 * d]);
         let wu: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
         let n2: f64 = w.iter().map(|a| a * a).sum::<f64>() + W_FLOOR;
-        let mwu = -1.0 + softplus(wu).0;
-        let k = (mwu - wu) / n2;
-        let uhat = u.iter().zip(w).map(|(ui, wi)| ui + k * wi).collect();
-        (w, uhat, b, mwu)
+        let (sp, sig) = softplus(wu);
+        let mwu = -1.0 + sp;
+        let kk = (mwu - wu) / n2;
+        let uhat = u.iter().zip(w).map(|(ui, wi)| ui + kk * wi).collect();
+        Layer { off, w, u, b, n2, sig, mwu, kk, uhat }
     }
 
     /// `F(z)` and `Σ log det`, for one point; with `tape`, every layer's input is kept.
@@ -249,7 +268,7 @@ impl PlanarFlow {
             if let Some(t) = tape.as_deref_mut() {
                 t.push(y.clone());
             }
-            let (w, uhat, b, mwu) = self.layer(k);
+            let Layer { w, uhat, b, mwu, .. } = self.layer(k);
             let a: f64 = w.iter().zip(&y).map(|(wi, yi)| wi * yi).sum::<f64>() + b;
             let h = a.tanh();
             for (yi, ui) in y.iter_mut().zip(&uhat) {
@@ -353,15 +372,7 @@ impl PlanarFlow {
     /// back to its input in place, adding the layer's parameter gradient into `grad`.
     fn layer_backward(&self, k: usize, z: &[f64], c: f64, dy: &mut [f64], grad: &mut [f64]) {
         let d = self.dim;
-        let off = k * (2 * d + 1);
-        let p = &self.params[off..off + 2 * d + 1];
-        let (w, u, b) = (&p[..d], &p[d..2 * d], p[2 * d]);
-        let wu: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
-        let n2: f64 = w.iter().map(|a| a * a).sum::<f64>() + W_FLOOR;
-        let (sp, sig) = softplus(wu);
-        let mwu = -1.0 + sp;
-        let kk = (mwu - wu) / n2;
-        let uhat: Vec<f64> = u.iter().zip(w).map(|(ui, wi)| ui + kk * wi).collect();
+        let Layer { off, w, u, b, n2, sig, mwu, kk, uhat } = self.layer(k);
         let a: f64 = w.iter().zip(z).map(|(wi, zi)| wi * zi).sum::<f64>() + b;
         let h = a.tanh();
         let hp = 1.0 - h * h;

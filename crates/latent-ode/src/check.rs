@@ -64,37 +64,50 @@ pub fn elbo_gradient_error(
     beta: f64,
     h: f64,
 ) -> Result<f64, Error> {
+    worst_error(model, h, LatentOde::params, LatentOde::set_params, &mut |m, g| {
+        Ok(m.example_loss(example, eps, beta, g)?.loss)
+    })
+}
+
+/// The central-difference check shared by both model kinds: `loss(model, Some(grad))`
+/// adds the gradient into `grad`, `loss(model, None)` only evaluates.
+fn worst_error<M>(
+    model: &mut M,
+    h: f64,
+    params: fn(&M) -> Vec<f64>,
+    set_params: fn(&mut M, &[f64]) -> Result<(), Error>,
+    loss: &mut dyn FnMut(&mut M, Option<&mut [f64]>) -> Result<f64, Error>,
+) -> Result<f64, Error> {
     if !(h.is_finite() && h > 0.0) {
         return Err(Error::InvalidArgument {
             what: "step",
             detail: format!("{h} must be positive"),
         });
     }
-    let n = model.num_params();
-    let mut g = vec![0.0; n];
-    model.example_loss(example, eps, beta, Some(&mut g))?;
-    let p0 = model.params();
+    let p0 = params(model);
+    let mut g = vec![0.0; p0.len()];
+    loss(model, Some(&mut g))?;
     let mut worst: f64 = 0.0;
     let mut p = p0.clone();
-    for i in 0..n {
+    for i in 0..p0.len() {
         p[i] = p0[i] + h;
-        model.set_params(&p)?;
-        let up = model.example_loss(example, eps, beta, None);
+        set_params(model, &p)?;
+        let up = loss(model, None);
         p[i] = p0[i] - h;
-        model.set_params(&p)?;
-        let dn = model.example_loss(example, eps, beta, None);
+        set_params(model, &p)?;
+        let dn = loss(model, None);
         p[i] = p0[i];
         let (up, dn) = match (up, dn) {
-            (Ok(u), Ok(d)) => (u.loss, d.loss),
+            (Ok(u), Ok(d)) => (u, d),
             (Err(e), _) | (_, Err(e)) => {
-                model.set_params(&p0)?;
+                set_params(model, &p0)?;
                 return Err(e);
             }
         };
         let fd = (up - dn) / (2.0 * h);
         worst = worst.max((fd - g[i]).abs() / (1e-3 + fd.abs().max(g[i].abs())));
     }
-    model.set_params(&p0)?;
+    set_params(model, &p0)?;
     Ok(worst)
 }
 
@@ -119,36 +132,7 @@ pub fn forecast_gradient_error(
     example: &Example,
     h: f64,
 ) -> Result<f64, Error> {
-    if !(h.is_finite() && h > 0.0) {
-        return Err(Error::InvalidArgument {
-            what: "step",
-            detail: format!("{h} must be positive"),
-        });
-    }
-    let n = model.num_params();
-    let mut g = vec![0.0; n];
-    model.example_loss(example, Some(&mut g))?;
-    let p0 = model.params();
-    let mut worst: f64 = 0.0;
-    let mut p = p0.clone();
-    for i in 0..n {
-        p[i] = p0[i] + h;
-        model.set_params(&p)?;
-        let up = model.example_loss(example, None);
-        p[i] = p0[i] - h;
-        model.set_params(&p)?;
-        let dn = model.example_loss(example, None);
-        p[i] = p0[i];
-        let (up, dn) = match (up, dn) {
-            (Ok(u), Ok(d)) => (u.loss, d.loss),
-            (Err(e), _) | (_, Err(e)) => {
-                model.set_params(&p0)?;
-                return Err(e);
-            }
-        };
-        let fd = (up - dn) / (2.0 * h);
-        worst = worst.max((fd - g[i]).abs() / (1e-3 + fd.abs().max(g[i].abs())));
-    }
-    model.set_params(&p0)?;
-    Ok(worst)
+    worst_error(model, h, Forecaster::params, Forecaster::set_params, &mut |m, g| {
+        Ok(m.example_loss(example, g)?.loss)
+    })
 }

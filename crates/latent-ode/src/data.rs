@@ -465,12 +465,6 @@ pub fn spirals(
     noise: f64,
     rng: &mut Rng,
 ) -> Result<Vec<Spiral>, Error> {
-    if !(1..=100).contains(&n_obs) {
-        return Err(bad("observed points", format!("{n_obs} must be in 1..=100")));
-    }
-    if !(noise.is_finite() && noise >= 0.0) {
-        return Err(bad("noise", format!("{noise} must be finite and non-negative")));
-    }
     spiral_set(count, n_obs, noise, false, rng)
 }
 
@@ -484,12 +478,6 @@ pub fn irregular_spirals(
     noise: f64,
     rng: &mut Rng,
 ) -> Result<Vec<Spiral>, Error> {
-    if !(1..=100).contains(&n_obs) {
-        return Err(bad("observed points", format!("{n_obs} must be in 1..=100")));
-    }
-    if !(noise.is_finite() && noise >= 0.0) {
-        return Err(bad("noise", format!("{noise} must be finite and non-negative")));
-    }
     spiral_set(count, n_obs, noise, true, rng)
 }
 
@@ -512,15 +500,22 @@ fn spiral_set(
     irregular: bool,
     rng: &mut Rng,
 ) -> Result<Vec<Spiral>, Error> {
+    if !(1..=100).contains(&n_obs) {
+        return Err(bad("observed points", format!("{n_obs} must be in 1..=100")));
+    }
+    if !(noise.is_finite() && noise >= 0.0) {
+        return Err(bad("noise", format!("{noise} must be finite and non-negative")));
+    }
     let n_total = 1000;
     let step = 6.0 * std::f64::consts::PI / (n_total - 1) as f64;
     let grid = |i: usize| i as f64 * step;
     let point = |cw: bool, i: usize| -> [f64; 2] { spiral_point(cw, grid(i)) };
-    if irregular {
-        return (0..count)
-            .map(|k| {
-                let cw = rng.uniform() < 0.5;
-                let start = 100 + ((rng.uniform() * 701.0) as usize).min(700);
+    (0..count)
+        .map(|k| {
+            let cw = rng.uniform() < 0.5;
+            let start = 100 + ((rng.uniform() * 701.0) as usize).min(700);
+            let id = format!("spiral{k}");
+            let obs = if irregular {
                 let mut ts: Vec<f64> = (0..n_obs).map(|_| rng.uniform() * grid(99)).collect();
                 ts.sort_by(f64::total_cmp);
                 ts.dedup();
@@ -531,31 +526,18 @@ fn spiral_set(
                         vec![p[0] + noise * rng.normal(), p[1] + noise * rng.normal()]
                     })
                     .collect();
-                let id = format!("spiral{k}");
-                let obs = Series::dense(&id, ts, &rows)?;
-                let next: Vec<Vec<f64>> =
-                    (100..200).map(|i| point(cw, start + i).to_vec()).collect();
-                let target = Series::dense(&id, (100..200).map(grid).collect(), &next)?;
-                let all: Vec<Vec<f64>> = (0..200).map(|i| point(cw, start + i).to_vec()).collect();
-                let truth = Series::dense(&id, (0..200).map(grid).collect(), &all)?;
-                Ok(Spiral { example: Example { obs, target }, truth, clockwise: cw })
-            })
-            .collect();
-    }
-    (0..count)
-        .map(|k| {
-            let cw = rng.uniform() < 0.5;
-            let start = 100 + ((rng.uniform() * 701.0) as usize).min(700);
-            let window: Vec<Vec<f64>> = (0..100)
-                .map(|i| {
-                    let p = point(cw, start + i);
-                    vec![p[0] + noise * rng.normal(), p[1] + noise * rng.normal()]
-                })
-                .collect();
-            let keep = subsample(100, n_obs, rng);
-            let id = format!("spiral{k}");
-            let obs_rows: Vec<Vec<f64>> = keep.iter().map(|&i| window[i].clone()).collect();
-            let obs = Series::dense(&id, keep.iter().map(|&i| grid(i)).collect(), &obs_rows)?;
+                Series::dense(&id, ts, &rows)?
+            } else {
+                let window: Vec<Vec<f64>> = (0..100)
+                    .map(|i| {
+                        let p = point(cw, start + i);
+                        vec![p[0] + noise * rng.normal(), p[1] + noise * rng.normal()]
+                    })
+                    .collect();
+                let keep = subsample(100, n_obs, rng);
+                let rows: Vec<Vec<f64>> = keep.iter().map(|&i| window[i].clone()).collect();
+                Series::dense(&id, keep.iter().map(|&i| grid(i)).collect(), &rows)?
+            };
             let next: Vec<Vec<f64>> = (100..200).map(|i| point(cw, start + i).to_vec()).collect();
             let target = Series::dense(&id, (100..200).map(grid).collect(), &next)?;
             let all: Vec<Vec<f64>> = (0..200).map(|i| point(cw, start + i).to_vec()).collect();

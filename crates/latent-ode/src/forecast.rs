@@ -258,18 +258,7 @@ impl Forecaster {
 
     /// Sets the parameters (the layout of [`Forecaster::params`]).
     pub fn set_params(&mut self, p: &[f64]) -> Result<(), Error> {
-        if p.len() != self.num_params() {
-            return Err(Error::InvalidArgument {
-                what: "model parameters",
-                detail: format!("{} values for {} parameters", p.len(), self.num_params()),
-            });
-        }
-        if let Some(i) = p.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidArgument {
-                what: "model parameters",
-                detail: format!("parameter {i} is {}", p[i]),
-            });
-        }
+        crate::check_params(p, self.num_params())?;
         let mut at = 0;
         let mut take = |dst: &mut [f64]| {
             dst.copy_from_slice(&p[at..at + dst.len()]);

@@ -79,6 +79,23 @@ pub use train;
 
 use std::fmt;
 
+/// `p` is a model's `n` parameters: the right length and all finite.
+fn check_params(p: &[f64], n: usize) -> Result<(), Error> {
+    if p.len() != n {
+        return Err(Error::InvalidArgument {
+            what: "model parameters",
+            detail: format!("{} values for {n} parameters", p.len()),
+        });
+    }
+    if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument {
+            what: "model parameters",
+            detail: format!("parameter {i} is {}", p[i]),
+        });
+    }
+    Ok(())
+}
+
 /// Everything that can go wrong in a latent model.
 #[derive(Debug)]
 #[non_exhaustive]
