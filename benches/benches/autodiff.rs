@@ -184,7 +184,7 @@ fn bench_matmul(c: &mut Criterion) {
     group.sample_size(20);
     let mut rng = Rng::new(5);
     // The MNIST ODE block's products at a batch chunk of 64, the MLP's hidden layer at
-    // batch 512, and the T2 field's thin products with its 2-wide layers (forward
+    // batch 512 with its weight and input gradients, and the T2 field's thin products with its 2-wide layers (forward
     // 512×64·64×2, weight gradient (512×64)ᵀ·(512×2), input gradient 512×2·(64×2)ᵀ, and
     // the first layer's forward and weight gradient).
     for (kind, m, n, k) in [
@@ -192,6 +192,8 @@ fn bench_matmul(c: &mut Criterion) {
         ("tn", 576, 64, 3136),
         ("nt", 3136, 576, 64),
         ("nn", 512, 64, 64),
+        ("tn", 64, 64, 512),
+        ("nt", 512, 64, 64),
         ("nn", 512, 2, 64),
         ("tn", 64, 2, 512),
         ("nt", 512, 64, 2),

@@ -435,6 +435,12 @@ fn autodiff_cases(s: &mut Suite) {
     s.case("Graph::add", SHAPES, "no broadcast", || {
         matches!(g.clone().add(x, y), Err(A::ShapeMismatch { .. }))
     });
+    s.case("Graph::tanh_grad", SHAPES, "no broadcast", || {
+        matches!(g.clone().tanh_grad(x, y), Err(A::ShapeMismatch { .. }))
+    });
+    s.case("Graph::tanh_grad", SHAPES, "an operand of another graph", || {
+        g.clone().tanh_grad(x, autodiff::Var::from_index(usize::MAX)).is_err()
+    });
     s.case("Graph::concat_cols", SHAPES, "rows differ", || g.clone().concat_cols(&[x, y]).is_err());
     s.case("Graph::concat_cols", SIZES, "no operands", || g.clone().concat_cols(&[]).is_err());
     s.case("Graph::slice_cols", SIZES, "start near usize::MAX", || {

@@ -97,8 +97,8 @@ impl Graph {
             Op::Unary(f, x) => {
                 let local = match f {
                     Unary::Tanh => {
-                        let y2 = self.square(y)?;
-                        Some(self.one_minus(y2)?)
+                        out.push((x, self.tanh_grad(g, y)?));
+                        None
                     }
                     Unary::Sigmoid => {
                         let om = self.one_minus(y)?;
@@ -177,6 +177,17 @@ impl Graph {
                         };
                         (ga, gb)
                     }
+                    Binary::TanhGrad => (
+                        // y = a(1 - b²): ∂y/∂a = 1 - b², ∂y/∂b = -2ab.
+                        if wanted(&a) { Some(self.tanh_grad(g, b)?) } else { None },
+                        if wanted(&b) {
+                            let ga = self.mul(g, a)?;
+                            let gab = self.mul(ga, b)?;
+                            Some(self.scale(gab, -2.0)?)
+                        } else {
+                            None
+                        },
+                    ),
                 };
                 if let (Some(ga), true) = (ga, wanted(&a)) {
                     out.push((a, self.sum_to(ga, sa)?));

@@ -258,6 +258,9 @@ pub fn cases() -> Vec<Case> {
         case!("div row", with_row, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
         case!("div col", with_col, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
         case!("div scalar", scalar_first, Domain::Real { min_abs: 0.5 }, |g, x| g.div(x[0], x[1])),
+        case!("tanh_grad", two_same, REAL, |g, x| g.tanh_grad(x[0], x[1])),
+        case!("tanh_grad row", with_row, REAL, |g, x| g.tanh_grad(x[0], x[1])),
+        case!("tanh_grad scalar", scalar_first, REAL, |g, x| g.tanh_grad(x[0], x[1])),
     ]);
     v
 }

@@ -473,8 +473,25 @@ fn unary_avx2(f: Unary, out: &mut [f64], xs: &[f64]) {
     unary_body::<true>(f, out, xs)
 }
 
-/// `out = f(xs)`, compiled for AVX2 and FMA where the CPU has them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+fn unary_avx512(f: Unary, out: &mut [f64], xs: &[f64]) {
+    unary_body::<true>(f, out, xs)
+}
+
+/// `out = f(xs)`, compiled for AVX-512 or AVX2 and FMA where the CPU has them (8 lanes
+/// and 32 registers make `tanh` about 1.8x faster than 4 lanes and 16: the polynomial
+/// constants stay in registers).
 fn unary(f: Unary, out: &mut [f64], xs: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::has_avx512() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU supports AVX-512 F/VL/DQ, AVX2 and FMA (checked just above).
+        unsafe {
+            unary_avx512(f, out, xs)
+        };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::has_avx2_fma() {
         #[allow(unsafe_code)]
@@ -602,7 +619,55 @@ fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
     ii + jj * shape.0
 }
 
+/// `Σ xs` with eight independent partial sums (a fixed order, so the same on every run
+/// and thread count), which the compiler keeps in vector registers: a serial sum is one
+/// dependent add per element, 4 cycles each.
+#[inline(always)]
+fn sum8(xs: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += v;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+fn eval_node_avx512(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+    eval_node_body(g, done, i, scratch, o)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn eval_node_avx2(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+    eval_node_body(g, done, i, scratch, o)
+}
+
+/// Evaluates node `i` into `o`, with the element-wise loops compiled for the widest
+/// vector unit the CPU has (the products pick their own kernels).
 fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[allow(unsafe_code)]
+        if crate::gemm::has_avx512() {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            unsafe { eval_node_avx512(g, done, i, scratch, o) };
+            return;
+        } else if crate::gemm::has_avx2_fma() {
+            // SAFETY: as above.
+            unsafe { eval_node_avx2(g, done, i, scratch, o) };
+            return;
+        }
+    }
+    eval_node_body(g, done, i, scratch, o)
+}
+
+#[inline(always)]
+fn eval_node_body(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
     let (r, c) = g.nodes[i].shape;
     let shape = |v: Var| g.nodes[v.0].shape;
     match &g.nodes[i].op {
@@ -616,6 +681,7 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mu
                 Binary::Sub => binary(o, (r, c), da, sa, db, sb, |x, y| x - y),
                 Binary::Mul => binary(o, (r, c), da, sa, db, sb, |x, y| x * y),
                 Binary::Div => binary(o, (r, c), da, sa, db, sb, |x, y| x / y),
+                Binary::TanhGrad => binary(o, (r, c), da, sa, db, sb, |x, y| x - x * y * y),
             }
         }
         Op::MatMul { a, b, ta, tb } => {
@@ -626,10 +692,10 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mu
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
             match axis {
-                Axis::All => o[0] = xs.iter().sum(),
+                Axis::All => o[0] = sum8(xs),
                 Axis::Cols => {
                     for (j, o) in o.iter_mut().enumerate() {
-                        *o = xs[j * xr..(j + 1) * xr].iter().sum();
+                        *o = sum8(&xs[j * xr..(j + 1) * xr]);
                     }
                 }
                 Axis::Rows => {

@@ -170,45 +170,35 @@ fn body<const FMA: bool, const MR: usize>(
     // of an MLP field), for the rows in whole 8-row blocks, on contiguous vector paths
     // where the strides allow: the generic strided loop does not vectorise.
     if n4 < n && a.rs == 1 {
-        // Columns of op(A) contiguous: one axpy per (p, column), reading op(A) once.
-        for jj in n4..n {
-            c[jj * m..jj * m + i0].fill(0.0);
-        }
-        // Four `p` at a time, so each pass over a column of C does four FMAs per load
-        // and store of C.
-        let k4 = k - k % 4;
-        for p in (0..k4).step_by(4) {
-            let col = |q: usize| &a.data[(p + q) * a.cs..(p + q) * a.cs + i0];
-            let (a0, a1, a2, a3) = (col(0), col(1), col(2), col(3));
-            for jj in n4..n {
-                let (b0, b1, b2, b3) = (bat(p, jj), bat(p + 1, jj), bat(p + 2, jj), bat(p + 3, jj));
-                let out = &mut c[jj * m..jj * m + i0];
-                for ((o, (&x0, &x1)), (&x2, &x3)) in
-                    out.iter_mut().zip(a0.iter().zip(a1)).zip(a2.iter().zip(a3))
-                {
-                    let v = madd::<FMA>(x0, b0, *o);
-                    let v = madd::<FMA>(x1, b1, v);
-                    let v = madd::<FMA>(x2, b2, v);
-                    *o = madd::<FMA>(x3, b3, v);
-                }
-            }
-        }
-        for p in k4..k {
-            let acol = &a.data[p * a.cs..p * a.cs + i0];
-            for jj in n4..n {
-                let bp = bat(p, jj);
-                for (o, &x) in c[jj * m..jj * m + i0].iter_mut().zip(acol) {
-                    *o = madd::<FMA>(x, bp, *o);
-                }
-            }
+        // Columns of op(A) contiguous: op(A) is read once for all 1-3 trailing columns.
+        let tail = &mut c[n4 * m..n * m];
+        match n - n4 {
+            1 => thin_axpy::<FMA, 1>(m, i0, k, a, b, n4, tail),
+            2 => thin_axpy::<FMA, 2>(m, i0, k, a, b, n4, tail),
+            _ => thin_axpy::<FMA, 3>(m, i0, k, a, b, n4, tail),
         }
     } else if n4 < n && a.cs == 1 && b.rs == 1 {
-        // Rows of op(A) and columns of op(B) contiguous (a weight gradient `Xᵀ·dY`): dot
-        // products in 8 lanes instead of reading op(A) at a stride of its leading dimension.
+        // Rows of op(A) and columns of op(B) contiguous (a weight gradient `Xᵀ·dY`): each
+        // row of op(A) is read once for all 1-3 trailing columns, dots in 8 lanes.
+        let cols: [&[f64]; 3] = std::array::from_fn(|q| {
+            let jj = (n4 + q).min(n - 1);
+            &b.data[jj * b.cs..jj * b.cs + k]
+        });
         for ii in 0..i0 {
             let row = &a.data[ii * a.rs..ii * a.rs + k];
-            for jj in n4..n {
-                c[ii + jj * m] = dot::<FMA>(row, &b.data[jj * b.cs..jj * b.cs + k]);
+            match n - n4 {
+                1 => c[ii + n4 * m] = dot::<FMA>(row, cols[0]),
+                2 => {
+                    let d = dots::<FMA, 2>(row, [cols[0], cols[1]]);
+                    c[ii + n4 * m] = d[0];
+                    c[ii + (n4 + 1) * m] = d[1];
+                }
+                _ => {
+                    let d = dots::<FMA, 3>(row, cols);
+                    for (q, v) in d.into_iter().enumerate() {
+                        c[ii + (n4 + q) * m] = v;
+                    }
+                }
             }
         }
     } else {
@@ -253,6 +243,76 @@ fn body<const FMA: bool, const MR: usize>(
             }
         }
     }
+}
+
+/// `C[..i0, n4..n4+W] = op(A)[..i0, :] · op(B)[:, n4..n4+W]` for contiguous columns of
+/// op(A) (`a.rs == 1`) into `tail` (the `W` columns of `C`, `m` each): four `p` per pass,
+/// so every load and store of `C` feeds four FMAs; the four columns of op(A) (16 KiB at
+/// batch 512) stay in L1 while the `W` columns of `C` pass over them.
+#[inline(always)]
+fn thin_axpy<const FMA: bool, const W: usize>(
+    m: usize,
+    i0: usize,
+    k: usize,
+    a: Strided<'_>,
+    b: Strided<'_>,
+    n4: usize,
+    tail: &mut [f64],
+) {
+    if i0 == 0 {
+        // No whole 8-row block (or no rows at all): the row loop after this covers them.
+        return;
+    }
+    let bat = |p: usize, j: usize| b.data[p * b.rs + j * b.cs];
+    for col in tail.chunks_exact_mut(m) {
+        col[..i0].fill(0.0);
+    }
+    let acol = |p: usize| &a.data[p * a.cs..p * a.cs + i0];
+    let mut p = 0;
+    while p < k {
+        let q = (k - p).min(4);
+        // Missing `p` past `k` get zero weights on a repeated column (no branch inside).
+        let (a0, a1, a2, a3) =
+            (acol(p), acol(p + 1.min(q - 1)), acol(p + 2.min(q - 1)), acol(p + 3.min(q - 1)));
+        for (jj, col) in tail.chunks_exact_mut(m).enumerate().take(W) {
+            let wt = |r: usize| if r < q { bat(p + r, n4 + jj) } else { 0.0 };
+            let (w0, w1, w2, w3) = (wt(0), wt(1), wt(2), wt(3));
+            for ((((o, &x0), &x1), &x2), &x3) in
+                col[..i0].iter_mut().zip(a0).zip(a1).zip(a2).zip(a3)
+            {
+                let v = madd::<FMA>(x0, w0, *o);
+                let v = madd::<FMA>(x1, w1, v);
+                let v = madd::<FMA>(x2, w2, v);
+                *o = madd::<FMA>(x3, w3, v);
+            }
+        }
+        p += q;
+    }
+}
+
+/// `W` dot products `Σ x_i y_w,i` in 8 independent lanes each, reading `x` once.
+#[inline(always)]
+fn dots<const FMA: bool, const W: usize>(x: &[f64], ys: [&[f64]; W]) -> [f64; W] {
+    let mut lanes = [[0.0f64; 8]; W];
+    let k8 = x.len() - x.len() % 8;
+    for at in (0..k8).step_by(8) {
+        let xa = &x[at..at + 8];
+        for (lw, y) in lanes.iter_mut().zip(ys) {
+            let ya = &y[at..at + 8];
+            for l in 0..8 {
+                lw[l] = madd::<FMA>(xa[l], ya[l], lw[l]);
+            }
+        }
+    }
+    let mut out = [0.0; W];
+    for (o, (lw, y)) in out.iter_mut().zip(lanes.iter().zip(ys)) {
+        let mut s = lw.iter().sum::<f64>();
+        for (&xi, &yi) in x[k8..].iter().zip(&y[k8..]) {
+            s = madd::<FMA>(xi, yi, s);
+        }
+        *o = s;
+    }
+    out
 }
 
 /// `Σ x_i y_i` in 8 independent lanes.
@@ -306,6 +366,16 @@ fn body_avx512(
 #[inline(always)]
 pub(crate) fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Whether this CPU has AVX-512 F, VL and DQ besides AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn has_avx512() -> bool {
+    has_avx2_fma()
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512dq")
 }
 
 /// `C = op(A) · op(B)`; see the module docs. `c` holds `m·n`, `pack` at least

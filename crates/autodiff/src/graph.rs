@@ -78,6 +78,9 @@ pub enum Binary {
     Mul,
     /// `a / b`.
     Div,
+    /// `a ⊙ (1 - b²)`: the cotangent `a` through `tanh` given its output `b`, one pass
+    /// where square, negate, add and multiply would be four.
+    TanhGrad,
 }
 
 /// What a reduction reduces.
@@ -427,6 +430,7 @@ impl Graph {
             Binary::Sub => "sub",
             Binary::Mul => "mul",
             Binary::Div => "div",
+            Binary::TanhGrad => "tanh_grad",
         };
         let shape = broadcast_shape(name, self.shape(a)?, self.shape(b)?)?;
         Ok(self.push(Op::Binary(f, a, b), shape))
@@ -707,6 +711,8 @@ binary_methods! {
     mul => Binary::Mul;
     /// `a / b` (broadcasting).
     div => Binary::Div;
+    /// `a ⊙ (1 - b²)` (broadcasting): `a` through `tanh`, given `b = tanh x`.
+    tanh_grad => Binary::TanhGrad;
 }
 
 impl Graph {
