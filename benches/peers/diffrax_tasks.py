@@ -1,0 +1,150 @@
+"""The peers' tasks T1 and T2 (issue #16) in diffrax, from the inputs `peers inputs` writes.
+
+Usage: python diffrax_tasks.py INPUTS.json
+Prints one JSON line per task, like `peers time`: median and minimum milliseconds over the repeats
+(compile excluded: every function is jitted and run 3 times first), the steps diffrax
+took, its NFE estimate and the loss. Pinned versions: jax 0.10.2, diffrax 0.7.2,
+equinox 0.13.8 (see docs/BENCHMARKS.md). Run it on one core:
+XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" taskset -c 0
+"""
+
+import json
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+import diffrax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+ARENSTORF_MU = 0.012277471
+ARENSTORF_PERIOD = 17.0652165601579625588917206249
+ARENSTORF_Y0 = [0.994, 0.0, 0.0, -2.00158510637908252240537862224]
+
+
+def median_ms(f):
+    """The same rule as `peers time`: 3 warm-up runs, then at least 10 runs and 1 s."""
+    for _ in range(3):
+        jax.block_until_ready(f())
+    times = []
+    start = time.perf_counter()
+    while len(times) < 10 or time.perf_counter() - start < 1.0:
+        t = time.perf_counter()
+        jax.block_until_ready(f())
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return times[len(times) // 2], times[0]
+
+
+def line(task, ms, nfe, steps, loss, **extra):
+    ms, min_ms = ms
+    out = {"side": "diffrax", "task": task, "ms": round(ms, 4), "min_ms": round(min_ms, 4),
+           "nfe": str(nfe),
+           "steps": int(steps), "loss": float(loss)}
+    out.update(extra)
+    print(json.dumps(out), flush=True)
+
+
+def dopri5_nfe(stats):
+    # Dopri5 is FSAL: 6 new stages per step attempt, 1 evaluation at t0 and 1 more in the
+    # initial step-size heuristic (dt0=None).
+    return 6 * int(stats["num_steps"]) + 2
+
+
+def solve(term, y0, t1, rtol, args=None, adjoint=None, max_steps=1_000_000):
+    kwargs = {} if adjoint is None else {"adjoint": adjoint}
+    return diffrax.diffeqsolve(
+        term, diffrax.Dopri5(), 0.0, t1, None, y0, args=args,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol),
+        saveat=diffrax.SaveAt(t1=True), max_steps=max_steps, **kwargs)
+
+
+def t2(inputs):
+    params = [(jnp.array(l["weight"]), jnp.array(l["bias"])) for l in inputs["layers"]]
+    z0 = jnp.array(inputs["z0"])
+    t1, rtol = inputs["t1"], inputs["rtol"]
+
+    def mlp(t, z, params):
+        h = z
+        for i, (w, b) in enumerate(params):
+            h = h @ w.T + b
+            if i + 1 < len(params):
+                h = jnp.tanh(h)
+        return h
+
+    term = diffrax.ODETerm(mlp)
+
+    @jax.jit
+    def forward(params, z0):
+        sol = solve(term, z0, t1, rtol, args=params)
+        return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_accepted_steps"]
+
+    zt, steps, accepted = forward(params, z0)
+    ms = median_ms(lambda: forward(params, z0))
+    line("t2_forward", ms, 6 * int(steps) + 2, accepted, jnp.sum(zt ** 2))
+
+    for task, adjoint in [("t2_backsolve", diffrax.BacksolveAdjoint()),
+                          ("t2_checkpointed", diffrax.RecursiveCheckpointAdjoint())]:
+        # RecursiveCheckpointAdjoint needs a bounded max_steps; 4096 is diffrax's default.
+        max_steps = 4096
+
+        def loss(params, z0, adjoint=adjoint, max_steps=max_steps):
+            sol = solve(term, z0, t1, rtol, args=params, adjoint=adjoint, max_steps=max_steps)
+            return jnp.sum(sol.ys[-1] ** 2)
+
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        value, _ = grad(params, z0)
+        ms = median_ms(lambda: grad(params, z0))
+        line(task, ms, "?", accepted, value)
+
+
+def t1(inputs):
+    n = inputs["vdp_n"]
+
+    def lotka_volterra(t, y, args):
+        return jnp.stack([1.5 * y[0] - y[0] * y[1], -3.0 * y[1] + y[0] * y[1]])
+
+    def arenstorf(t, u, args):
+        mu, mup = ARENSTORF_MU, 1.0 - ARENSTORF_MU
+        x, y, vx, vy = u[0], u[1], u[2], u[3]
+        d1 = ((x + mu) ** 2 + y * y) ** 1.5
+        d2 = ((x - mup) ** 2 + y * y) ** 1.5
+        return jnp.stack([vx, vy, x + 2.0 * vy - mup * (x + mu) / d1 - mu * (x - mup) / d2,
+                          y - 2.0 * vx - mup * y / d1 - mu * y / d2])
+
+    def vdp(t, y, args):
+        x, v = y[:n], y[n:]
+        return jnp.concatenate([v, (1.0 - x * x) * v - x])
+
+    i = jnp.arange(n, dtype=jnp.float64)
+    vdp0 = jnp.concatenate([2.0 * jnp.sin(i * 0.37), 2.0 * jnp.cos(i * 0.61)])
+    cases = [("t1_lotka_volterra", lotka_volterra, jnp.array([1.0, 1.0]), 10.0),
+             ("t1_arenstorf", arenstorf, jnp.array(ARENSTORF_Y0), ARENSTORF_PERIOD),
+             ("t1_vdp_2048", vdp, vdp0, 10.0)]
+    for tol in [1e-6, 1e-8]:
+        for name, f, y0, t_end in cases:
+            term = diffrax.ODETerm(f)
+
+            @jax.jit
+            def run(y0, term=term, t_end=t_end, tol=tol):
+                sol = solve(term, y0, t_end, tol)
+                return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_accepted_steps"]
+
+            y, steps, accepted = run(y0)
+            ms = median_ms(lambda: run(y0))
+            line(f"{name}/{tol:.0e}".replace("e-0", "e-"), ms, 6 * int(steps) + 2, accepted,
+                 jnp.sum(y))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: python diffrax_tasks.py INPUTS.json")
+    with open(sys.argv[1]) as f:
+        inputs = json.load(f)
+    t2(inputs)
+    t1(inputs)
+
+
+if __name__ == "__main__":
+    main()

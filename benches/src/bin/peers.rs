@@ -1,0 +1,220 @@
+//! The peers' tasks T1 and T2 (issue #16) on our side, for the side-by-side comparison
+//! with diffrax in `benches/peers/` (instructions in `docs/BENCHMARKS.md`).
+//!
+//! `peers inputs FILE.json` writes the shared inputs (the T2 MLP in PyTorch's `nn.Linear`
+//! layout and its batch of initial states); `peers time FILE.json` reads them back, solves
+//! every task on one thread and prints one JSON line per task: median milliseconds over
+//! the repeats and their minimum (only tasks whose names contain the optional filter), NFE, accepted steps, the loss, and for gradients the relative error of
+//! `dL/dz0` and `dL/dθ` against a Dop853 `1e-12` reference. `benches/peers/diffrax_tasks.py`
+//! prints the same lines for diffrax from the same file, and `compare.py` joins the two.
+
+use adjoint::{gradient, AdjointOptions, AutodiffField, Gradients, Strategy};
+use autodiff::layers::{Activation, Linear};
+use autodiff::{Graph, Mat, Rng};
+use ode_solvers::problems::{arenstorf, arenstorf_rhs, lotka_volterra, lotka_volterra_rhs};
+use ode_solvers::{odeint, Method, Options};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One `nn.Linear` layer: `weight` is `out × in`.
+#[derive(Serialize, Deserialize)]
+struct Layer {
+    weight: Vec<Vec<f64>>,
+    bias: Vec<f64>,
+}
+
+/// The shared inputs of T2.
+#[derive(Serialize, Deserialize)]
+struct Inputs {
+    layers: Vec<Layer>,
+    /// `batch × 2` initial states.
+    z0: Vec<Vec<f64>>,
+    t1: f64,
+    rtol: f64,
+    /// The number of Van der Pol oscillators of T1's large system (state `[x; v]`).
+    vdp_n: usize,
+}
+
+/// The T2 inputs: PyTorch's default `nn.Linear` initialisation from seed 0, a standard
+/// normal batch of 512 from seed 1.
+fn make_inputs() -> Inputs {
+    let mut rng = Rng::new(0);
+    let widths = [2usize, 64, 64, 2];
+    let layers = widths
+        .windows(2)
+        .map(|w| {
+            let bound = 1.0 / (w[0] as f64).sqrt();
+            let weight = (0..w[1])
+                .map(|_| (0..w[0]).map(|_| rng.uniform_in(-bound, bound)).collect())
+                .collect();
+            let bias = (0..w[1]).map(|_| rng.uniform_in(-bound, bound)).collect();
+            Layer { weight, bias }
+        })
+        .collect();
+    let mut rng = Rng::new(1);
+    let z0 = (0..512).map(|_| vec![rng.normal(), rng.normal()]).collect();
+    Inputs { layers, z0, t1: 1.0, rtol: 1e-6, vdp_n: 1024 }
+}
+
+/// The MLP field of the inputs, tanh between layers.
+fn field(inputs: &Inputs) -> Result<AutodiffField, String> {
+    let batch = inputs.z0.len();
+    if batch == 0 || inputs.z0.iter().any(|r| r.len() != 2) {
+        return Err("z0: a non-empty batch of 2-vectors is needed".into());
+    }
+    if inputs.layers.iter().any(|l| l.weight.is_empty() || l.weight[0].is_empty()) {
+        return Err("layers: an empty weight".into());
+    }
+    let mut g = Graph::new();
+    let mut h = g.input(batch, 2);
+    for (l, layer) in inputs.layers.iter().enumerate() {
+        let (out, inp) = (layer.weight.len(), layer.weight[0].len());
+        let w = Mat::from_fn(inp, out, |i, o| layer.weight[o][i]);
+        let b = Mat::from_row_slice(1, out, &layer.bias);
+        h = Linear::from_values(&mut g, &format!("layer{l}"), &w, &b)
+            .and_then(|lin| lin.forward(&mut g, h))
+            .map_err(|e| e.to_string())?;
+        if l + 1 < inputs.layers.len() {
+            h = Activation::Tanh.apply(&mut g, h).map_err(|e| e.to_string())?;
+        }
+    }
+    AutodiffField::new(g, h).map_err(|e| e.to_string())
+}
+
+/// Median and minimum wall time in milliseconds of `f` over at least 10 runs and at least
+/// 1 s, after 3 warm-up runs (the same rule as `diffrax_tasks.py`).
+fn median_ms(mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..3 {
+        f();
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 10 || start.elapsed().as_secs_f64() < 1.0 {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[0])
+}
+
+/// `max |a - b| / max |b|`.
+fn rel_error(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn line(task: &str, (ms, min): (f64, f64), nfe: String, steps: usize, loss: f64, extra: &str) {
+    println!(
+        "{{\"side\": \"ours\", \"task\": \"{task}\", \"ms\": {ms:.4}, \"min_ms\": {min:.4}, \
+         \"nfe\": \"{nfe}\", \"steps\": {steps}, \"loss\": {loss:.12e}{extra}}}"
+    );
+}
+
+fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
+    let f = field(inputs)?;
+    // Our states are column-major: all first coordinates, then all second.
+    let z0: Vec<f64> = (0..2).flat_map(|j| inputs.z0.iter().map(move |r| r[j])).collect();
+    let ts = [0.0, inputs.t1];
+    let loss = |zs: &[Vec<f64>]| {
+        let v = zs[1].iter().map(|x| x * x).sum::<f64>();
+        (v, vec![vec![0.0; zs[0].len()], zs[1].iter().map(|x| 2.0 * x).collect()])
+    };
+    let tol = inputs.rtol;
+    let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(tol).atol(tol));
+    let sol = odeint(&f, &z0, &ts, &opts.forward).map_err(|e| e.to_string())?;
+    let final_loss = sol.ys[1].iter().map(|x| x * x).sum::<f64>();
+    if "t2_forward".contains(filter) {
+        let ms = median_ms(|| {
+            let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts.forward));
+        });
+        line("t2_forward", ms, sol.stats.nfe.to_string(), sol.stats.accepted, final_loss, "");
+    }
+    let reference_opts = AdjointOptions::new(
+        Options::new(Method::Dop853).rtol(1e-12).atol(1e-12).max_steps(1_000_000),
+    );
+    let reference = gradient(&f, &z0, &ts, &loss, Strategy::Direct, &reference_opts)
+        .map_err(|e| format!("reference: {e}"))?;
+    for (task, strategy) in
+        [("t2_backsolve", Strategy::Backsolve), ("t2_checkpointed", Strategy::Checkpointed)]
+    {
+        if !task.contains(filter) {
+            continue;
+        }
+        let g: Gradients =
+            gradient(&f, &z0, &ts, &loss, strategy, &opts).map_err(|e| e.to_string())?;
+        let ms = median_ms(|| {
+            let _ = std::hint::black_box(gradient(&f, &z0, &ts, &loss, strategy, &opts));
+        });
+        let extra = format!(
+            ", \"err_z0\": {:.3e}, \"err_params\": {:.3e}",
+            rel_error(&g.z0, &reference.z0),
+            rel_error(&g.params, &reference.params)
+        );
+        let nfe = format!("{}+{}", g.nfe_forward, g.nfe_backward);
+        line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
+    }
+    for tol in [1e-6, 1e-8] {
+        let o = Options::new(Method::Dopri5).rtol(tol).atol(tol).max_steps(1_000_000);
+        let lv = lotka_volterra();
+        let ar = arenstorf();
+        let n = inputs.vdp_n;
+        let vdp = move |_t: f64, y: &[f64], dy: &mut [f64]| {
+            let (x, v) = y.split_at(n);
+            let (dx, dv) = dy.split_at_mut(n);
+            for i in 0..n {
+                dx[i] = v[i];
+                dv[i] = (1.0 - x[i] * x[i]) * v[i] - x[i];
+            }
+        };
+        let vdp0: Vec<f64> = (0..n)
+            .map(|i| 2.0 * (i as f64 * 0.37).sin())
+            .chain((0..n).map(|i| 2.0 * (i as f64 * 0.61).cos()))
+            .collect();
+        let cases: [(&str, &dyn Fn() -> Result<ode_solvers::Solution<f64>, String>); 3] = [
+            ("t1_lotka_volterra", &|| {
+                odeint(&lotka_volterra_rhs, &lv.y0, &[0.0, lv.t_span.1], &o)
+                    .map_err(|e| e.to_string())
+            }),
+            ("t1_arenstorf", &|| {
+                odeint(&arenstorf_rhs, &ar.y0, &[0.0, ar.t_span.1], &o).map_err(|e| e.to_string())
+            }),
+            ("t1_vdp_2048", &|| odeint(&vdp, &vdp0, &[0.0, 10.0], &o).map_err(|e| e.to_string())),
+        ];
+        for (name, run) in cases {
+            let name = format!("{name}/{tol:e}");
+            if !name.contains(filter) {
+                continue;
+            }
+            let sol = run()?;
+            let ms = median_ms(|| {
+                let _ = std::hint::black_box(run());
+            });
+            let last = sol.ys.last().map_or(0.0, |y| y.iter().sum::<f64>());
+            line(&name, ms, sol.stats.nfe.to_string(), sol.stats.accepted, last, "");
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["inputs", path] => serde_json::to_string(&make_inputs())
+            .map_err(|e| e.to_string())
+            .and_then(|s| std::fs::write(path, s).map_err(|e| format!("{path}: {e}"))),
+        ["time", path] => std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: {e}"))
+            .and_then(|s| serde_json::from_str::<Inputs>(&s).map_err(|e| format!("{path}: {e}")))
+            .and_then(|inputs| time(&inputs, "")),
+        ["time", path, filter] => std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: {e}"))
+            .and_then(|s| serde_json::from_str::<Inputs>(&s).map_err(|e| format!("{path}: {e}")))
+            .and_then(|inputs| time(&inputs, filter)),
+        _ => Err("usage: peers inputs FILE.json | peers time FILE.json [TASK_FILTER]".into()),
+    };
+    if let Err(e) = result {
+        eprintln!("peers: {e}");
+        std::process::exit(1);
+    }
+}
