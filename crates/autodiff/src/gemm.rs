@@ -7,7 +7,9 @@
 //! reused by every 4-column block of `C`, while the `kc × n` slab of `op(B)` stays in L2.
 //! A register-blocked `MR×4` micro-kernel keeps its accumulators in registers across
 //! `kc`. The code is compiled three times and picked at run time: `MR = 24` for AVX-512
-//! (12 accumulator registers of 8 lanes), `MR = 8` for AVX2 + FMA and for other CPUs.
+//! (12 accumulator registers of 8 lanes; a `24×8` kernel with 24, written with intrinsics,
+//! where rows of op(B) are contiguous), `MR = 8` for AVX2 + FMA and for other CPUs.
+//! Products with 1-3 columns skip packing and run on their own vector paths.
 //! General libraries such as `matrixmultiply` allocate packing buffers on every call,
 //! which a replayed vector field evaluated thousands of times per solve cannot afford.
 
@@ -43,11 +45,12 @@ pub(crate) fn pack_len(m: usize, k: usize) -> usize {
 /// rows measured slower).
 const MR_WIDE: usize = 24;
 
-/// The `MR×4` micro-kernel for rows `i..i+MR` (packed panel `panel`: `kc` groups of
-/// `MR`), columns `j..j+4`; `bq(p)` returns `op(B)[k0 + p, j..j+4]`. The first pass over
+/// The `MR×NR` micro-kernel for rows `i..i+MR` (packed panel `panel`: `kc` groups of
+/// `MR`), columns `j..j+NR`; `bq(p)` returns `op(B)[k0 + p, j..j+NR]`. The first pass over
 /// `k` writes `C`, later ones add to it.
 #[inline(always)]
-fn block<const FMA: bool, const MR: usize>(
+#[allow(clippy::too_many_arguments)]
+fn block<const FMA: bool, const MR: usize, const NR: usize>(
     m: usize,
     kc: usize,
     panel: &[f64],
@@ -55,12 +58,12 @@ fn block<const FMA: bool, const MR: usize>(
     c: &mut [f64],
     j: usize,
     first: bool,
-    bq: impl Fn(usize) -> [f64; 4],
+    bq: impl Fn(usize) -> [f64; NR],
 ) {
-    let mut acc = [[0.0f64; MR]; 4];
+    let mut acc = [[0.0f64; MR]; NR];
     for (p, av) in panel.chunks_exact(MR).take(kc).enumerate() {
         let b = bq(p);
-        for q in 0..4 {
+        for q in 0..NR {
             for r in 0..MR {
                 acc[q][r] = madd::<FMA>(av[r], b[q], acc[q][r]);
             }
@@ -78,10 +81,155 @@ fn block<const FMA: bool, const MR: usize>(
     }
 }
 
+/// The AVX-512 `24×8` micro-kernel, [`block`]'s job with explicit vector registers: 24
+/// accumulators of 8 lanes, three loads of the panel and eight broadcasts of op(B) per 24
+/// FMAs (the `24×4` kernel needs seven memory operands per 12). The compiler does not
+/// keep a generic `24×8` block's accumulators in registers, so this one is written out.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn block_24x8(
+    m: usize,
+    kc: usize,
+    panel: &[f64],
+    i: usize,
+    c: &mut [f64],
+    j: usize,
+    first: bool,
+    bq: impl Fn(usize) -> [f64; 8],
+) {
+    use std::arch::x86_64::{
+        __m512d, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd,
+        _mm512_storeu_pd,
+    };
+    let mut acc: [[__m512d; 3]; 8] = [[_mm512_setzero_pd(); 3]; 8];
+    for (p, av) in panel.chunks_exact(24).take(kc).enumerate() {
+        #[allow(unsafe_code)]
+        // SAFETY: `av` holds 24 values, so each 8-lane load at 0, 8 and 16 is in bounds.
+        let (a0, a1, a2) = unsafe {
+            (
+                _mm512_loadu_pd(av.as_ptr()),
+                _mm512_loadu_pd(av.as_ptr().add(8)),
+                _mm512_loadu_pd(av.as_ptr().add(16)),
+            )
+        };
+        let b = bq(p);
+        for (accq, &bv) in acc.iter_mut().zip(&b) {
+            let bb = _mm512_set1_pd(bv);
+            accq[0] = _mm512_fmadd_pd(a0, bb, accq[0]);
+            accq[1] = _mm512_fmadd_pd(a1, bb, accq[1]);
+            accq[2] = _mm512_fmadd_pd(a2, bb, accq[2]);
+        }
+    }
+    for (q, accq) in acc.iter().enumerate() {
+        let mut vals = [0.0f64; 24];
+        for (h, v) in accq.iter().enumerate() {
+            #[allow(unsafe_code)]
+            // SAFETY: `vals` holds 24 values; the store at 8h (h < 3) writes 8 of them.
+            unsafe {
+                _mm512_storeu_pd(vals.as_mut_ptr().add(8 * h), *v)
+            };
+        }
+        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 24];
+        if first {
+            dst.copy_from_slice(&vals);
+        } else {
+            for (d, a) in dst.iter_mut().zip(&vals) {
+                *d += a;
+            }
+        }
+    }
+}
+
+/// [`block_24x8`] where `X512` (only the AVX-512 body sets it) and the block is `24×8`,
+/// else [`block`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn kernel<const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
+    m: usize,
+    kc: usize,
+    panel: &[f64],
+    i: usize,
+    c: &mut [f64],
+    j: usize,
+    first: bool,
+    bq: impl Fn(usize) -> [f64; NR],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if X512 && MR == 24 && NR == 8 {
+        let b8 = |p: usize| {
+            let v = bq(p);
+            let mut w = [0.0; 8];
+            w.copy_from_slice(&v[..8]);
+            w
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `X512` is set only by `body_avx512`, which `gemm` calls only on a CPU
+        // with AVX-512 F (checked by `has_avx512`).
+        unsafe {
+            block_24x8(m, kc, panel, i, c, j, first, b8)
+        };
+        return;
+    }
+    block::<FMA, MR, NR>(m, kc, panel, i, c, j, first, bq)
+}
+
+/// Columns `jlo..jhi` (a multiple of `NR` wide) of one packed row panel (rows `i..i+MR`,
+/// `k` pass `k0..k0+kc`), `MR×NR` blocks.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn panel_columns<const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
+    m: usize,
+    (k0, kc, first): (usize, usize, bool),
+    panel: &[f64],
+    i: usize,
+    b: Strided<'_>,
+    c: &mut [f64],
+    (jlo, jhi): (usize, usize),
+) {
+    let bat = |p: usize, j: usize| b.data[p * b.rs + j * b.cs];
+    if b.rs == 1 {
+        // op(B) column-major: NR contiguous columns.
+        for j in (jlo..jhi).step_by(NR) {
+            let mut cols: [&[f64]; NR] = [&[]; NR];
+            for (q, col) in cols.iter_mut().enumerate() {
+                *col = &b.data[(j + q) * b.cs + k0..(j + q) * b.cs + k0 + kc];
+            }
+            let bq = |p: usize| {
+                let mut v = [0.0; NR];
+                for (x, col) in v.iter_mut().zip(&cols) {
+                    *x = col[p];
+                }
+                v
+            };
+            kernel::<FMA, MR, NR, X512>(m, kc, panel, i, c, j, first, bq);
+        }
+    } else if b.cs == 1 {
+        // op(B) = Bᵀ of a column-major B: row p of op(B) is contiguous.
+        for j in (jlo..jhi).step_by(NR) {
+            let bq = |p: usize| {
+                let at = (k0 + p) * b.rs + j;
+                <[f64; NR]>::try_from(&b.data[at..at + NR]).unwrap_or([f64::NAN; NR])
+            };
+            kernel::<FMA, MR, NR, X512>(m, kc, panel, i, c, j, first, bq);
+        }
+    } else {
+        for j in (jlo..jhi).step_by(NR) {
+            block::<FMA, MR, NR>(m, kc, panel, i, c, j, first, |p| {
+                let mut v = [0.0; NR];
+                for (q, x) in v.iter_mut().enumerate() {
+                    *x = bat(k0 + p, j + q);
+                }
+                v
+            });
+        }
+    }
+}
+
 /// Rows `lo..hi` (a multiple of `MR`) × the first `n4` columns (a multiple of 4), `k` in
 /// passes of [`kc_for`]`(MR)`: each row panel is packed once per pass.
 #[inline(always)]
-fn panels<const FMA: bool, const MR: usize>(
+fn panels<const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
     (m, n4, k): (usize, usize, usize),
     a: Strided<'_>,
     b: Strided<'_>,
@@ -90,7 +238,6 @@ fn panels<const FMA: bool, const MR: usize>(
     (lo, hi): (usize, usize),
 ) {
     let kcmax = kc_for(MR);
-    let bat = |p: usize, j: usize| b.data[p * b.rs + j * b.cs];
     let aat = |i: usize, p: usize| a.data[i * a.rs + p * a.cs];
     for k0 in (0..k).step_by(kcmax) {
         let kc = kcmax.min(k - k0);
@@ -103,38 +250,21 @@ fn panels<const FMA: bool, const MR: usize>(
                 }
             }
             let panel = &pack[..MR * kc];
-            if b.rs == 1 {
-                // op(B) column-major: four contiguous columns.
-                for j in (0..n4).step_by(4) {
-                    let col = |q: usize| &b.data[(j + q) * b.cs + k0..(j + q) * b.cs + k0 + kc];
-                    let (c0, c1, c2, c3) = (col(0), col(1), col(2), col(3));
-                    block::<FMA, MR>(m, kc, panel, i, c, j, first, |p| {
-                        [c0[p], c1[p], c2[p], c3[p]]
-                    });
-                }
-            } else if b.cs == 1 {
-                // op(B) = Bᵀ of a column-major B: row p of op(B) is contiguous.
-                for j in (0..n4).step_by(4) {
-                    block::<FMA, MR>(m, kc, panel, i, c, j, first, |p| {
-                        let at = (k0 + p) * b.rs + j;
-                        let row = &b.data[at..at + 4];
-                        [row[0], row[1], row[2], row[3]]
-                    });
-                }
-            } else {
-                for j in (0..n4).step_by(4) {
-                    block::<FMA, MR>(m, kc, panel, i, c, j, first, |p| {
-                        let p = k0 + p;
-                        [bat(p, j), bat(p, j + 1), bat(p, j + 2), bat(p, j + 3)]
-                    });
-                }
-            }
+            // NR-wide blocks where rows of op(B) are contiguous (an input gradient `dY·Wᵀ`
+            // or a forward `X·W` of a transposed weight: the 24×8 kernel then reads each row
+            // of 8 in one load; gathering 8 strided values per row measured slower than
+            // the 24×4 kernel), then 4-wide blocks for the rest.
+            let nw = if NR == 4 || b.cs == 1 { n4 - n4 % NR } else { 0 };
+            let cols = (0, nw);
+            panel_columns::<FMA, MR, NR, X512>(m, (k0, kc, first), panel, i, b, c, cols);
+            let cols = (nw, n4);
+            panel_columns::<FMA, MR, 4, false>(m, (k0, kc, first), panel, i, b, c, cols);
         }
     }
 }
 
 #[inline(always)]
-fn body<const FMA: bool, const MR: usize>(
+fn body<const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
     m: usize,
     n: usize,
     k: usize,
@@ -163,9 +293,13 @@ fn body<const FMA: bool, const MR: usize>(
     // Whole `MR`-row blocks, then whole 8-row blocks, × whole 4-column blocks.
     let n4 = n - n % 4;
     let wide = m - m % MR;
-    panels::<FMA, MR>((m, n4, k), a, b, c, pack, (0, wide));
     let i0 = m - m % 8;
-    panels::<FMA, 8>((m, n4, k), a, b, c, pack, (wide, i0));
+    if n4 > 0 {
+        // (A product narrower than 4 has no whole column block: packing its row panels
+        // would be pure cost, a strided copy of all of op(A).)
+        panels::<FMA, MR, NR, X512>((m, n4, k), a, b, c, pack, (0, wide));
+        panels::<FMA, 8, 4, false>((m, n4, k), a, b, c, pack, (wide, i0));
+    }
     // Columns past a multiple of 4 (all of them for a 1-3-wide product, the thin layers
     // of an MLP field), for the rows in whole 8-row blocks, on contiguous vector paths
     // where the strides allow: the generic strided loop does not vectorise.
@@ -344,7 +478,7 @@ fn body_avx2(
     c: &mut [f64],
     pack: &mut [f64],
 ) {
-    body::<true, 8>(m, n, k, a, b, c, pack)
+    body::<true, 8, 4, false>(m, n, k, a, b, c, pack)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -358,7 +492,7 @@ fn body_avx512(
     c: &mut [f64],
     pack: &mut [f64],
 ) {
-    body::<true, MR_WIDE>(m, n, k, a, b, c, pack)
+    body::<true, MR_WIDE, 8, true>(m, n, k, a, b, c, pack)
 }
 
 /// Whether this CPU has AVX2 and FMA (cached by the standard library after the first call).
@@ -418,7 +552,7 @@ pub(crate) fn gemm(
         };
         return;
     }
-    body::<false, 8>(m, n, k, a, b, c, pack)
+    body::<false, 8, 4, false>(m, n, k, a, b, c, pack)
 }
 
 #[cfg(test)]
@@ -430,9 +564,13 @@ mod tests {
     #[test]
     fn matches_a_naive_product_at_every_remainder() {
         // The dispatched product (the fastest path this CPU has) and the portable code at
-        // both panel heights, so the wide panels are checked on any CPU.
-        let paths: [(&str, Product); 3] =
-            [("gemm", gemm), ("portable 8", body::<false, 8>), ("portable 24", body::<false, 24>)];
+        // both panel heights and both block widths, so every kernel is checked on any CPU.
+        let paths: [(&str, Product); 4] = [
+            ("gemm", gemm),
+            ("portable 8", body::<false, 8, 4, false>),
+            ("portable 24", body::<false, 24, 4, false>),
+            ("portable 24x8", body::<false, 24, 8, false>),
+        ];
         for (m, n, k) in [
             (1, 1, 1),
             (1, 9, 20),
@@ -449,6 +587,8 @@ mod tests {
             (512, 2, 64),
             (40, 3, 17),
             (16, 1, 9),
+            (50, 12, 30),
+            (72, 21, 9),
         ] {
             let a: Vec<f64> = (0..m * k).map(|x| (x as f64 * 0.37).sin()).collect();
             let b: Vec<f64> = (0..k * n).map(|x| (x as f64 * 0.91).cos()).collect();
