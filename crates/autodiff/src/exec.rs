@@ -476,6 +476,10 @@ fn unary_avx2(f: Unary, out: &mut [f64], xs: &[f64]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 fn unary_avx512(f: Unary, out: &mut [f64], xs: &[f64]) {
+    if f == Unary::Tanh {
+        fastmath::tanh_avx512(out, xs);
+        return;
+    }
     unary_body::<true>(f, out, xs)
 }
 
