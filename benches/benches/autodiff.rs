@@ -154,7 +154,7 @@ fn bench_conv(c: &mut Criterion) {
     let batch = 128;
     let mut g = Graph::new();
     let x = g.input(batch, geom.image_len());
-    let conv = Conv2d::new(&mut g, "conv", geom, 64, &mut Rng::new(3));
+    let conv = Conv2d::new(&mut g, "conv", geom, 64, &mut Rng::new(3)).unwrap();
     let y = conv.forward(&mut g, x).unwrap();
     let cot = g.input(batch, 64 * geom.positions());
     let grads = g.vjp(&[(y, cot)], &[x, conv.weight, conv.bias]).unwrap();

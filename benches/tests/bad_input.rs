@@ -521,7 +521,7 @@ fn autodiff_cases(s: &mut Suite) {
             padding: 1,
         };
         let img = h.input(0, 32);
-        let c = Conv2d::new(&mut h, "c", geom, 2, &mut rng).forward(&mut h, img).unwrap();
+        let c = Conv2d::new(&mut h, "c", geom, 2, &mut rng).unwrap().forward(&mut h, img).unwrap();
         let n = GroupNorm::new(&mut h, "n", 1, 2, 16).unwrap().forward(&mut h, c).unwrap();
         let pool = avg_pool2d(
             &mut h,
@@ -535,7 +535,7 @@ fn autodiff_cases(s: &mut Suite) {
             .unwrap()
             .forward(&mut h, v)
             .unwrap();
-        let gru = autodiff::layers::GruCell::new(&mut h, "g", 3, 2, &mut rng);
+        let gru = autodiff::layers::GruCell::new(&mut h, "g", 3, 2, &mut rng).unwrap();
         let hid = h.input(0, 2);
         let gh = gru.forward(&mut h, v, hid).unwrap();
         let outs = [pool, gp, m, gh];
@@ -976,7 +976,7 @@ fn train_cases(s: &mut Suite) {
     });
     let mut g = Graph::new();
     let x = g.input(2, 4);
-    let l = Linear::new(&mut g, "l", 4, 3, &mut Rng::new(0)).forward(&mut g, x).unwrap();
+    let l = Linear::new(&mut g, "l", 4, 3, &mut Rng::new(0)).unwrap().forward(&mut g, x).unwrap();
     let images = Images {
         pixels: vec![0.5; 8 * 4],
         labels: vec![0, 1, 2, 0, 1, 2, 0, 1],
@@ -1750,6 +1750,376 @@ fn forecast_cases(s: &mut Suite, ex: &latent_ode::Example) {
     });
 }
 
+/// Entry points that build parameters, fill a caller's buffer or combine per-chunk results:
+/// sizes whose bytes overflow, buffers of the wrong length, results of different shapes.
+fn builder_and_buffer_cases(s: &mut Suite) {
+    use autodiff::layers::{ConcatConv2d, ConcatLinear, ConcatSquash, GruCell};
+    // ode-solvers.
+    let tableau = Method::Dopri5.tableau().unwrap();
+    s.case("Tableau::dense_weights", SHAPES, "a buffer one short", || {
+        let mut w = vec![0.0; tableau.dense.weights.len() - 1];
+        matches!(tableau.dense_weights(0.5, &mut w), Err(E::DimensionMismatch { .. }))
+    });
+    s.case("Tableau::dense_weights", SHAPES, "the right length sums to θ", || {
+        let mut w = vec![0.0; tableau.dense.weights.len()];
+        tableau.dense_weights(0.5, &mut w).is_ok() && (w.iter().sum::<f64>() - 0.5).abs() < 1e-12
+    });
+    let dense = || {
+        odeint(&decay, &[1.0, 2.0], &[0.0, 1.0], &Options::new(Method::Dopri5).dense(true))
+            .unwrap()
+            .dense
+            .unwrap()
+    };
+    s.case("Dense::at_into", SHAPES, "a buffer of 3 for a state of 2", || {
+        matches!(dense().at_into(0.5, &mut [0.0; 3]), Err(E::DimensionMismatch { .. }))
+    });
+    s.case("Dense::at_into", NONFINITE, "NaN time", || {
+        matches!(dense().at_into(f64::NAN, &mut [0.0; 2]), Err(E::OutsideInterval { .. }))
+    });
+    s.case("Dense::at_into", OPTIONS, "a time past the end", || {
+        matches!(dense().at_into(1.5, &mut [0.0; 2]), Err(E::OutsideInterval { .. }))
+    });
+    use ode_solvers::convergence::{dense_local_order, global_order};
+    s.case("convergence::global_order", SHAPES, "an exact solution of another length", || {
+        matches!(
+            global_order(&decay, &[1.0], 1.0, &[1.0, 2.0], Method::Rk4, &[10, 20]),
+            Err(E::DimensionMismatch { .. })
+        )
+    });
+    s.case("convergence::global_order", SIZES, "zero steps", || {
+        global_order(&decay, &[1.0], 1.0, &[(-1.0f64).exp()], Method::Rk4, &[0]).is_err()
+    });
+    s.case("convergence::dense_local_order", SHAPES, "an exact solution changing length", || {
+        let exact = |t: f64| if t == 0.0 { vec![1.0] } else { vec![1.0, 2.0] };
+        matches!(
+            dense_local_order(&decay, exact, 0.0, &[0.5], Method::Dopri5, &[0.1]),
+            Err(E::DimensionMismatch { .. })
+        )
+    });
+    use ode_solvers::PidController;
+    for (name, ctl) in [
+        ("NaN coefficient", PidController::pid(f64::NAN, 0.3, 0.0)),
+        ("infinite coefficient", PidController::pi(0.4, f64::INFINITY)),
+        ("zero safety", PidController { safety: 0.0, ..PidController::integral() }),
+        ("safety above 1", PidController { safety: 1.5, ..PidController::integral() }),
+        ("zero factor_min", PidController { factor_min: 0.0, ..PidController::integral() }),
+        ("factor_max below 1", PidController { factor_max: 0.5, ..PidController::integral() }),
+        (
+            "infinite factor_max",
+            PidController { factor_max: f64::INFINITY, ..PidController::integral() },
+        ),
+    ] {
+        s.case("Options::controller", OPTIONS, name, || {
+            let o = Options::new(Method::Dopri5).controller(ctl);
+            matches!(odeint(&decay, &[1.0], &[0.0, 1.0], &o), Err(E::InvalidController { .. }))
+        });
+    }
+    s.case("Options::controller", OPTIONS, "diffrax's PI(0.4, 0.3) solves", || {
+        let o = Options::new(Method::Dopri5).controller(PidController::pi(0.4, 0.3));
+        odeint(&decay, &[1.0], &[0.0, 1.0], &o)
+            .is_ok_and(|sol| (sol.ys[1][0] - (-1.0f64).exp()).abs() < 1e-5)
+    });
+    s.case("Options::rtol_per_component", NONFINITE, "a NaN tolerance", || {
+        let o = Options::new(Method::Dopri5).rtol_per_component(vec![1e-6, f64::NAN]);
+        matches!(odeint(&decay, &[1.0, 2.0], &[0.0, 1.0], &o), Err(E::InvalidTolerance { .. }))
+    });
+    s.case("Options::rtol_per_component", SHAPES, "one tolerance for two components", || {
+        let o = Options::new(Method::Dopri5).rtol_per_component(vec![1e-6]);
+        matches!(odeint(&decay, &[1.0, 2.0], &[0.0, 1.0], &o), Err(E::DimensionMismatch { .. }))
+    });
+    s.case("StateLayout::part", SIZES, "a part of usize::MAX components", || {
+        let layout = StateLayout::new().part("z", 1, true).part("huge", usize::MAX, false);
+        let o = Options::new(Method::Dopri5).layout(layout);
+        odeint(&decay, &[1.0], &[0.0, 1.0], &o).is_err()
+    });
+    s.case("Event::tol", NONFINITE, "NaN tolerance still locates y = 1/2 at ln 2", || {
+        let ev = Event::new(|_t: f64, y: &[f64]| y[0] - 0.5).tol(f64::NAN);
+        let o = Options::new(Method::Dopri5).rtol(1e-10).atol(1e-12);
+        odeint_with_event(&decay, &[1.0], &[0.0, 2.0], &o, &ev)
+            .is_ok_and(|r| r.event.is_some_and(|e| (e.t - std::f64::consts::LN_2).abs() < 1e-8))
+    });
+
+    // autodiff: parameter blocks whose bytes overflow are refused before allocating.
+    let huge = usize::MAX / 4;
+    let mut g = Graph::new();
+    let rng = Rng::new(0);
+    s.case("Linear::new", SIZES, "a usize::MAX/4 × 2 weight", || {
+        matches!(
+            Linear::new(&mut g.clone(), "l", huge, 2, &mut rng.clone()),
+            Err(A::InvalidArgument { .. })
+        )
+    });
+    s.case("Linear::new", SIZES, "zero outputs: an r × 0 result", || {
+        let mut h = Graph::new();
+        let x = h.input(3, 2);
+        Linear::new(&mut h, "l", 2, 0, &mut Rng::new(0))
+            .and_then(|l| l.forward(&mut h, x))
+            .is_ok_and(|y| h.shape(y).is_ok_and(|s| s == (3, 0)))
+    });
+    s.case("Linear::with_init", SIZES, "usize::MAX inputs", || {
+        use autodiff::layers::Init;
+        Linear::with_init(&mut g.clone(), "l", usize::MAX, 2, Init::Zeros, &mut rng.clone())
+            .is_err()
+    });
+    s.case("Mlp::new", SIZES, "a huge hidden width", || {
+        Mlp::new(&mut g.clone(), "m", &[2, huge, 2], Activation::Tanh, &mut rng.clone()).is_err()
+    });
+    s.case("Mlp::new", OPTIONS, "a single width", || {
+        Mlp::new(&mut g.clone(), "m", &[2], Activation::Tanh, &mut rng.clone()).is_err()
+    });
+    s.case("ConcatLinear::new", SIZES, "usize::MAX inputs (and the time column)", || {
+        ConcatLinear::new(&mut g.clone(), "c", usize::MAX, 2, &mut rng.clone()).is_err()
+    });
+    s.case("ConcatSquash::new", SIZES, "a huge output", || {
+        ConcatSquash::new(&mut g.clone(), "c", 2, huge, &mut rng.clone()).is_err()
+    });
+    s.case("GruCell::new", SIZES, "a huge hidden state", || {
+        GruCell::new(&mut g.clone(), "gru", 2, huge, &mut rng.clone()).is_err()
+    });
+    let geom = ConvGeometry {
+        channels: 1,
+        height: 4,
+        width: 4,
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: 1,
+        padding: 1,
+    };
+    s.case("Conv2d::new", OPTIONS, "a 9×9 window on a 4×4 image", || {
+        let bad = ConvGeometry { kernel_h: 9, kernel_w: 9, padding: 0, ..geom };
+        Conv2d::new(&mut g.clone(), "c", bad, 2, &mut rng.clone()).is_err()
+    });
+    s.case("Conv2d::new", SIZES, "huge output channels", || {
+        Conv2d::new(&mut g.clone(), "c", geom, huge, &mut rng.clone()).is_err()
+    });
+    s.case("Conv2d::new", OPTIONS, "zero stride", || {
+        Conv2d::new(&mut g.clone(), "c", ConvGeometry { stride: 0, ..geom }, 2, &mut rng.clone())
+            .is_err()
+    });
+    s.case("ConcatConv2d::new", SIZES, "usize::MAX channels plus the time channel", || {
+        let bad = ConvGeometry { channels: usize::MAX, ..geom };
+        ConcatConv2d::new(&mut g.clone(), "c", bad, 2, &mut rng.clone()).is_err()
+    });
+    s.case("GroupNorm::new", SIZES, "usize::MAX channels in one group", || {
+        GroupNorm::new(&mut g.clone(), "n", 1, usize::MAX, 16).is_err()
+    });
+    let x = g.input(2, 3);
+    let y = g.tanh(x).unwrap();
+    s.case("Graph::sum", SHAPES, "a stale variable", || {
+        Graph::new().sum(y, autodiff::Axis::Rows).is_err()
+    });
+    s.case("Graph::mean", SHAPES, "a stale variable", || {
+        Graph::new().mean(y, autodiff::Axis::Cols).is_err()
+    });
+    s.case("Graph::unary", SHAPES, "a stale variable", || {
+        Graph::new().unary(autodiff::Unary::Exp, y).is_err()
+    });
+    s.case("Graph::binary", SHAPES, "a stale operand", || {
+        g.clone().binary(autodiff::Binary::Mul, x, autodiff::Var::from_index(99)).is_err()
+    });
+    s.case("Graph::col2im", OPTIONS, "a geometry whose patches differ", || {
+        g.clone().col2im(x, geom).is_err()
+    });
+    s.case("eval", SHAPES, "an input of the wrong shape", || {
+        autodiff::eval(&g, &[y], &[&Mat::zeros(3, 3)]).is_err()
+    });
+    s.case("eval", SHAPES, "no inputs", || autodiff::eval(&g, &[y], &[]).is_err());
+    s.case("eval", SHAPES, "an output from another graph", || {
+        autodiff::eval(&g, &[autodiff::Var::from_index(99)], &[&Mat::zeros(2, 3)]).is_err()
+    });
+    s.case("Executor::replay", SHAPES, "a graph it was not built for", || {
+        let mut exe = Executor::new(&g, &[y]).unwrap();
+        let mut other = Graph::new();
+        let a = other.input(5, 5);
+        other.exp(a).unwrap();
+        exe.replay(&other).is_err()
+    });
+    s.case("GraphBlock::backward", SHAPES, "a cotangent of the wrong length", || {
+        let mut b = GraphBlock::new(g.clone(), x, y).unwrap();
+        b.forward(&[0.5; 6]).is_ok() && b.backward(&[1.0; 5], &mut []).is_err()
+    });
+    s.case("GraphBlock::backward_at", SHAPES, "an input of the wrong length", || {
+        let mut b = GraphBlock::new(g.clone(), x, y).unwrap();
+        b.backward_at(&[0.5; 4], &[1.0; 6], &mut []).is_err()
+    });
+    let dir = std::env::temp_dir().join(format!("bad-input-save-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("taken")).unwrap();
+    s.case("Checkpoint::save", FILES, "onto a directory: an error, no .tmp left", || {
+        let mut h = Graph::new();
+        h.param("w", &Mat::zeros(1, 1));
+        let c = Checkpoint::from_graph(&h, "m", OptimizerState::None, 0);
+        matches!(c.save(&dir.join("taken")), Err(A::Io { .. })) && !dir.join("taken.tmp").exists()
+    });
+    s.case("TrainState::save", FILES, "onto a directory: an error, no .tmp left", || {
+        let st = train::TrainState {
+            architecture: "m".into(),
+            params: vec![1.0],
+            optimizer: OptimizerState::None,
+            rng: Rng::new(0),
+            epoch_rng: Rng::new(0),
+            step: 0,
+            epoch: 0,
+            batch: 0,
+            totals: train::Totals::default(),
+        };
+        st.save(&dir.join("taken")).is_err() && !dir.join("taken.tmp").exists()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // train.
+    let mut cg = Graph::new();
+    let cx = cg.input(2, 4);
+    let logits =
+        Linear::new(&mut cg, "l", 4, 3, &mut Rng::new(0)).unwrap().forward(&mut cg, cx).unwrap();
+    let classifier = || train::Classifier::new(cg.clone(), cx, logits, false).unwrap();
+    s.case("Classifier::loss_grad", SHAPES, "a batch of 3 for a graph of 2", || {
+        let mut c = classifier();
+        let n = train::Model::num_params(&c);
+        c.loss_grad(&Mat::zeros(3, 4), &Mat::zeros(3, 3), &mut vec![0.0; n]).is_err()
+    });
+    s.case("Classifier::loss_grad", SHAPES, "a gradient buffer one short", || {
+        let mut c = classifier();
+        let n = train::Model::num_params(&c);
+        c.loss_grad(&Mat::zeros(2, 4), &Mat::zeros(2, 3), &mut vec![0.0; n - 1]).is_err()
+    });
+    s.case("Classifier::logits", SHAPES, "5 features for 4", || {
+        classifier().logits(&Mat::zeros(2, 5)).is_err()
+    });
+    s.case("Classifier::predict", SHAPES, "a batch of 1 for 2", || {
+        classifier().predict(&Mat::zeros(1, 4)).is_err()
+    });
+    s.case("copy_params", SHAPES, "3 values for 2", || {
+        train::copy_params(&mut [0.0; 2], &[1.0; 3]).is_err()
+    });
+    s.case("shuffled", SIZES, "zero items", || train::shuffled(0, &mut Rng::new(0)).is_empty());
+
+    // cnf.
+    use cnf::{Error as C, Kde};
+    let kde = Kde::new(&[vec![0.0, 0.0], vec![1.0, 1.0]], 0.5).unwrap();
+    s.case("Kde::mean_log_density", SIZES, "no rows", || {
+        matches!(kde.mean_log_density(&[]), Err(C::InvalidArgument { .. }))
+    });
+    s.case("Kde::mean_log_density", SHAPES, "a row of 3 for 2-D points", || {
+        kde.mean_log_density(&[vec![0.0, 0.0, 0.0]]).is_err()
+    });
+    s.case("Cnf::sample", OPTIONS, "rtol = 0", || {
+        let flow = cnf::Cnf::new(cnf::CnfConfig::ffjord(2, 3), &mut Rng::new(0)).unwrap();
+        flow.sample(&mut Rng::new(1), &Options::new(Method::Dopri5).rtol(0.0)).is_err()
+    });
+    s.case("i0e", NONFINITE, "NaN in, NaN out; e^-x I0(x) → 0 at ∞", || {
+        cnf::i0e(f64::NAN).is_nan() && cnf::i0e(f64::INFINITY) == 0.0
+    });
+
+    // latent-ode.
+    use latent_ode::{Error as L, Prediction, Scaling, Series};
+    s.case("Series::dense", NONFINITE, "a NaN value", || {
+        matches!(Series::dense("a", vec![0.0], &[vec![f64::NAN]]), Err(L::InvalidArgument { .. }))
+    });
+    s.case("Series::dense", OPTIONS, "unsorted times", || {
+        Series::dense("a", vec![1.0, 0.0], &[vec![1.0], vec![2.0]]).is_err()
+    });
+    s.case("Series::dense", SHAPES, "ragged rows", || {
+        Series::dense("a", vec![0.0, 1.0], &[vec![1.0, 2.0], vec![2.0]]).is_err()
+    });
+    let series = Series::dense("a", vec![0.0, 2.0], &[vec![1.0, 4.0], vec![3.0, 8.0]]).unwrap();
+    let scaling = Scaling::fit(&[&series]).unwrap();
+    s.case("Scaling::apply", SHAPES, "a scaling of one value for series of two", || {
+        let one = Scaling { mean: vec![0.0], std: vec![1.0], ..scaling.clone() };
+        matches!(one.apply(&series), Err(L::InvalidArgument { .. }))
+    });
+    s.case("Scaling::apply", NONFINITE, "a zero deviation", || {
+        let bad = Scaling { std: vec![1.0, 0.0], ..scaling.clone() };
+        bad.apply(&series).is_err()
+    });
+    s.case("Scaling::apply", NONFINITE, "a NaN time scale", || {
+        Scaling { time_scale: f64::NAN, ..scaling.clone() }.apply(&series).is_err()
+    });
+    s.case("Scaling::apply_example", SHAPES, "a target of another width", || {
+        let ex = latent_ode::Example {
+            obs: series.clone(),
+            target: Series::dense("a", vec![3.0], &[vec![1.0]]).unwrap(),
+        };
+        scaling.apply_example(&ex).is_err()
+    });
+    s.case("Scaling::invert", SHAPES, "rows of 3 for a scaling of 2: untouched", || {
+        let mut p = Prediction {
+            times: vec![0.5],
+            mean: vec![vec![0.0; 3]],
+            lower: vec![vec![0.0; 3]],
+            upper: vec![vec![0.0; 3]],
+        };
+        let before = p.clone();
+        scaling.invert(&mut p).is_err() && p == before
+    });
+    s.case("Scaling::invert", SHAPES, "apply then invert returns the values", || {
+        let scaled = scaling.apply(&series).unwrap();
+        let mut p = Prediction {
+            times: scaled.times.clone(),
+            mean: (0..2).map(|i| (0..2).map(|j| scaled.get(i, j).unwrap()).collect()).collect(),
+            lower: vec![],
+            upper: vec![],
+        };
+        scaling.invert(&mut p).is_ok()
+            && p.times == series.times
+            && (0..2)
+                .all(|i| (0..2).all(|j| (p.mean[i][j] - series.get(i, j).unwrap()).abs() < 1e-12))
+    });
+
+    // adjoint: chunks whose fields disagree, a loss that fails.
+    fn rhs(_t: f64, z: &[f64], p: &[f64], dz: &mut [f64]) {
+        dz[0] = -p[0] * z[0];
+    }
+    fn vjp(_t: f64, z: &[f64], p: &[f64], a: &[f64], az: &mut [f64], ap: &mut [f64]) -> f64 {
+        az[0] = -p[0] * a[0];
+        ap.iter_mut().for_each(|v| *v = 0.0);
+        ap[0] = -z[0] * a[0];
+        0.0
+    }
+    // Chunk `c`'s field has `c + 1` parameters (only the first used).
+    let chunk_field = |c: usize| Ok::<_, J>(ClosureField::new(1, vec![0.5; c + 1], rhs, vjp));
+    let opts = AdjointOptions::new(Options::new(Method::Dopri5));
+    let sum_loss = |_c: usize, zs: &[Vec<f64>]| (zs[1][0], vec![vec![0.0], vec![1.0]]);
+    s.case("gradient_chunks", SHAPES, "chunks whose fields have different parameters", || {
+        matches!(
+            adjoint::gradient_chunks(
+                chunk_field,
+                &[vec![1.0], vec![2.0]],
+                &[0.0, 1.0],
+                sum_loss,
+                Strategy::Backsolve,
+                &opts
+            ),
+            Err(J::DimensionMismatch { .. })
+        )
+    });
+    s.case("gradient_chunks", SIZES, "no chunks", || {
+        adjoint::gradient_chunks(
+            chunk_field,
+            &[],
+            &[0.0, 1.0],
+            sum_loss,
+            Strategy::Backsolve,
+            &opts,
+        )
+        .is_err()
+    });
+    s.case("gradient_with", CALLBACK, "a NaN loss", || {
+        let block = OdeBlock::new(Strategy::Backsolve, opts.clone());
+        let f = chunk_field(0).unwrap();
+        let nan = |_zs: &[Vec<f64>]| (f64::NAN, vec![vec![0.0], vec![1.0]]);
+        matches!(
+            adjoint::gradient_with(&block, &f, &[1.0], &[0.0, 1.0], &nan),
+            Err(J::NonFiniteLoss)
+        )
+    });
+    s.case("gradient_with", SHAPES, "a state of 2 for a field of 1", || {
+        let block = OdeBlock::new(Strategy::Backsolve, opts.clone());
+        let f = chunk_field(0).unwrap();
+        let l = |_zs: &[Vec<f64>]| (0.0, vec![vec![0.0; 2], vec![1.0; 2]]);
+        adjoint::gradient_with(&block, &f, &[1.0, 2.0], &[0.0, 1.0], &l).is_err()
+    });
+}
+
 #[test]
 fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
     let mut s = Suite::default();
@@ -1759,5 +2129,6 @@ fn no_public_entry_point_panics_or_answers_wrongly_on_bad_input() {
     train_cases(&mut s);
     cnf_cases(&mut s);
     latent_cases(&mut s);
+    builder_and_buffer_cases(&mut s);
     s.finish();
 }

@@ -178,11 +178,11 @@ fn norm_relu(g: &mut Graph, name: &str, h: Var, c: usize, side: usize) -> GraphR
 /// The convolutional stem: 3×3 conv (padding 1), then stride-2 4×4 convs down to 7×7 (or
 /// 4×4 for 8×8 inputs). Returns the features and their side.
 fn stem(g: &mut Graph, x: Var, side: usize, c: usize, rng: &mut Rng) -> GraphResult<(Var, usize)> {
-    let mut h = Conv2d::new(g, "stem0", geometry(1, side, 3, 1, 1), c, rng).forward(g, x)?;
+    let mut h = Conv2d::new(g, "stem0", geometry(1, side, 3, 1, 1), c, rng)?.forward(g, x)?;
     let (mut s, mut k) = (side, 1);
     while s > 7 {
         h = norm_relu(g, &format!("stem{k}.norm"), h, c, s)?;
-        let conv = Conv2d::new(g, &format!("stem{k}"), geometry(c, s, 4, 2, 1), c, rng);
+        let conv = Conv2d::new(g, &format!("stem{k}"), geometry(c, s, 4, 2, 1), c, rng)?;
         h = conv.forward(g, h)?;
         s = conv.output().height;
         k += 1;
@@ -201,16 +201,16 @@ fn odefunc(
 ) -> GraphResult<Var> {
     let geom = geometry(c, side, 3, 1, 1);
     let a = norm_relu(g, "f.norm1", h, c, side)?;
-    let a = ConcatConv2d::new(g, "f.conv1", geom, c, rng).forward(g, a, t)?;
+    let a = ConcatConv2d::new(g, "f.conv1", geom, c, rng)?.forward(g, a, t)?;
     let a = norm_relu(g, "f.norm2", a, c, side)?;
-    let a = ConcatConv2d::new(g, "f.conv2", geom, c, rng).forward(g, a, t)?;
+    let a = ConcatConv2d::new(g, "f.conv2", geom, c, rng)?.forward(g, a, t)?;
     GroupNorm::new(g, "f.norm3", groups(c), c, side * side)?.forward(g, a)
 }
 
 fn head(g: &mut Graph, h: Var, c: usize, side: usize, rng: &mut Rng) -> GraphResult<Var> {
     let a = norm_relu(g, "head.norm", h, c, side)?;
     let pooled = global_avg_pool(g, a, side * side)?;
-    Linear::new(g, "head.fc", c, 10, rng).forward(g, pooled)
+    Linear::new(g, "head.fc", c, 10, rng)?.forward(g, pooled)
 }
 
 /// MLP or ResNet: one graph.
@@ -219,19 +219,19 @@ fn single(kind: Kind, cfg: Config, side: usize, rng: &mut Rng) -> Result<Classif
     let mut g = Graph::new();
     let x = g.input(bc, pixels);
     let logits = if kind == Kind::Mlp {
-        let h = Linear::new(&mut g, "fc1", pixels, 300, rng).forward(&mut g, x)?;
+        let h = Linear::new(&mut g, "fc1", pixels, 300, rng)?.forward(&mut g, x)?;
         let h = g.relu(h)?;
-        Linear::new(&mut g, "fc2", 300, 10, rng).forward(&mut g, h)?
+        Linear::new(&mut g, "fc2", 300, 10, rng)?.forward(&mut g, h)?
     } else {
         let (mut h, s) = stem(&mut g, x, side, c, rng)?;
         let geom = geometry(c, s, 3, 1, 1);
         for k in 0..6 {
             let a = norm_relu(&mut g, &format!("res{k}.norm1"), h, c, s)?;
             let a =
-                Conv2d::new(&mut g, &format!("res{k}.conv1"), geom, c, rng).forward(&mut g, a)?;
+                Conv2d::new(&mut g, &format!("res{k}.conv1"), geom, c, rng)?.forward(&mut g, a)?;
             let a = norm_relu(&mut g, &format!("res{k}.norm2"), a, c, s)?;
             let a =
-                Conv2d::new(&mut g, &format!("res{k}.conv2"), geom, c, rng).forward(&mut g, a)?;
+                Conv2d::new(&mut g, &format!("res{k}.conv2"), geom, c, rng)?.forward(&mut g, a)?;
             h = g.add(h, a)?;
         }
         head(&mut g, h, c, s, rng)?

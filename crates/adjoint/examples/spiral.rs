@@ -38,9 +38,9 @@ fn model(batch: usize, rng: &mut Rng) -> std::result::Result<AutodiffField, adjo
     let mut g = Graph::new();
     let z = g.input(batch, 2);
     let z3 = g.powi(z, 3)?;
-    let h = Linear::new(&mut g, "l1", 2, 50, rng).forward(&mut g, z3)?;
+    let h = Linear::new(&mut g, "l1", 2, 50, rng)?.forward(&mut g, z3)?;
     let h = g.tanh(h)?;
-    let out = Linear::new(&mut g, "l2", 50, 2, rng).forward(&mut g, h)?;
+    let out = Linear::new(&mut g, "l2", 50, 2, rng)?.forward(&mut g, h)?;
     AutodiffField::new(g, out)
 }
 

@@ -141,6 +141,15 @@ where
         total = Some(match total {
             None => g,
             Some(mut t) => {
+                // Every chunk's field must have the same parameters (and the same times):
+                // summing gradients of different lengths would drop entries silently.
+                if g.params.len() != t.params.len() {
+                    return Err(Error::DimensionMismatch {
+                        what: "chunk parameters",
+                        expected: t.params.len(),
+                        got: g.params.len(),
+                    });
+                }
                 t.loss += g.loss;
                 t.z0.extend(&g.z0);
                 t.params.iter_mut().zip(&g.params).for_each(|(a, b)| *a += b);

@@ -307,10 +307,10 @@ fn image_cases() -> Vec<Case> {
         case!("repeat_cols", one, REAL, |g, x| g.repeat_cols(x[0], 3)),
         case!("sum_groups", |r, c, _| vec![(r, 3 * c)], REAL, |g, x| g.sum_groups(x[0], 3)),
         case!("Conv2d 3x3 pad 1", |r, _, _| vec![(r, IMG.image_len())], REAL, |g, x| {
-            Conv2d::new(g, "conv", IMG, 3, &mut Rng::new(7)).forward(g, x[0])
+            Conv2d::new(g, "conv", IMG, 3, &mut Rng::new(7))?.forward(g, x[0])
         }),
         case!("Conv2d stride 2", |r, _, _| vec![(r, IMG_S2.image_len())], REAL, |g, x| {
-            Conv2d::new(g, "conv", IMG_S2, 2, &mut Rng::new(8)).forward(g, x[0])
+            Conv2d::new(g, "conv", IMG_S2, 2, &mut Rng::new(8))?.forward(g, x[0])
         }),
         case!("GroupNorm", |r, _, _| vec![(r, 4 * 3)], REAL, |g, x| {
             let gn = GroupNorm::new(g, "gn", 2, 4, 3)?;
@@ -337,7 +337,7 @@ fn layer_cases() -> Vec<Case> {
     vec![
         case!("Linear", |r, c, _| vec![(r, c)], REAL, |g, x| {
             let c = g.shape(x[0])?.1;
-            Linear::new(g, "l", c, 3, &mut Rng::new(1)).forward(g, x[0])
+            Linear::new(g, "l", c, 3, &mut Rng::new(1))?.forward(g, x[0])
         }),
         case!("Mlp tanh", |r, c, _| vec![(r, c)], REAL, |g, x| {
             let c = g.shape(x[0])?.1;
@@ -349,15 +349,15 @@ fn layer_cases() -> Vec<Case> {
         }),
         case!("ConcatLinear", |r, c, _| vec![(r, c), (1, 1)], REAL, |g, x| {
             let c = g.shape(x[0])?.1;
-            ConcatLinear::new(g, "cl", c, 3, &mut Rng::new(4)).forward(g, x[0], x[1])
+            ConcatLinear::new(g, "cl", c, 3, &mut Rng::new(4))?.forward(g, x[0], x[1])
         }),
         case!("ConcatSquash", |r, c, _| vec![(r, c), (1, 1)], REAL, |g, x| {
             let c = g.shape(x[0])?.1;
-            ConcatSquash::new(g, "cs", c, 3, &mut Rng::new(5)).forward(g, x[0], x[1])
+            ConcatSquash::new(g, "cs", c, 3, &mut Rng::new(5))?.forward(g, x[0], x[1])
         }),
         case!("GruCell", |r, c, k| vec![(r, c), (r, k)], REAL, |g, x| {
             let (c, k) = (g.shape(x[0])?.1, g.shape(x[1])?.1);
-            GruCell::new(g, "gru", c, k, &mut Rng::new(6)).forward(g, x[0], x[1])
+            GruCell::new(g, "gru", c, k, &mut Rng::new(6))?.forward(g, x[0], x[1])
         }),
     ]
 }

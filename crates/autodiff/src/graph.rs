@@ -146,7 +146,7 @@ impl ConvGeometry {
 
     /// Positive window and stride, a window that fits the padded image, and sizes that do
     /// not overflow.
-    fn valid(&self) -> bool {
+    pub(crate) fn valid(&self) -> bool {
         let padded = |side: usize| self.padding.checked_mul(2).and_then(|p| p.checked_add(side));
         let fits = |side: usize, k: usize| padded(side).is_some_and(|p| p >= k);
         let sized = self

@@ -114,7 +114,7 @@ impl Activation {
 /// use autodiff::{Graph, Rng};
 /// let mut g = Graph::new();
 /// let x = g.input(5, 3); // a batch of 5 rows
-/// let y = Linear::new(&mut g, "fc", 3, 4, &mut Rng::new(0)).forward(&mut g, x)?;
+/// let y = Linear::new(&mut g, "fc", 3, 4, &mut Rng::new(0))?.forward(&mut g, x)?;
 /// assert_eq!(g.shape(y)?, (5, 4));
 /// assert_eq!(g.params().len(), 3 * 4 + 4);
 /// # Ok::<(), autodiff::Error>(())
@@ -127,9 +127,27 @@ pub struct Linear {
     pub bias: Var,
 }
 
+/// Refuses a `rows × cols` parameter block whose bytes overflow the address space (a
+/// forged or mistyped size), before anything is allocated.
+fn param_size(op: &'static str, rows: usize, cols: usize) -> Result<(), Error> {
+    match rows.checked_mul(cols).and_then(|n| n.checked_mul(std::mem::size_of::<f64>())) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
+        _ => Err(Error::InvalidArgument {
+            op,
+            detail: format!("a {rows}×{cols} parameter block does not fit in memory"),
+        }),
+    }
+}
+
 impl Linear {
     /// Adds the parameters of a `fan_in → fan_out` layer with PyTorch's initialisation.
-    pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        rng: &mut Rng,
+    ) -> Result<Self, Error> {
         Self::with_init(g, name, fan_in, fan_out, Init::TorchDefault, rng)
     }
 
@@ -142,14 +160,15 @@ impl Linear {
         fan_out: usize,
         init: Init,
         rng: &mut Rng,
-    ) -> Self {
+    ) -> Result<Self, Error> {
+        param_size("Linear", fan_in, fan_out)?;
         let w = init.draw(rng, fan_in, fan_out, fan_in, fan_out);
         let bias_init = if init == Init::Zeros { Init::Zeros } else { Init::TorchDefault };
         let b = bias_init.draw(rng, 1, fan_out, fan_in, fan_out);
-        Linear {
+        Ok(Linear {
             weight: g.param(&format!("{name}.weight"), &w),
             bias: g.param(&format!("{name}.bias"), &b),
-        }
+        })
     }
 
     /// Adds a layer with given values (PyTorch `nn.Linear` stores `out × in`: pass its
@@ -215,7 +234,7 @@ impl Mlp {
             .windows(2)
             .enumerate()
             .map(|(i, w)| Linear::new(g, &format!("{name}.{i}"), w[0], w[1], rng))
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(Mlp { layers, activation })
     }
 
@@ -240,7 +259,7 @@ impl Mlp {
 /// use autodiff::{Graph, Rng};
 /// let mut g = Graph::new();
 /// let (x, t) = (g.input(4, 3), g.input(1, 1));
-/// let y = ConcatLinear::new(&mut g, "l", 3, 5, &mut Rng::new(0)).forward(&mut g, x, t)?;
+/// let y = ConcatLinear::new(&mut g, "l", 3, 5, &mut Rng::new(0))?.forward(&mut g, x, t)?;
 /// assert_eq!(g.shape(y)?, (4, 5));
 /// # Ok::<(), autodiff::Error>(())
 /// ```
@@ -255,7 +274,14 @@ pub struct ConcatLinear {
 impl ConcatLinear {
     /// Adds the parameters, initialised as PyTorch's `nn.Linear(fan_in + 1, fan_out)`; the
     /// time column is its own block so `x` needs no concatenation.
-    pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        rng: &mut Rng,
+    ) -> Result<Self, Error> {
+        param_size("ConcatLinear", fan_in.saturating_add(1), fan_out)?;
         let mut draw =
             |rows: usize| Init::TorchDefault.draw(rng, rows, fan_out, fan_in + 1, fan_out);
         let (w, tw, b) = (draw(fan_in), draw(1), draw(1));
@@ -263,7 +289,7 @@ impl ConcatLinear {
             weight: g.param(&format!("{name}.weight"), &w),
             bias: g.param(&format!("{name}.bias"), &b),
         };
-        ConcatLinear { linear, time_weight: g.param(&format!("{name}.time_weight"), &tw) }
+        Ok(ConcatLinear { linear, time_weight: g.param(&format!("{name}.time_weight"), &tw) })
     }
 
     /// `x W + t w_t + b`.
@@ -281,7 +307,7 @@ impl ConcatLinear {
 /// use autodiff::{Graph, Rng};
 /// let mut g = Graph::new();
 /// let (z, t) = (g.input(4, 2), g.input(1, 1));
-/// let y = ConcatSquash::new(&mut g, "cs", 2, 16, &mut Rng::new(0)).forward(&mut g, z, t)?;
+/// let y = ConcatSquash::new(&mut g, "cs", 2, 16, &mut Rng::new(0))?.forward(&mut g, z, t)?;
 /// assert_eq!(g.shape(y)?, (4, 16));
 /// # Ok::<(), autodiff::Error>(())
 /// ```
@@ -299,8 +325,14 @@ pub struct ConcatSquash {
 
 impl ConcatSquash {
     /// Adds the parameters.
-    pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Self {
-        let linear = Linear::new(g, name, fan_in, fan_out, rng);
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        rng: &mut Rng,
+    ) -> Result<Self, Error> {
+        let linear = Linear::new(g, name, fan_in, fan_out, rng)?;
         let mut p = |suffix: &str, rng: &mut Rng| {
             let m = Init::TorchDefault.draw(rng, 1, fan_out, 1, fan_out);
             g.param(&format!("{name}.{suffix}"), &m)
@@ -308,7 +340,7 @@ impl ConcatSquash {
         let gate_weight = p("gate_weight", rng);
         let gate_bias = p("gate_bias", rng);
         let time_bias = p("time_bias", rng);
-        ConcatSquash { linear, gate_weight, gate_bias, time_bias }
+        Ok(ConcatSquash { linear, gate_weight, gate_bias, time_bias })
     }
 
     /// `(x W + b) ⊙ σ(t W_g + b_g) + t W_b`, `t` being `1×1` or `r×1`.
@@ -332,7 +364,7 @@ impl ConcatSquash {
 /// use autodiff::{Graph, Rng};
 /// let mut g = Graph::new();
 /// let (x, h) = (g.input(3, 2), g.input(3, 8));
-/// let h_next = GruCell::new(&mut g, "gru", 2, 8, &mut Rng::new(0)).forward(&mut g, x, h)?;
+/// let h_next = GruCell::new(&mut g, "gru", 2, 8, &mut Rng::new(0))?.forward(&mut g, x, h)?;
 /// assert_eq!(g.shape(h_next)?, (3, 8));
 /// # Ok::<(), autodiff::Error>(())
 /// ```
@@ -347,7 +379,14 @@ pub struct GruCell {
 impl GruCell {
     /// Adds a cell with `input` features and `hidden` state size, PyTorch's initialisation
     /// `U(-1/√hidden, 1/√hidden)`.
-    pub fn new(g: &mut Graph, name: &str, input: usize, hidden: usize, rng: &mut Rng) -> Self {
+    pub fn new(
+        g: &mut Graph,
+        name: &str,
+        input: usize,
+        hidden: usize,
+        rng: &mut Rng,
+    ) -> Result<Self, Error> {
+        param_size("GruCell", input.max(hidden), hidden)?;
         let mut lin = |part: &str, fan_in: usize, rng: &mut Rng| {
             let bound = 1.0 / (hidden.max(1) as f64).sqrt();
             let w = rng.matrix(fan_in, hidden, |r| r.uniform_in(-bound, bound));
@@ -360,7 +399,7 @@ impl GruCell {
         let input_layers = [lin("ir", input, rng), lin("iz", input, rng), lin("in", input, rng)];
         let hidden_layers =
             [lin("hr", hidden, rng), lin("hz", hidden, rng), lin("hn", hidden, rng)];
-        GruCell { input: input_layers, hidden: hidden_layers }
+        Ok(GruCell { input: input_layers, hidden: hidden_layers })
     }
 
     /// One step: the new hidden state from rows `x` and `h`.
@@ -395,7 +434,7 @@ impl GruCell {
 ///                           stride: 2, padding: 1 };
 /// let mut g = Graph::new();
 /// let x = g.input(2, 64); // two 8×8 single-channel images
-/// let conv = Conv2d::new(&mut g, "c", geom, 4, &mut Rng::new(0));
+/// let conv = Conv2d::new(&mut g, "c", geom, 4, &mut Rng::new(0))?;
 /// let y = conv.forward(&mut g, x)?;
 /// assert_eq!(g.shape(y)?, (2, 4 * 4 * 4)); // 4 channels of 4×4
 /// # Ok::<(), autodiff::Error>(())
@@ -421,16 +460,23 @@ impl Conv2d {
         geometry: ConvGeometry,
         out_channels: usize,
         rng: &mut Rng,
-    ) -> Self {
+    ) -> Result<Self, Error> {
+        if !geometry.valid() {
+            return Err(Error::InvalidArgument {
+                op: "Conv2d",
+                detail: format!("invalid geometry {geometry:?}"),
+            });
+        }
         let fan_in = geometry.patch_len();
+        param_size("Conv2d", fan_in, out_channels)?;
         let w = Init::TorchDefault.draw(rng, fan_in, out_channels, fan_in, out_channels);
         let b = Init::TorchDefault.draw(rng, 1, out_channels, fan_in, out_channels);
-        Conv2d {
+        Ok(Conv2d {
             weight: g.param(&format!("{name}.weight"), &w),
             bias: g.param(&format!("{name}.bias"), &b),
             geometry,
             out_channels,
-        }
+        })
     }
 
     /// Geometry of the output images (for the next layer; window fields copied from this
@@ -470,9 +516,13 @@ impl ConcatConv2d {
         geometry: ConvGeometry,
         out_channels: usize,
         rng: &mut Rng,
-    ) -> Self {
-        let with_time = ConvGeometry { channels: geometry.channels + 1, ..geometry };
-        ConcatConv2d { conv: Conv2d::new(g, name, with_time, out_channels, rng) }
+    ) -> Result<Self, Error> {
+        let channels = geometry.channels.checked_add(1).ok_or(Error::InvalidArgument {
+            op: "ConcatConv2d",
+            detail: format!("{} channels and the time channel overflow", geometry.channels),
+        })?;
+        let with_time = ConvGeometry { channels, ..geometry };
+        Ok(ConcatConv2d { conv: Conv2d::new(g, name, with_time, out_channels, rng)? })
     }
 
     /// Applies it to image rows `h` (`B × C·H·W`) at time `t` (`1×1`).
@@ -485,7 +535,7 @@ impl ConcatConv2d {
     ///                           stride: 1, padding: 1 };
     /// let h = g.input(5, 2 * 16);
     /// let t = g.input(1, 1);
-    /// let y = ConcatConv2d::new(&mut g, "f", geom, 3, &mut Rng::new(0)).forward(&mut g, h, t)?;
+    /// let y = ConcatConv2d::new(&mut g, "f", geom, 3, &mut Rng::new(0))?.forward(&mut g, h, t)?;
     /// assert_eq!(g.shape(y)?, (5, 3 * 16));
     /// # Ok::<(), autodiff::Error>(())
     /// ```
@@ -540,6 +590,7 @@ impl GroupNorm {
                 detail: format!("{channels} channels do not split into {groups} groups"),
             });
         }
+        param_size("GroupNorm", 1, channels)?;
         Ok(GroupNorm {
             gamma: g.param(&format!("{name}.gamma"), &Mat::from_element(1, channels, 1.0)),
             beta: g.param(&format!("{name}.beta"), &Mat::zeros(1, channels)),

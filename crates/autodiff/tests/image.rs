@@ -43,7 +43,7 @@ fn conv2d_matches_direct_convolution() {
         let (batch, cout) = (3, 4);
         let mut g = Graph::new();
         let x = g.input(batch, geom.image_len());
-        let conv = Conv2d::new(&mut g, "c", geom, cout, &mut Rng::new(1));
+        let conv = Conv2d::new(&mut g, "c", geom, cout, &mut Rng::new(1)).unwrap();
         let y = conv.forward(&mut g, x).unwrap();
         let xv = Rng::new(2).matrix(batch, geom.image_len(), Rng::normal);
         let out = eval(&g, &[y], &[&xv]).unwrap().remove(0);

@@ -163,11 +163,17 @@ impl Kde {
 
     /// The mean of [`Kde::log_density`] over `rows`.
     pub fn mean_log_density(&self, rows: &[Vec<f64>]) -> Result<f64, Error> {
+        if rows.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "KDE",
+                detail: "the mean log-density of no rows is undefined".into(),
+            });
+        }
         let mut total = 0.0;
         for r in rows {
             total += self.log_density(r)?;
         }
-        Ok(total / rows.len().max(1) as f64)
+        Ok(total / rows.len() as f64)
     }
 }
 

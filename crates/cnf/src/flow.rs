@@ -202,7 +202,7 @@ fn field_graph(cfg: &CnfConfig, batch: usize, rng: &mut Rng) -> Result<FieldGrap
             widths.push(d);
             let mut h = z;
             for (k, w) in widths.windows(2).enumerate() {
-                h = ConcatSquash::new(&mut g, &format!("cs{k}"), w[0], w[1], rng)
+                h = ConcatSquash::new(&mut g, &format!("cs{k}"), w[0], w[1], rng)?
                     .forward(&mut g, h, t)?;
                 if k + 2 < widths.len() {
                     h = cfg.activation.apply(&mut g, h)?;
@@ -219,12 +219,12 @@ fn field_graph(cfg: &CnfConfig, batch: usize, rng: &mut Rng) -> Result<FieldGrap
             Mlp::new(&mut g, "mlp", &widths, cfg.activation, rng)?.forward(&mut g, zt)?
         }
         &FieldKind::Planar { width: m, hyper_hidden: hh } => {
-            let h0 = Linear::new(&mut g, "hyper0", 1, hh, rng).forward(&mut g, t)?;
+            let h0 = Linear::new(&mut g, "hyper0", 1, hh, rng)?.forward(&mut g, t)?;
             let h0 = g.tanh(h0)?;
-            let h1 = Linear::new(&mut g, "hyper1", hh, hh, rng).forward(&mut g, h0)?;
+            let h1 = Linear::new(&mut g, "hyper1", hh, hh, rng)?.forward(&mut g, h0)?;
             let hid = g.tanh(h1)?;
             let mut head = |g: &mut Graph, name: String| -> Result<Var, Error> {
-                Ok(Linear::new(g, &name, hh, m, rng).forward(g, hid)?)
+                Ok(Linear::new(g, &name, hh, m, rng)?.forward(g, hid)?)
             };
             let b = head(&mut g, "hyper_b".into())?;
             let mut ws = Vec::with_capacity(d);

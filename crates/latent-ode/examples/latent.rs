@@ -251,10 +251,12 @@ fn load(args: &Args) -> Result<Data> {
 fn run() -> Result<()> {
     let args = Args::parse();
     let data = load(&args)?;
-    let scale =
-        |e: &Example| data.scaling.as_ref().map_or_else(|| e.clone(), |s| s.apply_example(e));
-    let train: Vec<Example> = data.train.iter().map(scale).collect();
-    let test: Vec<Example> = data.test.iter().map(scale).collect();
+    let scale = |e: &Example| -> std::result::Result<Example, latent_ode::Error> {
+        data.scaling.as_ref().map_or_else(|| Ok(e.clone()), |s| s.apply_example(e))
+    };
+    let train: Vec<Example> =
+        data.train.iter().map(scale).collect::<std::result::Result<_, _>>()?;
+    let test: Vec<Example> = data.test.iter().map(scale).collect::<std::result::Result<_, _>>()?;
     let dim = train.first().ok_or("no training series")?.obs.dim;
     let mut cfg = LatentConfig::chen(dim);
     cfg.latent_dim = args.latent;
@@ -403,8 +405,8 @@ where
     let mut preds = predict_all(model.copies_mut(), &test, args.samples, args.seed)?;
     if let Some(s) = &data.scaling {
         for (a, b) in &mut preds {
-            s.invert(a);
-            s.invert(b);
+            s.invert(a)?;
+            s.invert(b)?;
         }
     }
     let scores = score_predictions(&data.test, &preds)?;
@@ -511,7 +513,10 @@ fn plot<M: SeriesModel>(
     )
     .map_err(|_| "font")?;
     let Some(ex) = data.test.first() else { return Ok(()) };
-    let scaled = data.scaling.as_ref().map_or_else(|| ex.clone(), |s| s.apply_example(ex));
+    let scaled = match &data.scaling {
+        Some(s) => s.apply_example(ex)?,
+        None => ex.clone(),
+    };
     let (lo_t, hi_t) = {
         let all: Vec<f64> = ex.obs.times.iter().chain(&ex.target.times).copied().collect();
         let lo = all
@@ -532,7 +537,7 @@ fn plot<M: SeriesModel>(
     };
     let mut p = model.predict_series(&scaled.obs, &grid, 50, &mut Rng::new(seed))?;
     if let Some(s) = &data.scaling {
-        s.invert(&mut p);
+        s.invert(&mut p)?;
     }
     let path = out.join("series.png");
     let root = BitMapBackend::new(&path, (900, 480)).into_drawing_area();

@@ -365,28 +365,71 @@ impl Scaling {
         Ok(Scaling { time_scale: if span > 0.0 { span } else { 1.0 }, mean, std })
     }
 
-    /// The series rescaled.
-    pub fn apply(&self, s: &Series) -> Series {
+    /// Checks a scaling (its fields are public) for series of `dim` values: one mean and
+    /// one standard deviation per value, all finite, deviations and the time scale
+    /// positive.
+    pub fn check(&self, dim: usize) -> Result<(), Error> {
+        if self.mean.len() != dim || self.std.len() != dim {
+            return Err(bad(
+                "scaling",
+                format!(
+                    "{} means and {} deviations for {dim} values",
+                    self.mean.len(),
+                    self.std.len()
+                ),
+            ));
+        }
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(bad("scaling", format!("time scale {} must be positive", self.time_scale)));
+        }
+        if let Some(j) = (0..dim)
+            .find(|&j| !(self.mean[j].is_finite() && self.std[j].is_finite() && self.std[j] > 0.0))
+        {
+            return Err(bad(
+                "scaling",
+                format!(
+                    "value {j}: mean {} and deviation {} (finite, positive)",
+                    self.mean[j], self.std[j]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The series rescaled (an error when the scaling was not made for its values).
+    pub fn apply(&self, s: &Series) -> Result<Series, Error> {
+        self.check(s.dim)?;
         let mut out = s.clone();
         for t in &mut out.times {
             *t /= self.time_scale;
         }
         for (k, v) in out.values.iter_mut().enumerate() {
             let j = k % s.dim;
-            if out.mask[k] && j < self.mean.len() {
+            if out.mask[k] {
                 *v = (*v - self.mean[j]) / self.std[j];
             }
         }
-        out
+        Ok(out)
     }
 
     /// Both parts of an example rescaled.
-    pub fn apply_example(&self, e: &Example) -> Example {
-        Example { obs: self.apply(&e.obs), target: self.apply(&e.target) }
+    pub fn apply_example(&self, e: &Example) -> Result<Example, Error> {
+        Ok(Example { obs: self.apply(&e.obs)?, target: self.apply(&e.target)? })
     }
 
-    /// A prediction made on scaled series back in the data's units (times and values).
-    pub fn invert(&self, p: &mut crate::Prediction) {
+    /// A prediction made on scaled series back in the data's units (times and values);
+    /// an error, leaving `p` untouched, when its rows are not this scaling's width.
+    pub fn invert(&self, p: &mut crate::Prediction) -> Result<(), Error> {
+        self.check(self.mean.len())?;
+        let width = self.mean.len();
+        for rows in [&p.mean, &p.lower, &p.upper] {
+            if let Some(r) = rows.iter().find(|r| r.len() != width) {
+                return Err(bad(
+                    "prediction",
+                    format!("a row of {} values for a scaling of {width}", r.len()),
+                ));
+            }
+        }
         for t in &mut p.times {
             *t *= self.time_scale;
         }
@@ -397,6 +440,7 @@ impl Scaling {
                 }
             }
         }
+        Ok(())
     }
 
     /// A scaled value `j` back in the data's units.

@@ -183,7 +183,7 @@ impl Forecaster {
         let x = g.input(1, h + u);
         let hh = g.slice_cols(x, 0, h)?;
         let uu = g.slice_cols(x, h, u)?;
-        let out = GruCell::new(&mut g, "gru", u, h, rng).forward(&mut g, uu, hh)?;
+        let out = GruCell::new(&mut g, "gru", u, h, rng)?.forward(&mut g, uu, hh)?;
         let cell = GraphBlock::new(g, x, out)?;
         let field = if config.evolution == Evolution::Ode {
             let mut w = vec![h];

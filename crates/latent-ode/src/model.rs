@@ -269,13 +269,13 @@ impl LatentOde {
         let x = g.input(1, h + u);
         let out = match config.encoder {
             EncoderKind::Rnn => {
-                let y = Linear::new(&mut g, "rnn", h + u, h, rng).forward(&mut g, x)?;
+                let y = Linear::new(&mut g, "rnn", h + u, h, rng)?.forward(&mut g, x)?;
                 g.tanh(y)?
             }
             EncoderKind::Gru | EncoderKind::OdeRnn => {
                 let hh = g.slice_cols(x, 0, h)?;
                 let uu = g.slice_cols(x, h, u)?;
-                GruCell::new(&mut g, "gru", u, h, rng).forward(&mut g, uu, hh)?
+                GruCell::new(&mut g, "gru", u, h, rng)?.forward(&mut g, uu, hh)?
             }
         };
         let cell = GraphBlock::new(g, x, out)?;
@@ -296,7 +296,7 @@ impl LatentOde {
         };
         let mut g = Graph::new();
         let x = g.input(1, h);
-        let y = Linear::new(&mut g, "head", h, head_out, rng).forward(&mut g, x)?;
+        let y = Linear::new(&mut g, "head", h, head_out, rng)?.forward(&mut g, x)?;
         let head = GraphBlock::new(g, x, y)?;
         let (field, decoder_cell) = match config.decoder {
             DecoderKind::Ode => {
@@ -313,7 +313,7 @@ impl LatentOde {
                 let x = g.input(1, h + 1);
                 let hh = g.slice_cols(x, 0, h)?;
                 let dt = g.slice_cols(x, h, 1)?;
-                let y = GruCell::new(&mut g, "decoder_gru", 1, h, rng).forward(&mut g, dt, hh)?;
+                let y = GruCell::new(&mut g, "decoder_gru", 1, h, rng)?.forward(&mut g, dt, hh)?;
                 (None, Some(GraphBlock::new(g, x, y)?))
             }
         };

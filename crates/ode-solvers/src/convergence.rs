@@ -63,6 +63,13 @@ pub fn global_order<S: OdeSystem<f64> + ?Sized>(
     method: Method,
     steps: &[usize],
 ) -> Result<OrderEstimate, Error> {
+    if exact.len() != y0.len() {
+        return Err(Error::DimensionMismatch {
+            what: "exact solution",
+            expected: y0.len(),
+            got: exact.len(),
+        });
+    }
     let mut hs = Vec::new();
     let mut errors = Vec::new();
     for &n in steps {
@@ -104,7 +111,15 @@ where
         let mut worst: f64 = 0.0;
         for &theta in thetas {
             rk.interpolate(t0 + theta * h, &mut out)?;
-            worst = worst.max(max_err(&out, &exact(t0 + theta * h)));
+            let want = exact(t0 + theta * h);
+            if want.len() != out.len() {
+                return Err(Error::DimensionMismatch {
+                    what: "exact solution",
+                    expected: out.len(),
+                    got: want.len(),
+                });
+            }
+            worst = worst.max(max_err(&out, &want));
         }
         errors.push(worst);
     }

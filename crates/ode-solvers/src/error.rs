@@ -78,6 +78,14 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// A step-size controller setting is out of range: coefficients must be finite,
+    /// `0 < safety <= 1`, `0 < factor_min <= 1 <= factor_max < ∞`.
+    InvalidController {
+        /// Which setting.
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
     /// The method does not exist in the requested variant (e.g. `AdamsBashforth(9)`).
     UnsupportedMethod {
         /// The method's name.
@@ -161,6 +169,11 @@ impl fmt::Display for Error {
             Error::InvalidStepSize { what, value } => {
                 write!(f, "invalid {what} = {value}: step sizes must be positive and finite")
             }
+            Error::InvalidController { what, value } => write!(
+                f,
+                "invalid step-size controller {what} = {value}: coefficients finite, \
+                 0 < safety <= 1, 0 < factor_min <= 1 <= factor_max < inf"
+            ),
             Error::UnsupportedMethod { method, detail } => write!(f, "{method}: {detail}"),
             Error::UnknownMethod { name } => {
                 let valid: Vec<&str> =

@@ -249,6 +249,21 @@ fn check_step(what: &'static str, h: f64, allow_zero: bool, allow_inf: bool) -> 
     }
 }
 
+fn check_controller(c: &crate::PidController) -> Result<(), Error> {
+    let checks = [
+        ("pcoeff", c.pcoeff, c.pcoeff.is_finite()),
+        ("icoeff", c.icoeff, c.icoeff.is_finite()),
+        ("dcoeff", c.dcoeff, c.dcoeff.is_finite()),
+        ("safety", c.safety, c.safety > 0.0 && c.safety <= 1.0),
+        ("factor_min", c.factor_min, c.factor_min > 0.0 && c.factor_min <= 1.0),
+        ("factor_max", c.factor_max, c.factor_max >= 1.0 && c.factor_max.is_finite()),
+    ];
+    match checks.iter().find(|c| !c.2) {
+        Some(&(what, value, _)) => Err(Error::InvalidController { what, value }),
+        None => Ok(()),
+    }
+}
+
 impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// Builds the kernel for `method` on states of length `dim`, validating `opts`. This is
     /// the only place that allocates.
@@ -277,6 +292,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         if let Some(h) = opts.first_step {
             check_step("first_step", h, false, false)?;
         }
+        check_controller(&opts.controller)?;
         if let Some(h) = opts.step_size {
             check_step("step_size", h, false, false)?;
         }

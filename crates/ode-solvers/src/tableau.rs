@@ -96,11 +96,20 @@ impl Tableau {
         }
     }
 
-    /// Evaluates the dense-output weights `B_j(θ)` into `out` (length = all stages).
-    pub fn dense_weights(&self, theta: f64, out: &mut [f64]) {
+    /// Evaluates the dense-output weights `B_j(θ)` into `out`, whose length must be the
+    /// number of weights (all stages, extra dense stages included).
+    pub fn dense_weights(&self, theta: f64, out: &mut [f64]) -> Result<(), crate::Error> {
+        if out.len() != self.dense.weights.len() {
+            return Err(crate::Error::DimensionMismatch {
+                what: "tableau dense weights",
+                expected: self.dense.weights.len(),
+                got: out.len(),
+            });
+        }
         for (o, w) in out.iter_mut().zip(&self.dense.weights) {
             *o = w.iter().rev().fold(0.0, |acc, &c| acc * theta + c);
         }
+        Ok(())
     }
 
     /// Validates the tableau: shapes, `Σ_j a_ij = c_i`, the order conditions up to
@@ -165,11 +174,11 @@ impl Tableau {
             }
         }
         let mut w = vec![0.0; total];
-        self.dense_weights(0.0, &mut w);
+        self.dense_weights(0.0, &mut w).map_err(|e| format!("{}: {e}", self.name))?;
         if w.iter().any(|x| x.abs() > tol) {
             return Err(format!("{}: the interpolant does not start at y0", self.name));
         }
-        self.dense_weights(1.0, &mut w);
+        self.dense_weights(1.0, &mut w).map_err(|e| format!("{}: {e}", self.name))?;
         let b_ext = self.b.iter().chain(std::iter::repeat(&0.0));
         if w.iter().zip(b_ext).any(|(x, b)| (x - b).abs() > 1e-10) {
             return Err(format!("{}: the interpolant does not end at y1", self.name));

@@ -153,9 +153,9 @@ pub fn mlp_field(batch: usize) -> AutodiffField {
     let z = g.input(batch, 2);
     let t = g.input(1, 1);
     let mut rng = Rng::new(4);
-    let l1 = ConcatSquash::new(&mut g, "l1", 2, 8, &mut rng);
+    let l1 = ConcatSquash::new(&mut g, "l1", 2, 8, &mut rng).unwrap();
     let h = l1.forward(&mut g, z, t).unwrap();
     let h = g.tanh(h).unwrap();
-    let out = Linear::new(&mut g, "l2", 8, 2, &mut rng).forward(&mut g, h).unwrap();
+    let out = Linear::new(&mut g, "l2", 8, 2, &mut rng).unwrap().forward(&mut g, h).unwrap();
     AutodiffField::new(g, out).unwrap()
 }
