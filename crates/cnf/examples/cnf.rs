@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
+use cnf::adjoint::AdjointOptions;
 use cnf::autodiff::checkpoint::OptimizerState;
-use cnf::autodiff::optim::{Adam, AdamConfig};
+use cnf::autodiff::optim::{Adam, AdamConfig, Schedule};
 use cnf::autodiff::Rng;
 use cnf::ode_solvers::{Method, Options};
 use cnf::train::{Printer, TrainConfig, Trainer};
@@ -82,6 +83,22 @@ struct Args {
     /// field and end time 1.
     #[arg(long, default_value_t = 1)]
     blocks: usize,
+    /// The fixed RK4 step of RNODE's training solves (with `--rnode`).
+    #[arg(long, default_value_t = 0.25)]
+    step: f64,
+    /// RNODE's weight of both regularisers, λ_K = λ_J (with `--rnode`).
+    #[arg(long, default_value_t = 0.01)]
+    lambda: f64,
+    /// Each block's end time T.
+    #[arg(long, default_value_t = 1.0)]
+    end_time: f64,
+    /// Learn each block's end time (FFJORD's `train_T`).
+    #[arg(long)]
+    train_end_time: bool,
+    /// Decay the learning rate along a cosine to a hundredth of `--lr` at the last
+    /// iteration.
+    #[arg(long)]
+    cosine: bool,
     /// Skip the PNGs.
     #[arg(long)]
     no_plots: bool,
@@ -162,6 +179,16 @@ fn run() -> Result<()> {
     };
     cfg.field = FieldKind::ConcatSquash(args.hidden.clone());
     cfg.trace = trace;
+    cfg.end_time = args.end_time;
+    cfg.train_end_time = args.train_end_time;
+    if args.rnode {
+        if !(args.step.is_finite() && args.step > 0.0) {
+            return Err(format!("--step {}: must be positive and finite", args.step).into());
+        }
+        cfg.lambda_kinetic = args.lambda;
+        cfg.lambda_jacobian = args.lambda;
+        cfg.solver = AdjointOptions::new(Options::new(Method::Rk4).step_size(args.step));
+    }
     if !(1..=64).contains(&args.blocks) {
         return Err(format!("--blocks {}: 1 to 64", args.blocks).into());
     }
@@ -174,6 +201,10 @@ fn run() -> Result<()> {
     let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), args.batch, args.lr);
     tc.max_steps = Some(args.iters);
     tc.seed = args.seed ^ 0x5EED_0DE5;
+    if args.cosine {
+        tc.schedule =
+            Schedule::WarmupCosine { warmup: 0, total: args.iters, min_lr: args.lr / 100.0 };
+    }
     if let Some(dir) = &args.resume {
         tc.checkpoint_dir = Some(dir.clone());
         tc.checkpoint_every = Some(250);
@@ -240,9 +271,13 @@ fn run() -> Result<()> {
         String::new()
     };
     let json = format!(
-        "{{\"dataset\": \"{name}\", \"iters\": {}, \"rnode\": {}, \"test_nll\": {nll:.4}, \"true_entropy\": {}, \"gap\": {}, \"nfe_eval\": {:.1}, \"nfe_train\": [{:.1}, {:.1}], \"train_seconds\": {:.1}, \"seconds_per_iter\": {:.4}, \"eval_seconds\": {:.1}{digits}}}",
+        "{{\"dataset\": \"{name}\", \"iters\": {}, \"rnode\": {}, \"rk4_step\": {}, \"lambda\": {}, \"cosine\": {}, \"end_time\": {}, \"test_nll\": {nll:.4}, \"true_entropy\": {}, \"gap\": {}, \"nfe_eval\": {:.1}, \"nfe_train\": [{:.1}, {:.1}], \"train_seconds\": {:.1}, \"seconds_per_iter\": {:.4}, \"eval_seconds\": {:.1}{digits}}}",
         summary.steps,
         args.rnode,
+        if args.rnode { format!("{}", args.step) } else { "null".into() },
+        if args.rnode { format!("{}", args.lambda) } else { "0".into() },
+        args.cosine,
+        args.end_time,
         entropy.map_or("null".into(), |e| format!("{e:.4}")),
         entropy.map_or("null".into(), |e| format!("{:.4}", nll - e)),
         nfe as f64 / (count / test_batch).max(1) as f64,
