@@ -62,6 +62,11 @@ fn field(inputs: &Inputs) -> Result<AutodiffField, String> {
     if batch == 0 || inputs.z0.iter().any(|r| r.len() != 2) {
         return Err("z0: a non-empty batch of 2-vectors is needed".into());
     }
+    field_for(inputs, batch)
+}
+
+/// The inputs' MLP field on a batch of `batch` rows.
+fn field_for(inputs: &Inputs, batch: usize) -> Result<AutodiffField, String> {
     if inputs.layers.iter().any(|l| l.weight.is_empty() || l.weight[0].is_empty()) {
         return Err("layers: an empty weight".into());
     }
@@ -197,6 +202,69 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// T2 split into `chunks` equal batch chunks, each its own solve (forward: one field per chunk;
+/// gradient: `adjoint::gradient_chunks`, one field per chunk), on rayon's pool: run under
+/// `RAYON_NUM_THREADS=1` and `=2` for the two-core scaling of issue #16. Each chunk takes
+/// its own adaptive steps, so NFE are per chunk (the largest shown).
+fn scaling(inputs: &Inputs, chunks: usize) -> Result<(), String> {
+    let n = inputs.z0.len();
+    if chunks == 0 || !n.is_multiple_of(chunks) {
+        return Err(format!("{chunks} chunks do not divide the batch of {n}"));
+    }
+    let rows = n / chunks;
+    let z0s: Vec<Vec<f64>> = inputs
+        .z0
+        .chunks(rows)
+        .map(|c| (0..2).flat_map(|j| c.iter().map(move |r| r[j])).collect())
+        .collect();
+    let ts = [0.0, inputs.t1];
+    let tol = inputs.rtol;
+    let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(tol).atol(tol));
+    // A field holds its executors in a RefCell (not Sync): one per chunk, each chunk's
+    // forward solve a rayon task.
+    let mut fields: Vec<AutodiffField> =
+        (0..chunks).map(|_| field_for(inputs, rows)).collect::<Result<_, _>>()?;
+    let fwd = &opts.forward;
+    let mut forward = || -> Result<Vec<ode_solvers::Solution<f64>>, String> {
+        use rayon::prelude::*;
+        fields
+            .par_iter_mut()
+            .zip(&z0s)
+            .map(|(f, z0)| odeint(&*f, z0, &ts, fwd).map_err(|e| e.to_string()))
+            .collect()
+    };
+    let sols = forward()?;
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    let build = median_ms(|| {
+        let _ = std::hint::black_box(field_for(inputs, rows));
+    });
+    let loss_of = |zs: &[Vec<f64>]| zs[1].iter().map(|x| x * x).sum::<f64>();
+    let loss: f64 = sols.iter().map(|s| loss_of(&s.ys)).sum();
+    let nfe = sols.iter().map(|s| s.stats.nfe).max().unwrap_or(0);
+    let steps = sols.iter().map(|s| s.stats.accepted).max().unwrap_or(0);
+    let extra = format!(", \"chunks\": {chunks}, \"threads\": \"{threads}\"");
+    let ms = median_ms(|| {
+        let _ = std::hint::black_box(forward());
+    });
+    line("t2_forward_chunks", ms, nfe.to_string(), steps, loss, &extra);
+    let make = |_c: usize| {
+        field_for(inputs, rows)
+            .map_err(|detail| adjoint::Error::InvalidArgument { what: "field", detail })
+    };
+    let chunk_loss = |_c: usize, zs: &[Vec<f64>]| {
+        (loss_of(zs), vec![vec![0.0; zs[0].len()], zs[1].iter().map(|x| 2.0 * x).collect()])
+    };
+    let run = || adjoint::gradient_chunks(make, &z0s, &ts, chunk_loss, Strategy::Backsolve, &opts);
+    let g = run().map_err(|e| e.to_string())?;
+    let ms = median_ms(|| {
+        let _ = std::hint::black_box(run());
+    });
+    let nfe = format!("{}+{}", g.nfe_forward, g.nfe_backward);
+    let extra = format!("{extra}, \"field_build_ms\": {:.4}", build.1);
+    line("t2_backsolve_chunks", ms, nfe, steps, g.loss, &extra);
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -211,7 +279,16 @@ fn main() {
             .map_err(|e| format!("{path}: {e}"))
             .and_then(|s| serde_json::from_str::<Inputs>(&s).map_err(|e| format!("{path}: {e}")))
             .and_then(|inputs| time(&inputs, filter)),
-        _ => Err("usage: peers inputs FILE.json | peers time FILE.json [TASK_FILTER]".into()),
+        ["scaling", path, chunks] => std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: {e}"))
+            .and_then(|s| serde_json::from_str::<Inputs>(&s).map_err(|e| format!("{path}: {e}")))
+            .and_then(|inputs| {
+                let c = chunks.parse::<usize>().map_err(|e| format!("chunks {chunks}: {e}"))?;
+                scaling(&inputs, c)
+            }),
+        _ => Err("usage: peers inputs FILE.json | peers time FILE.json [TASK_FILTER] | \
+                  peers scaling FILE.json CHUNKS"
+            .into()),
     };
     if let Err(e) = result {
         eprintln!("peers: {e}");
