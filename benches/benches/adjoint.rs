@@ -19,7 +19,7 @@ fn bench_adjoint(c: &mut Criterion) {
         .forward(&mut g, z)
         .unwrap();
     let field = AutodiffField::new(g, out).unwrap();
-    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).as_slice().to_vec();
+    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).unwrap().as_slice().to_vec();
     let loss = |zs: &[Vec<f64>]| {
         let v = zs[1].iter().map(|x| x * x).sum::<f64>();
         (v, vec![vec![0.0; zs[0].len()], zs[1].iter().map(|x| 2.0 * x).collect()])

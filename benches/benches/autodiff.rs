@@ -80,12 +80,13 @@ struct Bare {
 impl Bare {
     fn new(batch: usize) -> Self {
         let mut rng = Rng::new(1);
-        let w: Vec<Mat> = WIDTHS.windows(2).map(|p| rng.matrix(p[0], p[1], Rng::normal)).collect();
+        let w: Vec<Mat> =
+            WIDTHS.windows(2).map(|p| rng.matrix(p[0], p[1], Rng::normal).unwrap()).collect();
         let h = WIDTHS[1..].iter().map(|&n| Mat::zeros(batch, n)).collect();
         let dh = WIDTHS[..3].iter().map(|&n| Mat::zeros(batch, n)).collect();
         let dw = w.iter().map(|m| Mat::zeros(m.nrows(), m.ncols())).collect();
         let wt = w.iter().map(|m| m.transpose()).collect();
-        Bare { x: rng.matrix(batch, 2, Rng::normal), w, wt, h, dh, dw }
+        Bare { x: rng.matrix(batch, 2, Rng::normal).unwrap(), w, wt, h, dh, dw }
     }
 
     fn forward(&mut self) {
@@ -114,8 +115,8 @@ fn bench_mlp(c: &mut Criterion) {
     for batch in [1usize, 32, 512] {
         let f = field(batch);
         let mut rng = Rng::new(2);
-        let x = rng.matrix(batch, 2, Rng::normal);
-        let a = rng.matrix(batch, 2, Rng::normal);
+        let x = rng.matrix(batch, 2, Rng::normal).unwrap();
+        let a = rng.matrix(batch, 2, Rng::normal).unwrap();
         for (name, outs) in
             [("forward", &f.forward), ("forward+vjp", &f.vjp), ("vjp_of_vjp", &f.vjp_of_vjp)]
         {
@@ -159,8 +160,8 @@ fn bench_conv(c: &mut Criterion) {
     let cot = g.input(batch, 64 * geom.positions());
     let grads = g.vjp(&[(y, cot)], &[x, conv.weight, conv.bias]).unwrap();
     let mut rng = Rng::new(4);
-    let xv = rng.matrix(batch, geom.image_len(), Rng::normal);
-    let cv = rng.matrix(batch, 64 * geom.positions(), Rng::normal);
+    let xv = rng.matrix(batch, geom.image_len(), Rng::normal).unwrap();
+    let cv = rng.matrix(batch, 64 * geom.positions(), Rng::normal).unwrap();
     let mut group = c.benchmark_group("conv64_3x3_7x7_b128");
     group.sample_size(20);
     let mut vjp_outs = vec![y];
@@ -206,8 +207,8 @@ fn bench_matmul(c: &mut Criterion) {
         let a = g.input(sa.0, sa.1);
         let b = g.input(sb.0, sb.1);
         let y = g.matmul_t(a, b, ta, tb).unwrap();
-        let av = rng.matrix(sa.0, sa.1, Rng::normal);
-        let bv = rng.matrix(sb.0, sb.1, Rng::normal);
+        let av = rng.matrix(sa.0, sa.1, Rng::normal).unwrap();
+        let bv = rng.matrix(sb.0, sb.1, Rng::normal).unwrap();
         let mut exe = Executor::new(&g, &[y]).unwrap();
         let id = format!("{kind}_{m}x{n}x{k}");
         println!("FLOPS matmul/{id} {}", product_flops(&g, &[y]));

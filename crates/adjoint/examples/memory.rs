@@ -37,7 +37,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).as_slice().to_vec();
+    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).unwrap().as_slice().to_vec();
     let loss = |zs: &[Vec<f64>]| {
         let last = zs.len() - 1;
         let v = zs[last].iter().map(|x| x * x).sum::<f64>();

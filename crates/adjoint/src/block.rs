@@ -1,7 +1,7 @@
 //! The ODE solve as a layer with a forward and a backward half.
 
 use crate::error::{check_finite, forward};
-use crate::strategy::{AdjointStrategy, Record, Strategy};
+use crate::strategy::{AdjointStrategy, Pullback, Record, Strategy};
 use crate::{AdjointOptions, Error, VectorField};
 
 /// Gradients of a loss with respect to an ODE block's inputs.
@@ -81,28 +81,7 @@ impl<S: AdjointStrategy> OdeBlock<S> {
         record: &Record<S::Tape>,
         cotangents: &[Vec<f64>],
     ) -> Result<BlockGradients, Error> {
-        let d = field.dim();
-        if cotangents.len() != record.ts.len() {
-            return Err(Error::DimensionMismatch {
-                what: "cotangents (one per output time)",
-                expected: record.ts.len(),
-                got: cotangents.len(),
-            });
-        }
-        if let Some(c) = cotangents.iter().find(|c| c.len() != d) {
-            return Err(Error::DimensionMismatch { what: "cotangent", expected: d, got: c.len() });
-        }
-        if record.zs.len() != record.ts.len() || record.zs.iter().any(|z| z.len() != d) {
-            return Err(Error::InvalidArgument {
-                what: "record",
-                detail:
-                    "its states do not match this field; pass the record of this field's forward"
-                        .into(),
-            });
-        }
-        if cotangents.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteLoss);
-        }
+        check_backward(field, &record.ts, &record.zs, cotangents)?;
         let pull = self.strategy.backward(field, record, cotangents, &self.opts)?;
         let times = if self.opts.time_gradients {
             time_gradients(field, &record.ts, &record.zs, cotangents, &pull.z0)?
@@ -119,6 +98,55 @@ impl<S: AdjointStrategy> OdeBlock<S> {
             nfe_backward: pull.nfe_backward,
         })
     }
+}
+
+/// Checks a backward pass's inputs before any work: one cotangent per output time, each
+/// finite and of the state's length, and a record whose states fit the field.
+pub(crate) fn check_backward<F: VectorField + ?Sized>(
+    field: &F,
+    ts: &[f64],
+    zs: &[Vec<f64>],
+    cotangents: &[Vec<f64>],
+) -> Result<(), Error> {
+    let d = field.dim();
+    if cotangents.len() != ts.len() {
+        return Err(Error::DimensionMismatch {
+            what: "cotangents (one per output time)",
+            expected: ts.len(),
+            got: cotangents.len(),
+        });
+    }
+    if let Some(c) = cotangents.iter().find(|c| c.len() != d) {
+        return Err(Error::DimensionMismatch { what: "cotangent", expected: d, got: c.len() });
+    }
+    if zs.len() != ts.len() || zs.iter().any(|z| z.len() != d) {
+        return Err(Error::InvalidArgument {
+            what: "record",
+            detail: "its states do not match this field; pass the record of this field's forward"
+                .into(),
+        });
+    }
+    if cotangents.iter().flatten().any(|x| !x.is_finite()) {
+        return Err(Error::NonFiniteLoss);
+    }
+    Ok(())
+}
+
+/// A strategy's backward pass with its inputs checked first and its gradients after:
+/// the strategies are public, so one called directly is as safe as through
+/// [`OdeBlock`].
+pub(crate) fn checked_pull<F: VectorField + ?Sized>(
+    field: &F,
+    ts: &[f64],
+    zs: &[Vec<f64>],
+    cotangents: &[Vec<f64>],
+    pull: impl FnOnce() -> Result<Pullback, Error>,
+) -> Result<Pullback, Error> {
+    check_backward(field, ts, zs, cotangents)?;
+    let p = pull()?;
+    check_finite("z0", &p.z0)?;
+    check_finite("params", &p.params)?;
+    Ok(p)
 }
 
 /// Checks a solve's inputs before any work.

@@ -212,11 +212,20 @@ impl FieldBuilder {
                 .into());
             }
         }
-        for (name, v) in &extras {
+        for (k, (name, v)) in extras.iter().enumerate() {
             if !is_input(&graph, *v) {
                 return Err(Error::InvalidArgument {
                     what: "field extra input",
                     detail: format!("'{name}' is not a graph input"),
+                });
+            }
+            let taken = *v == z || Some(*v) == time || extras[..k].iter().any(|(_, e)| e == v);
+            if taken || extras[..k].iter().any(|(n, _)| n == name) {
+                return Err(Error::InvalidArgument {
+                    what: "field extra input",
+                    detail: format!(
+                        "'{name}' is the state, the time or another extra input, or its name is taken"
+                    ),
                 });
             }
         }

@@ -391,7 +391,7 @@ fn gradients_at_loose_tolerances_are_as_accurate_as_asked() {
     // Weights three times PyTorch's initialisation, so the flow moves the states well away
     // from the identity (at the plain initialisation every method is nearly exact).
     field.params_mut().iter_mut().for_each(|w| *w *= 3.0);
-    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).as_slice().to_vec();
+    let z0: Vec<f64> = Rng::new(1).matrix(batch, 2, Rng::normal).unwrap().as_slice().to_vec();
     let n = (2 * batch) as f64;
     let loss = |zs: &[Vec<f64>]| {
         let v = zs[1].iter().map(|x| x * x).sum::<f64>() / n;

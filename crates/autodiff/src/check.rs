@@ -52,7 +52,7 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-2)
 }
 
-fn draw(rng: &mut Rng, shape: (usize, usize), domain: Domain) -> Mat {
+fn draw(rng: &mut Rng, shape: (usize, usize), domain: Domain) -> Result<Mat, Error> {
     rng.matrix(shape.0, shape.1, |r| match domain {
         Domain::Positive => r.uniform_in(0.2, 2.0),
         Domain::Exactly(x) => x,
@@ -76,21 +76,22 @@ pub fn check_case(
 ) -> Result<CheckResult, Error> {
     let mut rng = Rng::new(seed);
     let shapes = (case.shapes)(dims.0, dims.1, dims.2);
-    let mut values: Vec<Mat> = shapes.iter().map(|&s| draw(&mut rng, s, case.domain)).collect();
+    let mut values: Vec<Mat> =
+        shapes.iter().map(|&s| draw(&mut rng, s, case.domain)).collect::<Result<_, _>>()?;
     let mut g = Graph::new();
     let xs: Vec<Var> = shapes.iter().map(|&(r, c)| g.input(r, c)).collect();
     let y = (case.build)(&mut g, &xs)?;
     let mut wrt = xs.clone();
     wrt.extend(g.param_vars());
     let (yr, yc) = g.shape(y)?;
-    let w = g.constant(rng.matrix(yr, yc, Rng::normal));
+    let w = g.constant(rng.matrix(yr, yc, Rng::normal)?);
     let wy = g.mul(w, y)?;
     let loss = g.sum(wy, Axis::All)?;
     let grads = g.grad(loss, &wrt)?;
     let mut s = g.fill(1, 1, 0.0);
     for &gk in &grads {
         let (r, c) = g.shape(gk)?;
-        let u = g.constant(rng.matrix(r, c, Rng::normal));
+        let u = g.constant(rng.matrix(r, c, Rng::normal)?);
         let ug = g.mul(u, gk)?;
         let t = g.sum(ug, Axis::All)?;
         s = g.add(s, t)?;

@@ -104,3 +104,15 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Refuses a `rows × cols` block of `f64` whose bytes overflow the address space (a forged
+/// or mistyped size), before anything is allocated.
+pub(crate) fn param_size(op: &'static str, rows: usize, cols: usize) -> Result<(), Error> {
+    match rows.checked_mul(cols).and_then(|n| n.checked_mul(std::mem::size_of::<f64>())) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
+        _ => Err(Error::InvalidArgument {
+            op,
+            detail: format!("a {rows}×{cols} block does not fit in memory"),
+        }),
+    }
+}

@@ -12,9 +12,10 @@ use crate::{Error, Rng};
 /// ```
 /// use autodiff::layers::Init;
 /// use autodiff::Rng;
-/// let w = Init::GlorotUniform.draw(&mut Rng::new(0), 3, 4, 3, 4);
+/// let w = Init::GlorotUniform.draw(&mut Rng::new(0), 3, 4, 3, 4)?;
 /// assert_eq!(w.shape(), (3, 4));
 /// assert!(w.iter().all(|x| x.abs() <= (6.0f64 / 7.0).sqrt()));
+/// # Ok::<(), autodiff::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
@@ -40,7 +41,8 @@ impl Init {
         cols: usize,
         fan_in: usize,
         fan_out: usize,
-    ) -> Mat {
+    ) -> Result<Mat, Error> {
+        param_size("Init::draw", rows, cols)?;
         let fan_in = fan_in.max(1) as f64;
         let fan_out = fan_out.max(1) as f64;
         match self {
@@ -57,7 +59,7 @@ impl Init {
                 rng.matrix(rows, cols, |r| s * r.normal())
             }
             Init::Normal(s) => rng.matrix(rows, cols, |r| s * r.normal()),
-            Init::Zeros => Mat::zeros(rows, cols),
+            Init::Zeros => Ok(Mat::zeros(rows, cols)),
         }
     }
 }
@@ -127,17 +129,7 @@ pub struct Linear {
     pub bias: Var,
 }
 
-/// Refuses a `rows × cols` parameter block whose bytes overflow the address space (a
-/// forged or mistyped size), before anything is allocated.
-fn param_size(op: &'static str, rows: usize, cols: usize) -> Result<(), Error> {
-    match rows.checked_mul(cols).and_then(|n| n.checked_mul(std::mem::size_of::<f64>())) {
-        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
-        _ => Err(Error::InvalidArgument {
-            op,
-            detail: format!("a {rows}×{cols} parameter block does not fit in memory"),
-        }),
-    }
-}
+use crate::error::param_size;
 
 impl Linear {
     /// Adds the parameters of a `fan_in → fan_out` layer with PyTorch's initialisation.
@@ -162,9 +154,9 @@ impl Linear {
         rng: &mut Rng,
     ) -> Result<Self, Error> {
         param_size("Linear", fan_in, fan_out)?;
-        let w = init.draw(rng, fan_in, fan_out, fan_in, fan_out);
+        let w = init.draw(rng, fan_in, fan_out, fan_in, fan_out)?;
         let bias_init = if init == Init::Zeros { Init::Zeros } else { Init::TorchDefault };
-        let b = bias_init.draw(rng, 1, fan_out, fan_in, fan_out);
+        let b = bias_init.draw(rng, 1, fan_out, fan_in, fan_out)?;
         Ok(Linear {
             weight: g.param(&format!("{name}.weight"), &w),
             bias: g.param(&format!("{name}.bias"), &b),
@@ -284,7 +276,7 @@ impl ConcatLinear {
         param_size("ConcatLinear", fan_in.saturating_add(1), fan_out)?;
         let mut draw =
             |rows: usize| Init::TorchDefault.draw(rng, rows, fan_out, fan_in + 1, fan_out);
-        let (w, tw, b) = (draw(fan_in), draw(1), draw(1));
+        let (w, tw, b) = (draw(fan_in)?, draw(1)?, draw(1)?);
         let linear = Linear {
             weight: g.param(&format!("{name}.weight"), &w),
             bias: g.param(&format!("{name}.bias"), &b),
@@ -294,10 +286,22 @@ impl ConcatLinear {
 
     /// `x W + t w_t + b`.
     pub fn forward(&self, g: &mut Graph, x: Var, t: Var) -> Result<Var, Error> {
+        check_time(g, "ConcatLinear", t)?;
         let xw = self.linear.forward(g, x)?;
         let tw = g.mul(t, self.time_weight)?;
         g.add(xw, tw)
     }
+}
+
+/// The time input of a time-conditioned layer: one column (a `1 × 1` time for the whole
+/// batch, or one time per row). A wider `t` would broadcast against the layer's weights
+/// and give a silently wrong field.
+fn check_time(g: &Graph, op: &'static str, t: Var) -> Result<(), Error> {
+    let shape = g.shape(t)?;
+    if shape.1 != 1 {
+        return Err(Error::ShapeMismatch { op, expected: (shape.0, 1), got: shape });
+    }
+    Ok(())
 }
 
 /// FFJORD's `ConcatSquashLinear`: `(x W + b) ⊙ σ(t W_g + b_g) + t W_b`.
@@ -334,17 +338,18 @@ impl ConcatSquash {
     ) -> Result<Self, Error> {
         let linear = Linear::new(g, name, fan_in, fan_out, rng)?;
         let mut p = |suffix: &str, rng: &mut Rng| {
-            let m = Init::TorchDefault.draw(rng, 1, fan_out, 1, fan_out);
-            g.param(&format!("{name}.{suffix}"), &m)
+            let m = Init::TorchDefault.draw(rng, 1, fan_out, 1, fan_out)?;
+            Ok::<_, Error>(g.param(&format!("{name}.{suffix}"), &m))
         };
-        let gate_weight = p("gate_weight", rng);
-        let gate_bias = p("gate_bias", rng);
-        let time_bias = p("time_bias", rng);
+        let gate_weight = p("gate_weight", rng)?;
+        let gate_bias = p("gate_bias", rng)?;
+        let time_bias = p("time_bias", rng)?;
         Ok(ConcatSquash { linear, gate_weight, gate_bias, time_bias })
     }
 
     /// `(x W + b) ⊙ σ(t W_g + b_g) + t W_b`, `t` being `1×1` or `r×1`.
     pub fn forward(&self, g: &mut Graph, x: Var, t: Var) -> Result<Var, Error> {
+        check_time(g, "ConcatSquash", t)?;
         let h = self.linear.forward(g, x)?;
         let tg = g.mul(t, self.gate_weight)?;
         let tg = g.add(tg, self.gate_bias)?;
@@ -389,16 +394,16 @@ impl GruCell {
         param_size("GruCell", input.max(hidden), hidden)?;
         let mut lin = |part: &str, fan_in: usize, rng: &mut Rng| {
             let bound = 1.0 / (hidden.max(1) as f64).sqrt();
-            let w = rng.matrix(fan_in, hidden, |r| r.uniform_in(-bound, bound));
-            let b = rng.matrix(1, hidden, |r| r.uniform_in(-bound, bound));
-            Linear {
+            let w = rng.matrix(fan_in, hidden, |r| r.uniform_in(-bound, bound))?;
+            let b = rng.matrix(1, hidden, |r| r.uniform_in(-bound, bound))?;
+            Ok::<_, Error>(Linear {
                 weight: g.param(&format!("{name}.{part}.weight"), &w),
                 bias: g.param(&format!("{name}.{part}.bias"), &b),
-            }
+            })
         };
-        let input_layers = [lin("ir", input, rng), lin("iz", input, rng), lin("in", input, rng)];
+        let input_layers = [lin("ir", input, rng)?, lin("iz", input, rng)?, lin("in", input, rng)?];
         let hidden_layers =
-            [lin("hr", hidden, rng), lin("hz", hidden, rng), lin("hn", hidden, rng)];
+            [lin("hr", hidden, rng)?, lin("hz", hidden, rng)?, lin("hn", hidden, rng)?];
         Ok(GruCell { input: input_layers, hidden: hidden_layers })
     }
 
@@ -469,8 +474,8 @@ impl Conv2d {
         }
         let fan_in = geometry.patch_len();
         param_size("Conv2d", fan_in, out_channels)?;
-        let w = Init::TorchDefault.draw(rng, fan_in, out_channels, fan_in, out_channels);
-        let b = Init::TorchDefault.draw(rng, 1, out_channels, fan_in, out_channels);
+        let w = Init::TorchDefault.draw(rng, fan_in, out_channels, fan_in, out_channels)?;
+        let b = Init::TorchDefault.draw(rng, 1, out_channels, fan_in, out_channels)?;
         Ok(Conv2d {
             weight: g.param(&format!("{name}.weight"), &w),
             bias: g.param(&format!("{name}.bias"), &b),
@@ -540,6 +545,7 @@ impl ConcatConv2d {
     /// # Ok::<(), autodiff::Error>(())
     /// ```
     pub fn forward(&self, g: &mut Graph, h: Var, t: Var) -> Result<Var, Error> {
+        check_time(g, "ConcatConv2d", t)?;
         let b = g.shape(h)?.0;
         let geom = self.conv.geometry;
         let tmap = g.broadcast_to(t, (b, geom.height * geom.width))?;

@@ -76,14 +76,16 @@ impl Rng {
         }
     }
 
-    /// A `rows × cols` matrix of draws from `f`.
+    /// A `rows × cols` matrix of draws from `f`; a size whose bytes overflow the address
+    /// space is an error, before anything is allocated.
     pub fn matrix(
         &mut self,
         rows: usize,
         cols: usize,
         mut f: impl FnMut(&mut Rng) -> f64,
-    ) -> crate::Mat {
-        crate::Mat::from_fn(rows, cols, |_, _| f(self))
+    ) -> Result<crate::Mat, crate::Error> {
+        crate::error::param_size("Rng::matrix", rows, cols)?;
+        Ok(crate::Mat::from_fn(rows, cols, |_, _| f(self)))
     }
 }
 

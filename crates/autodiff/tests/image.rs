@@ -45,7 +45,7 @@ fn conv2d_matches_direct_convolution() {
         let x = g.input(batch, geom.image_len());
         let conv = Conv2d::new(&mut g, "c", geom, cout, &mut Rng::new(1)).unwrap();
         let y = conv.forward(&mut g, x).unwrap();
-        let xv = Rng::new(2).matrix(batch, geom.image_len(), Rng::normal);
+        let xv = Rng::new(2).matrix(batch, geom.image_len(), Rng::normal).unwrap();
         let out = eval(&g, &[y], &[&xv]).unwrap().remove(0);
         let wb = eval(&g, &[conv.weight, conv.bias], &[&xv]).unwrap();
         let (w, bias) = (&wb[0], &wb[1]);
@@ -113,7 +113,7 @@ fn pooling_and_group_norm_match_direct_formulas() {
     let global = global_avg_pool(&mut g, x, 16).unwrap();
     let gn = GroupNorm::new(&mut g, "gn", 1, 2, 16).unwrap();
     let normed = gn.forward(&mut g, x).unwrap();
-    let xv = Rng::new(3).matrix(2, geom.image_len(), Rng::normal);
+    let xv = Rng::new(3).matrix(2, geom.image_len(), Rng::normal).unwrap();
     let out = eval(&g, &[pooled, global, normed], &[&xv]).unwrap();
     for b in 0..2 {
         for c in 0..2 {
@@ -147,9 +147,9 @@ fn gaussian_log_density_matches_the_formula() {
     let lp = g.gaussian_log_density(x, m, v).unwrap();
     let mut rng = Rng::new(9);
     let (xv, mv, vv) = (
-        rng.matrix(2, 3, Rng::normal),
-        rng.matrix(2, 3, Rng::normal),
-        rng.matrix(1, 3, Rng::normal),
+        rng.matrix(2, 3, Rng::normal).unwrap(),
+        rng.matrix(2, 3, Rng::normal).unwrap(),
+        rng.matrix(1, 3, Rng::normal).unwrap(),
     );
     let out = eval(&g, &[lp], &[&xv, &mv, &vv]).unwrap().remove(0);
     for i in 0..2 {

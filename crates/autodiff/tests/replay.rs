@@ -45,9 +45,12 @@ fn build(x_const: Option<(&Mat, &Mat)>) -> (Graph, Vec<Var>) {
     let mut h = x;
     let widths = [2, 16, 16, 2];
     for l in 0..3 {
-        let w =
-            g.param(&format!("w{l}"), &rng.matrix(widths[l], widths[l + 1], |r| 0.5 * r.normal()));
-        let b = g.param(&format!("b{l}"), &rng.matrix(1, widths[l + 1], |r| 0.1 * r.normal()));
+        let w = g.param(
+            &format!("w{l}"),
+            &rng.matrix(widths[l], widths[l + 1], |r| 0.5 * r.normal()).unwrap(),
+        );
+        let b =
+            g.param(&format!("b{l}"), &rng.matrix(1, widths[l + 1], |r| 0.1 * r.normal()).unwrap());
         let z = g.matmul(h, w).unwrap();
         h = g.add(z, b).unwrap();
         if l < 2 {
@@ -72,8 +75,9 @@ fn replay_is_bit_identical_to_eager_evaluation_and_allocates_nothing() {
     let (g, outs) = build(None);
     let mut exe = Executor::new(&g, &outs).unwrap();
     let mut rng = Rng::new(5);
-    let inputs: Vec<(Mat, Mat)> =
-        (0..4).map(|_| (rng.matrix(8, 2, Rng::normal), rng.matrix(8, 2, Rng::normal))).collect();
+    let inputs: Vec<(Mat, Mat)> = (0..4)
+        .map(|_| (rng.matrix(8, 2, Rng::normal).unwrap(), rng.matrix(8, 2, Rng::normal).unwrap()))
+        .collect();
     exe.run(&g, &[&inputs[0].0, &inputs[0].1]).unwrap();
     for (x, a) in &inputs {
         let before = allocations();
@@ -101,7 +105,7 @@ fn shared_work_buffers_change_no_value_and_save_memory() {
     let x = g.input(32, 8);
     let mut h = x;
     for l in 0..24 {
-        let w = g.param(&format!("w{l}"), &rng.matrix(8, 8, |r| 0.4 * r.normal()));
+        let w = g.param(&format!("w{l}"), &rng.matrix(8, 8, |r| 0.4 * r.normal()).unwrap());
         let z = g.matmul(h, w).unwrap();
         h = g.tanh(z).unwrap();
     }
@@ -113,7 +117,7 @@ fn shared_work_buffers_change_no_value_and_save_memory() {
     let mut shared = Executor::new(&g, &outs).unwrap();
     let mut separate = Executor::new(&g, &all).unwrap();
     for _ in 0..3 {
-        let xv = rng.matrix(32, 8, Rng::normal);
+        let xv = rng.matrix(32, 8, Rng::normal).unwrap();
         shared.run(&g, &[&xv]).unwrap();
         separate.run(&g, &[&xv]).unwrap();
         for (k, &o) in outs.iter().enumerate() {

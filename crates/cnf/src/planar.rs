@@ -491,7 +491,21 @@ impl train::Dataset for BaseSamples {
     }
 
     fn batch(&self, indices: &[usize], rng: &mut Rng) -> Result<PointBatch, train::Error> {
-        let n = indices.len() * self.dim;
+        let bad = |detail: String| train::Error::InvalidArgument { what: "base samples", detail };
+        if self.dim == 0 {
+            return Err(bad("dimension 0".into()));
+        }
+        if let Some(i) = indices.iter().find(|&&i| i >= self.len) {
+            return Err(bad(format!("index {i} past {} samples", self.len)));
+        }
+        // Two buffers of `n` values each must fit in memory.
+        let n = indices
+            .len()
+            .checked_mul(self.dim)
+            .filter(|n| n.checked_mul(16).is_some_and(|b| b <= isize::MAX as usize))
+            .ok_or_else(|| {
+                bad(format!("{} draws of {} values overflow", indices.len(), self.dim))
+            })?;
         let x = (0..n).map(|_| rng.normal()).collect();
         let eps = (0..n).map(|_| rng.normal()).collect();
         Ok(PointBatch { x, eps })

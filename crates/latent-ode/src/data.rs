@@ -143,10 +143,16 @@ impl Series {
         self.mask.iter().filter(|&&m| m).count()
     }
 
-    /// Entry `j` at row `i`, if observed.
+    /// Entry `j` at row `i`, if observed (`None` past the rows or the columns).
     pub fn get(&self, i: usize, j: usize) -> Option<f64> {
-        let k = i * self.dim + j;
-        self.mask.get(k).copied().unwrap_or(false).then(|| self.values[k])
+        if j >= self.dim {
+            return None;
+        }
+        let k = i.checked_mul(self.dim)?.checked_add(j)?;
+        if !self.mask.get(k).copied().unwrap_or(false) {
+            return None;
+        }
+        self.values.get(k).copied()
     }
 
     /// The rows `keep` (indices into the times, increasing) as a new series.
@@ -398,6 +404,7 @@ impl Scaling {
 
     /// The series rescaled (an error when the scaling was not made for its values).
     pub fn apply(&self, s: &Series) -> Result<Series, Error> {
+        s.check()?;
         self.check(s.dim)?;
         let mut out = s.clone();
         for t in &mut out.times {
@@ -436,18 +443,25 @@ impl Scaling {
         for rows in [&mut p.mean, &mut p.lower, &mut p.upper] {
             for r in rows.iter_mut() {
                 for (j, v) in r.iter_mut().enumerate() {
-                    *v = self.value(j, *v);
+                    *v = self.value(j, *v)?;
                 }
             }
         }
         Ok(())
     }
 
-    /// A scaled value `j` back in the data's units.
-    pub fn value(&self, j: usize, v: f64) -> f64 {
+    /// A scaled value of column `j` back in the data's units; a column past the scaling's
+    /// width is an error.
+    pub fn value(&self, j: usize, v: f64) -> Result<f64, Error> {
         match (self.mean.get(j), self.std.get(j)) {
-            (Some(m), Some(s)) => v * s + m,
-            _ => v,
+            (Some(m), Some(s)) => Ok(v * s + m),
+            _ => Err(bad(
+                "scaling",
+                format!(
+                    "column {j} past a scaling of {} values",
+                    self.mean.len().min(self.std.len())
+                ),
+            )),
         }
     }
 }

@@ -71,7 +71,13 @@ impl SeriesModel for Forecaster {
         self.predict(obs, times)
     }
 
-    fn observation_loss(&mut self, obs: &Series, _eps: &[f64]) -> Result<f64, Error> {
+    fn observation_loss(&mut self, obs: &Series, eps: &[f64]) -> Result<f64, Error> {
+        if !eps.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "noise",
+                detail: format!("{} values for a forecaster, which draws none", eps.len()),
+            });
+        }
         Ok(self.example_loss(&Example::observed(obs.clone()), None)?.loss)
     }
 }

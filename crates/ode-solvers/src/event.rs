@@ -51,11 +51,16 @@ pub struct Event<G> {
     pub direction: Direction,
     /// Width in `t` of the final bracket around the crossing.
     pub tol: f64,
-    /// Sample points per step used to find the earliest crossing.
+    /// Sample points per step used to find the earliest crossing (1 to
+    /// [`Event::MAX_SAMPLES`]; values outside are clamped to that range).
     pub samples: usize,
 }
 
 impl<G> Event<G> {
+    /// The most sample points per step: a finer search belongs in smaller steps
+    /// (`Options::dt_max`), and an unbounded count would let one step run for ever.
+    pub const MAX_SAMPLES: usize = 4096;
+
     /// An event on `g` in either direction, located to `1e-12` with 8 samples per step.
     pub fn new(g: G) -> Self {
         Event { g, direction: Direction::Either, tol: 1e-12, samples: 8 }
@@ -73,9 +78,9 @@ impl<G> Event<G> {
         self
     }
 
-    /// Sets the number of samples per step (at least 1).
+    /// Sets the number of samples per step (clamped to `1..=`[`Event::MAX_SAMPLES`]).
     pub fn samples(mut self, samples: usize) -> Self {
-        self.samples = samples.max(1);
+        self.samples = samples.clamp(1, Self::MAX_SAMPLES);
         self
     }
 }

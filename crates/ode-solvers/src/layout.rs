@@ -74,11 +74,12 @@ impl StateLayout {
         self.len() == 0
     }
 
-    /// The components of the part called `name`.
+    /// The components of the part called `name` (`None` when there is none, or when the
+    /// parts up to it overflow `usize`).
     pub fn range(&self, name: &str) -> Option<Range<usize>> {
         let mut at = 0usize;
         for p in &self.parts {
-            let end = at.saturating_add(p.len);
+            let end = at.checked_add(p.len)?;
             if p.name == name {
                 return Some(at..end);
             }

@@ -11,8 +11,25 @@ pub struct Problem {
     pub t_span: (f64, f64),
 }
 
+/// Whether `y` or `dy` is not of length `n`; if so, `dy` is filled with NaN.
+#[inline(always)]
+fn wrong_len(n: usize, y: &[f64], dy: &mut [f64]) -> bool {
+    let wrong = y.len() != n || dy.len() != n;
+    if wrong {
+        dy.fill(f64::NAN);
+    }
+    wrong
+}
+
 /// Lotka-Volterra with α = 1.5, β = 1, γ = 3, δ = 1.
+///
+/// A state or derivative buffer that is not of length 2 gets NaN derivatives, so a solve
+/// stops with [`crate::Error::NonFinite`] at its first evaluation (the same for the other
+/// problems here, each with its own length).
 pub fn lotka_volterra_rhs(_t: f64, y: &[f64], dy: &mut [f64]) {
+    if wrong_len(2, y, dy) {
+        return;
+    }
     dy[0] = 1.5 * y[0] - y[0] * y[1];
     dy[1] = -3.0 * y[1] + y[0] * y[1];
 }
@@ -29,6 +46,9 @@ pub const ARENSTORF_PERIOD: f64 = 17.065_216_560_157_962_558_891_720_624_9;
 
 /// The restricted three-body problem, state `(x, y, x', y')`.
 pub fn arenstorf_rhs(_t: f64, u: &[f64], du: &mut [f64]) {
+    if wrong_len(4, u, du) {
+        return;
+    }
     let mu = ARENSTORF_MU;
     let mup = 1.0 - mu;
     let (x, y, vx, vy) = (u[0], u[1], u[2], u[3]);
@@ -52,6 +72,9 @@ pub fn arenstorf() -> Problem {
 /// The Van der Pol oscillator `x'' = μ(1 - x²)x' - x`.
 pub fn van_der_pol(mu: f64) -> impl Fn(f64, &[f64], &mut [f64]) + Sync + Copy {
     move |_t, y, dy| {
+        if wrong_len(2, y, dy) {
+            return;
+        }
         dy[0] = y[1];
         dy[1] = mu * (1.0 - y[0] * y[0]) * y[1] - y[0];
     }
@@ -65,6 +88,9 @@ pub fn limit_cycle(
     omega: f64,
 ) -> (impl Fn(f64, &[f64], &mut [f64]) + Sync + Copy, impl Fn(f64) -> Vec<f64> + Copy) {
     let f = move |t: f64, y: &[f64], dy: &mut [f64]| {
+        if wrong_len(2, y, dy) {
+            return;
+        }
         let g = 1.0 - y[0] * y[0] - y[1] * y[1];
         let w = omega * (1.0 + t);
         dy[0] = -w * y[1] + y[0] * g;

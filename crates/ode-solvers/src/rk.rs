@@ -400,6 +400,12 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         if let Some(index) = y0.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteInput { what: "y0", index });
         }
+        if !t0.is_finite() {
+            return Err(Error::NonFiniteInput { what: "t0", index: 0 });
+        }
+        if !t_bound.is_finite() {
+            return Err(Error::NonFiniteInput { what: "t_bound", index: 0 });
+        }
         self.t = t0;
         self.y.copy_from_slice(y0);
         self.t_prev = t0;
@@ -410,17 +416,22 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         self.extra_ready = false;
         self.inv_err_hist = [T::one(); 2];
         self.nonfinite_run = 0;
-        self.set_bound(t_bound);
+        self.set_bound(t_bound)?;
         self.h_abs = T::zero();
         Ok(())
     }
 
-    /// Moves the end of integration (steps never pass it).
-    pub fn set_bound(&mut self, t_bound: T) {
+    /// Moves the end of integration (steps never pass it); a non-finite bound is refused
+    /// and leaves the old one in place.
+    pub fn set_bound(&mut self, t_bound: T) -> Result<(), Error> {
+        if !t_bound.is_finite() {
+            return Err(Error::NonFiniteInput { what: "t_bound", index: 0 });
+        }
         self.t_bound = t_bound;
         if t_bound != self.t {
             self.direction = (t_bound - self.t).signum();
         }
+        Ok(())
     }
 
     /// Current time.
@@ -652,6 +663,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
 
     /// One step without error control, landing exactly on `t_next`.
     pub fn step_to(&mut self, t_next: T) -> Result<(), Error> {
+        if !t_next.is_finite() {
+            return Err(Error::NonFiniteInput { what: "t_next", index: 0 });
+        }
         self.check_budget()?;
         self.ensure_k0()?;
         let h = t_next - self.t;
@@ -737,7 +751,8 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
 
     /// `k_i` of the last accepted step.
     pub fn stage(&self, i: usize) -> Option<&[T]> {
-        self.k.get(i * self.dim..(i + 1) * self.dim)
+        let start = i.checked_mul(self.dim)?;
+        self.k.get(start..start.checked_add(self.dim)?)
     }
 
     /// Time of stage `i` of the last accepted step.

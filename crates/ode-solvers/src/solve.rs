@@ -388,7 +388,7 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
     ) -> Result<Option<T>, Error> {
         let Some(event) = self.event else { return Ok(None) };
         let (t0, t1) = (rk.t_prev(), rk.t());
-        let m = event.samples.max(1);
+        let m = event.samples.clamp(1, Event::<G>::MAX_SAMPLES);
         let (mut ta, mut ga) = (t0, self.g_prev);
         if ga.is_nan() {
             return Err(Error::NonFiniteEvent { t: t0.to_f64_lossless() });

@@ -117,6 +117,12 @@ impl Model for Classifier {
     }
 
     fn write_params(&mut self, params: &[f64]) -> Result<(), Error> {
+        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument {
+                what: "parameters",
+                detail: format!("value {i} is {}", params[i]),
+            });
+        }
         copy_params(self.graph.params_mut(), params)
     }
 
@@ -126,6 +132,12 @@ impl Model for Classifier {
         grad: &mut [f64],
     ) -> Result<StepReport, Error> {
         let loss = self.loss_grad(&batch.x, &batch.y, grad)?;
+        if !loss.is_finite() {
+            return Err(autodiff::Error::NonFinite { what: "classifier loss" }.into());
+        }
+        if grad.iter().any(|v| !v.is_finite()) {
+            return Err(autodiff::Error::NonFinite { what: "classifier gradient" }.into());
+        }
         Ok(StepReport { loss, ..StepReport::default() })
     }
 }

@@ -60,7 +60,7 @@ impl Images {
     pub fn truncate(&mut self, n: usize) {
         let n = n.min(self.len());
         self.labels.truncate(n);
-        self.pixels.truncate(n * self.side * self.side);
+        self.pixels.truncate(n.saturating_mul(self.side).saturating_mul(self.side));
     }
 
     /// Image `i`'s pixels (`None` past the end).
@@ -83,8 +83,10 @@ pub struct RandomShift(pub usize);
 
 impl Augment for RandomShift {
     fn apply(&self, image: &mut [f64], side: usize, rng: &mut Rng) {
-        let s = self.0;
-        if s == 0 {
+        // A shift past the side empties the image as a shift of the side would.
+        let s = self.0.min(side);
+        // An image that is not `side × side` is left alone (no pixel to move is known).
+        if s == 0 || side.checked_mul(side) != Some(image.len()) {
             return;
         }
         let mut offset = || {

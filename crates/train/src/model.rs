@@ -70,12 +70,14 @@ pub struct ParamSet {
 impl ParamSet {
     /// Parts with their lengths, laid out in order.
     pub fn new(parts: &[(&str, usize)]) -> Self {
-        let mut at = 0;
+        let mut at: usize = 0;
         let parts = parts
             .iter()
             .map(|&(name, n)| {
-                let r = at..at + n;
-                at += n;
+                // Lengths that overflow saturate: such a set matches no vector, so
+                // `gather` and `scatter` refuse it instead of wrapping around.
+                let r = at..at.saturating_add(n);
+                at = r.end;
                 (name.to_string(), r)
             })
             .collect();

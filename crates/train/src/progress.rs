@@ -100,7 +100,7 @@ impl Callback for Printer {
     fn on_step(&mut self, p: &Progress) {
         if self.tty {
             let width = 24;
-            let done = (p.step * width as u64)
+            let done = (p.step.saturating_mul(width as u64))
                 .checked_div(p.total_steps)
                 .map_or(width, |d| d as usize)
                 .min(width);

@@ -30,7 +30,9 @@ impl AdjointStrategy for Backsolve {
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
-        self.pull(field, &record.ts, &record.zs, cotangents, opts)
+        crate::block::checked_pull(field, &record.ts, &record.zs, cotangents, || {
+            self.pull(field, &record.ts, &record.zs, cotangents, opts)
+        })
     }
 }
 

@@ -42,7 +42,9 @@ impl AdjointStrategy for Direct {
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
-        self.pull(field, &record.ts, &record.tape, cotangents, opts)
+        crate::block::checked_pull(field, &record.ts, &record.zs, cotangents, || {
+            self.pull(field, &record.ts, &record.tape, cotangents, opts)
+        })
     }
 }
 

@@ -154,11 +154,11 @@ impl AdjointStrategy for Strategy {
                 detail: format!("the {self} strategy needs a record with the forward steps"),
             })
         };
-        match self {
+        crate::block::checked_pull(field, ts, zs, cotangents, || match self {
             Strategy::Backsolve => Backsolve.pull(field, ts, zs, cotangents, opts),
             Strategy::Checkpointed => Checkpointed.pull(field, ts, steps()?, cotangents, opts),
             Strategy::Direct => Direct.pull(field, ts, steps()?, cotangents, opts),
-        }
+        })
     }
 }
 
@@ -245,6 +245,7 @@ pub(crate) fn solve_forward<F: VectorField + ?Sized>(
     opts: &AdjointOptions,
     save_steps: bool,
 ) -> Result<Record<Steps<f64>>, Error> {
+    crate::block::check_inputs(field, z0, ts)?;
     let fopts = forward_options(field, opts)?.save_steps(save_steps);
     let sol = odeint(field, z0, ts, &fopts).map_err(forward)?;
     let tape = sol.steps.unwrap_or_default();
