@@ -384,15 +384,7 @@ fn autodiff_api(s: &mut Suite) {
         gru.forward(&mut g, x, wrong).is_err()
     });
     {
-        let geom = ConvGeometry {
-            channels: 1,
-            height: 4,
-            width: 4,
-            kernel_h: 3,
-            kernel_w: 3,
-            stride: 1,
-            padding: 1,
-        };
+        let geom = small_geometry();
         let mut h = Graph::new();
         let img = h.input(2, 16);
         let bad = h.input(2, 15);

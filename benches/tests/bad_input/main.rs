@@ -101,6 +101,19 @@ impl Suite {
     }
 }
 
+/// A one-channel 4×4 image under a 3×3 window, stride 1, padding 1.
+fn small_geometry() -> ConvGeometry {
+    ConvGeometry {
+        channels: 1,
+        height: 4,
+        width: 4,
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: 1,
+        padding: 1,
+    }
+}
+
 fn decay(_t: f64, y: &[f64], dy: &mut [f64]) {
     for (d, x) in dy.iter_mut().zip(y) {
         *d = -x;
@@ -1905,15 +1918,7 @@ fn builder_and_buffer_cases(s: &mut Suite) {
     s.case("GruCell::new", SIZES, "a huge hidden state", || {
         GruCell::new(&mut g.clone(), "gru", 2, huge, &mut rng.clone()).is_err()
     });
-    let geom = ConvGeometry {
-        channels: 1,
-        height: 4,
-        width: 4,
-        kernel_h: 3,
-        kernel_w: 3,
-        stride: 1,
-        padding: 1,
-    };
+    let geom = small_geometry();
     s.case("Conv2d::new", OPTIONS, "a 9×9 window on a 4×4 image", || {
         let bad = ConvGeometry { kernel_h: 9, kernel_w: 9, padding: 0, ..geom };
         Conv2d::new(&mut g.clone(), "c", bad, 2, &mut rng.clone()).is_err()
