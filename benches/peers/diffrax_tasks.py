@@ -1,4 +1,5 @@
-"""The peers' tasks T1 and T2 (issue #16) in diffrax, from the inputs `peers inputs` writes.
+"""The peers' tasks T1, T2 (issue #16) and T3 (issue #12) in diffrax, from the inputs `peers
+inputs` writes.
 
 Usage: python diffrax_tasks.py INPUTS.json
 Prints one JSON line per task, like `peers time`: median and minimum milliseconds over the repeats
@@ -99,6 +100,61 @@ def t2(inputs):
         line(task, ms, "?", accepted, value)
 
 
+def t3(inputs):
+    """One FFJORD training step: Hutchinson trace with the given probe, Dopri5, backsolve
+    adjoint, an Adam update (written out: its first step from zero moments), timed from the
+    same parameters each time, as `peers time` does."""
+    t3 = inputs.get("t3")
+    if t3 is None:
+        return
+    params = [(jnp.array(l["weight"]), jnp.array(l["bias"])) for l in t3["layers"]]
+    x, eps = jnp.array(t3["x"]), jnp.array(t3["noise"])
+    t1, rtol, lr = t3["t1"], t3["rtol"], t3["lr"]
+
+    def mlp(params, z, t):
+        h = jnp.concatenate([z, jnp.full((z.shape[0], 1), t)], axis=1)
+        for i, (w, b) in enumerate(params):
+            h = h @ w.T + b
+            if i + 1 < len(params):
+                h = jnp.tanh(h)
+        return h
+
+    def dynamics(t, state, args):
+        z, _ = state
+        params, eps = args
+        f, vjp = jax.vjp(lambda z: mlp(params, z, t), z)
+        (e_dfdz,) = vjp(eps)
+        return f, jnp.sum(e_dfdz * eps, axis=1)
+
+    term = diffrax.ODETerm(dynamics)
+
+    def loss(params):
+        state0 = (x, jnp.zeros(x.shape[0]))
+        sol = solve(term, state0, t1, rtol, args=(params, eps),
+                    adjoint=diffrax.BacksolveAdjoint())
+        z1, delta = sol.ys[0][-1], sol.ys[1][-1]
+        d = z1.shape[1]
+        logp = -0.5 * jnp.sum(z1 ** 2, axis=1) - 0.5 * d * jnp.log(2 * jnp.pi) + delta
+        return -jnp.mean(logp), sol.stats["num_steps"]
+
+    b1, b2, adam_eps = 0.9, 0.999, 1e-8
+
+    @jax.jit
+    def step(params, m, v):
+        (value, steps), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
+        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
+        new = jax.tree_util.tree_map(
+            lambda p, m, v: p - lr * (m / (1 - b1)) / (jnp.sqrt(v / (1 - b2)) + adam_eps),
+            params, m, v)
+        return new, m, v, value, steps
+
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    _, _, _, value, steps = step(params, zeros, zeros)
+    ms = median_ms(lambda: step(params, zeros, zeros))
+    line("t3_ffjord_step", ms, f"{6 * int(steps) + 2}+?", steps, value)
+
+
 def t1(inputs):
     n = inputs["vdp_n"]
 
@@ -143,6 +199,7 @@ def main():
     with open(sys.argv[1]) as f:
         inputs = json.load(f)
     t2(inputs)
+    t3(inputs)
     t1(inputs)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The side-by-side comparison of issue #16: T1 and T2 on our side and in diffrax, one
-# core each (taskset -c 0, one rayon thread, XLA's single-thread flags), in one run.
+# The side-by-side comparison of issues #16 and #12: T1, T2 and T3 on our side and in
+# diffrax, one core each (taskset -c 0, one rayon thread, XLA's single-thread flags), in one run.
 # Usage: [ROUNDS=N] benches/peers/run.sh [PYTHON]   (PYTHON: a venv's python with the pinned
 # jax 0.10.2, diffrax 0.7.2, equinox 0.13.8; see docs/BENCHMARKS.md)
 set -euo pipefail

@@ -1,5 +1,6 @@
-//! The peers' tasks T1 and T2 (issue #16) on our side, for the side-by-side comparison
-//! with diffrax in `benches/peers/` (instructions in `docs/BENCHMARKS.md`).
+//! The peers' tasks T1 and T2 (issue #16) and T3 (issue #12, one FFJORD training step) on
+//! our side, for the side-by-side comparison with diffrax in `benches/peers/`
+//! (instructions in `docs/BENCHMARKS.md`).
 //!
 //! `peers inputs FILE.json` writes the shared inputs (the T2 MLP in PyTorch's `nn.Linear`
 //! layout and its batch of initial states); `peers time FILE.json` reads them back, solves
@@ -33,14 +34,28 @@ struct Inputs {
     rtol: f64,
     /// The number of Van der Pol oscillators of T1's large system (state `[x; v]`).
     vdp_n: usize,
+    /// T3's inputs (absent in files written before T3 joined).
+    #[serde(default)]
+    t3: Option<T3>,
 }
 
-/// The T2 inputs: PyTorch's default `nn.Linear` initialisation from seed 0, a standard
-/// normal batch of 512 from seed 1.
-fn make_inputs() -> Inputs {
-    let mut rng = Rng::new(0);
-    let widths = [2usize, 64, 64, 2];
-    let layers = widths
+/// The shared inputs of T3: an MLP on `[z, t]` (time the last input), its batch and the
+/// Hutchinson probe of the step.
+#[derive(Serialize, Deserialize)]
+struct T3 {
+    layers: Vec<Layer>,
+    /// `batch × 2` data points (8gaussians).
+    x: Vec<Vec<f64>>,
+    /// `batch × 2` Gaussian probe, held for the step.
+    noise: Vec<Vec<f64>>,
+    t1: f64,
+    rtol: f64,
+    lr: f64,
+}
+
+/// `nn.Linear` layers of these widths with PyTorch's default initialisation.
+fn torch_layers(widths: &[usize], rng: &mut Rng) -> Vec<Layer> {
+    widths
         .windows(2)
         .map(|w| {
             let bound = 1.0 / (w[0] as f64).sqrt();
@@ -50,10 +65,33 @@ fn make_inputs() -> Inputs {
             let bias = (0..w[1]).map(|_| rng.uniform_in(-bound, bound)).collect();
             Layer { weight, bias }
         })
-        .collect();
+        .collect()
+}
+
+/// T3 as #12 defines it: MLP 3→64→64→64→2 (tanh) from seed 3, 512 points of 8gaussians
+/// from seed 4, a standard normal probe from seed 5, Dopri5 at 1e-5 over [0, 1], Adam at
+/// lr 1e-3.
+fn make_t3() -> T3 {
+    let layers = torch_layers(&[3, 64, 64, 64, 2], &mut Rng::new(3));
+    let x = cnf::Toy::EightGaussians.sample(512, &mut Rng::new(4));
+    let mut rng = Rng::new(5);
+    T3 {
+        layers,
+        x: x.iter().map(|p| p.to_vec()).collect(),
+        noise: (0..512).map(|_| vec![rng.normal(), rng.normal()]).collect(),
+        t1: 1.0,
+        rtol: 1e-5,
+        lr: 1e-3,
+    }
+}
+
+/// The T2 inputs: PyTorch's default `nn.Linear` initialisation from seed 0, a standard
+/// normal batch of 512 from seed 1.
+fn make_inputs() -> Inputs {
+    let layers = torch_layers(&[2, 64, 64, 2], &mut Rng::new(0));
     let mut rng = Rng::new(1);
     let z0 = (0..512).map(|_| vec![rng.normal(), rng.normal()]).collect();
-    Inputs { layers, z0, t1: 1.0, rtol: 1e-6, vdp_n: 1024 }
+    Inputs { layers, z0, t1: 1.0, rtol: 1e-6, vdp_n: 1024, t3: Some(make_t3()) }
 }
 
 /// The MLP field of the inputs, tanh between layers.
@@ -159,6 +197,9 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         let nfe = format!("{}+{}", g.nfe_forward, g.nfe_backward);
         line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
     }
+    if let Some(t3) = inputs.t3.as_ref().filter(|_| "t3_ffjord_step".contains(filter)) {
+        time_t3(t3)?;
+    }
     for tol in [1e-6, 1e-8] {
         let o = Options::new(Method::Dopri5).rtol(tol).atol(tol).max_steps(1_000_000);
         let lv = lotka_volterra();
@@ -199,6 +240,57 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
             line(&name, ms, sol.stats.nfe.to_string(), sol.stats.accepted, last, "");
         }
     }
+    Ok(())
+}
+
+/// T3: one FFJORD training step (forward solve with the Hutchinson trace, backsolve
+/// adjoint, Adam update), timed from the same parameters and optimiser state each time so
+/// every repeat does the same work.
+fn time_t3(t3: &T3) -> Result<(), String> {
+    use autodiff::checkpoint::OptimizerState;
+    use autodiff::optim::{Adam, AdamConfig, Optimizer};
+    use cnf::{Cnf, CnfConfig, FieldKind, Noise, Trace};
+    let b = t3.x.len();
+    if b == 0 || t3.x.iter().chain(&t3.noise).any(|r| r.len() != 2) || t3.noise.len() != b {
+        return Err("t3: x and noise must be batch × 2".into());
+    }
+    let widths: Vec<usize> = t3.layers.iter().map(|l| l.weight.len()).collect();
+    let mut cfg = CnfConfig::ffjord(2, b);
+    cfg.field = FieldKind::Mlp(widths[..widths.len().saturating_sub(1)].to_vec());
+    cfg.activation = Activation::Tanh;
+    cfg.trace = Trace::Hutchinson(Noise::Gaussian);
+    cfg.end_time = t3.t1;
+    cfg.train_end_time = false;
+    cfg.solver = AdjointOptions::new(Options::new(Method::Dopri5).rtol(t3.rtol).atol(t3.rtol));
+    cfg.strategy = Strategy::Backsolve;
+    let mut flow = Cnf::new(cfg, &mut Rng::new(0)).map_err(|e| e.to_string())?;
+    // PyTorch stores out × in; the field's layers hold W as in × out, column-major.
+    let mut params = Vec::with_capacity(flow.num_params());
+    for layer in &t3.layers {
+        let (out, inp) = (layer.weight.len(), layer.weight.first().map_or(0, Vec::len));
+        for o in 0..out {
+            params.extend((0..inp).map(|i| layer.weight[o][i]));
+        }
+        params.extend_from_slice(&layer.bias);
+    }
+    flow.set_params(&params).map_err(|e| e.to_string())?;
+    let col =
+        |m: &[Vec<f64>]| -> Vec<f64> { (0..2).flat_map(|j| m.iter().map(move |r| r[j])).collect() };
+    flow.set_noise(&col(&t3.noise)).map_err(|e| e.to_string())?;
+    let x = col(&t3.x);
+    let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: t3.lr, ..AdamConfig::default() }));
+    let step = || -> Result<(f64, (usize, usize)), String> {
+        let g = flow.loss_grad(&x).map_err(|e| e.to_string())?;
+        let (mut p, mut opt) = (params.clone(), adam.clone());
+        opt.step(&mut p, &g.params).map_err(|e| e.to_string())?;
+        std::hint::black_box(&p);
+        Ok((g.loss, g.nfe))
+    };
+    let (loss, (f, bw)) = step()?;
+    let ms = median_ms(|| {
+        let _ = std::hint::black_box(step());
+    });
+    line("t3_ffjord_step", ms, format!("{f}+{bw}"), 0, loss, "");
     Ok(())
 }
 
