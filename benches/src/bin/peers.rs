@@ -198,7 +198,7 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
     }
     if let Some(t3) = inputs.t3.as_ref().filter(|_| "t3_ffjord_step".contains(filter)) {
-        time_t3(t3)?;
+        time_t3(t3, 1)?;
     }
     for tol in [1e-6, 1e-8] {
         let o = Options::new(Method::Dopri5).rtol(tol).atol(tol).max_steps(1_000_000);
@@ -243,19 +243,17 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// T3: one FFJORD training step (forward solve with the Hutchinson trace, backsolve
-/// adjoint, Adam update), timed from the same parameters and optimiser state each time so
-/// every repeat does the same work.
-fn time_t3(t3: &T3) -> Result<(), String> {
-    use autodiff::checkpoint::OptimizerState;
-    use autodiff::optim::{Adam, AdamConfig, Optimizer};
+/// T3's flow on the rows `rows` of its batch (the probe's rows with them), and those
+/// rows of `x`, both column-major.
+fn t3_flow(t3: &T3, rows: std::ops::Range<usize>) -> Result<(cnf::Cnf, Vec<f64>), String> {
     use cnf::{Cnf, CnfConfig, FieldKind, Noise, Trace};
-    let b = t3.x.len();
-    if b == 0 || t3.x.iter().chain(&t3.noise).any(|r| r.len() != 2) || t3.noise.len() != b {
+    let n = t3.x.len();
+    if n == 0 || t3.x.iter().chain(&t3.noise).any(|r| r.len() != 2) || t3.noise.len() != n {
         return Err("t3: x and noise must be batch × 2".into());
     }
+    let (x, noise) = (&t3.x[rows.clone()], &t3.noise[rows]);
     let widths: Vec<usize> = t3.layers.iter().map(|l| l.weight.len()).collect();
-    let mut cfg = CnfConfig::ffjord(2, b);
+    let mut cfg = CnfConfig::ffjord(2, x.len());
     cfg.field = FieldKind::Mlp(widths[..widths.len().saturating_sub(1)].to_vec());
     cfg.activation = Activation::Tanh;
     cfg.trace = Trace::Hutchinson(Noise::Gaussian);
@@ -276,21 +274,59 @@ fn time_t3(t3: &T3) -> Result<(), String> {
     flow.set_params(&params).map_err(|e| e.to_string())?;
     let col =
         |m: &[Vec<f64>]| -> Vec<f64> { (0..2).flat_map(|j| m.iter().map(move |r| r[j])).collect() };
-    flow.set_noise(&col(&t3.noise)).map_err(|e| e.to_string())?;
-    let x = col(&t3.x);
+    flow.set_noise(&col(noise)).map_err(|e| e.to_string())?;
+    Ok((flow, col(x)))
+}
+
+/// T3: one FFJORD training step (forward solve with the Hutchinson trace, backsolve
+/// adjoint, Adam update) on `chunks` equal batch chunks, each its own flow and solve, on
+/// rayon's pool (1 chunk: the whole batch, the side-by-side task), the chunks' mean
+/// losses and gradients averaged. Timed from the same parameters and optimiser state each
+/// time so every repeat does the same work.
+fn time_t3(t3: &T3, chunks: usize) -> Result<(), String> {
+    use autodiff::checkpoint::OptimizerState;
+    use autodiff::optim::{Adam, AdamConfig, Optimizer};
+    use rayon::prelude::*;
+    let n = t3.x.len();
+    if chunks == 0 || !n.is_multiple_of(chunks) {
+        return Err(format!("{chunks} chunks do not divide the batch of {n}"));
+    }
+    let rows = n / chunks;
+    let mut flows = (0..chunks)
+        .map(|c| t3_flow(t3, c * rows..(c + 1) * rows))
+        .collect::<Result<Vec<_>, _>>()?;
+    let params = flows[0].0.params();
     let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: t3.lr, ..AdamConfig::default() }));
-    let step = || -> Result<(f64, (usize, usize)), String> {
-        let g = flow.loss_grad(&x).map_err(|e| e.to_string())?;
+    let mut step = || -> Result<(f64, (usize, usize)), String> {
+        let parts = flows
+            .par_iter_mut()
+            .map(|(flow, x)| flow.loss_grad(x).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let k = parts.len() as f64;
+        let mut grad = vec![0.0; params.len()];
+        for g in &parts {
+            grad.iter_mut().zip(&g.params).for_each(|(a, b)| *a += b / k);
+        }
+        let loss = parts.iter().map(|g| g.loss).sum::<f64>() / k;
+        let nfe = parts.iter().fold((0, 0), |m, g| (m.0.max(g.nfe.0), m.1.max(g.nfe.1)));
         let (mut p, mut opt) = (params.clone(), adam.clone());
-        opt.step(&mut p, &g.params).map_err(|e| e.to_string())?;
+        opt.step(&mut p, &grad).map_err(|e| e.to_string())?;
         std::hint::black_box(&p);
-        Ok((g.loss, g.nfe))
+        Ok((loss, nfe))
     };
     let (loss, (f, bw)) = step()?;
     let ms = median_ms(|| {
         let _ = std::hint::black_box(step());
     });
-    line("t3_ffjord_step", ms, format!("{f}+{bw}"), 0, loss, "");
+    let (task, extra) = if chunks == 1 {
+        ("t3_ffjord_step", String::new())
+    } else {
+        (
+            "t3_ffjord_step_chunks",
+            format!(", \"chunks\": {chunks}, \"threads\": {}", rayon::current_num_threads()),
+        )
+    };
+    line(task, ms, format!("{f}+{bw}"), 0, loss, &extra);
     Ok(())
 }
 
@@ -354,6 +390,9 @@ fn scaling(inputs: &Inputs, chunks: usize) -> Result<(), String> {
     let nfe = format!("{}+{}", g.nfe_forward, g.nfe_backward);
     let extra = format!("{extra}, \"field_build_ms\": {:.4}", build.1);
     line("t2_backsolve_chunks", ms, nfe, steps, g.loss, &extra);
+    if let Some(t3) = &inputs.t3 {
+        time_t3(t3, chunks)?;
+    }
     Ok(())
 }
 
