@@ -523,7 +523,26 @@ pub fn spirals(
     noise: f64,
     rng: &mut Rng,
 ) -> Result<Vec<Spiral>, Error> {
-    spiral_set(count, n_obs, noise, false, rng)
+    spiral_set(count, n_obs, noise, false, 800, rng)
+}
+
+/// Training windows drawn as torchdiffeq's example draws them: the start index uniform on
+/// `{100, …, 899}`, so the windows cover the curve up to index 998 (with [`spirals`]'
+/// range, which keeps 100 grid points after every window to score, no training window
+/// reaches past index 899 and a late test window's extrapolation runs where training never
+/// looked). Only the observed windows: the points after a late window run off the grid.
+/// `irregular` draws the observation times as [`irregular_spirals`] does.
+pub fn spiral_windows(
+    count: usize,
+    n_obs: usize,
+    noise: f64,
+    irregular: bool,
+    rng: &mut Rng,
+) -> Result<Vec<Series>, Error> {
+    Ok(spiral_set(count, n_obs, noise, irregular, 899, rng)?
+        .into_iter()
+        .map(|s| s.example.obs)
+        .collect())
 }
 
 /// [`spirals`] with each spiral's `n_obs` observation times drawn uniformly on the
@@ -536,7 +555,7 @@ pub fn irregular_spirals(
     noise: f64,
     rng: &mut Rng,
 ) -> Result<Vec<Spiral>, Error> {
-    spiral_set(count, n_obs, noise, true, rng)
+    spiral_set(count, n_obs, noise, true, 800, rng)
 }
 
 /// The curve at time `t` (on the 1000-point grid's scale `[0, 6π]`).
@@ -551,11 +570,14 @@ fn spiral_point(cw: bool, t: f64) -> [f64; 2] {
     }
 }
 
+/// Spirals whose start index is uniform on `{100, …, last_start}`; the targets (and the
+/// truth past the window) only where the 100 points after the window are on the grid.
 fn spiral_set(
     count: usize,
     n_obs: usize,
     noise: f64,
     irregular: bool,
+    last_start: usize,
     rng: &mut Rng,
 ) -> Result<Vec<Spiral>, Error> {
     if !(1..=100).contains(&n_obs) {
@@ -571,7 +593,8 @@ fn spiral_set(
     (0..count)
         .map(|k| {
             let cw = rng.uniform() < 0.5;
-            let start = 100 + ((rng.uniform() * 701.0) as usize).min(700);
+            let span = last_start - 99;
+            let start = 100 + ((rng.uniform() * span as f64) as usize).min(span - 1);
             let id = format!("spiral{k}");
             let obs = if irregular {
                 let mut ts: Vec<f64> = (0..n_obs).map(|_| rng.uniform() * grid(99)).collect();
@@ -596,10 +619,17 @@ fn spiral_set(
                 let rows: Vec<Vec<f64>> = keep.iter().map(|&i| window[i].clone()).collect();
                 Series::dense(&id, keep.iter().map(|&i| grid(i)).collect(), &rows)?
             };
-            let next: Vec<Vec<f64>> = (100..200).map(|i| point(cw, start + i).to_vec()).collect();
-            let target = Series::dense(&id, (100..200).map(grid).collect(), &next)?;
-            let all: Vec<Vec<f64>> = (0..200).map(|i| point(cw, start + i).to_vec()).collect();
-            let truth = Series::dense(&id, (0..200).map(grid).collect(), &all)?;
+            // The grid ends at index 999: a late window keeps its window as truth only.
+            let after = if start + 200 <= n_total { 200 } else { 100 };
+            let target = if after == 200 {
+                let next: Vec<Vec<f64>> =
+                    (100..200).map(|i| point(cw, start + i).to_vec()).collect();
+                Series::dense(&id, (100..200).map(grid).collect(), &next)?
+            } else {
+                Series::empty(&id, 2)
+            };
+            let all: Vec<Vec<f64>> = (0..after).map(|i| point(cw, start + i).to_vec()).collect();
+            let truth = Series::dense(&id, (0..after).map(grid).collect(), &all)?;
             Ok(Spiral { example: Example { obs, target }, truth, clockwise: cw })
         })
         .collect()

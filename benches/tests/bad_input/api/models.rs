@@ -220,6 +220,18 @@ fn latent_api(s: &mut Suite) {
         score(&mut [latent()], std::slice::from_ref(&ex), 0, 0)
             .is_ok_and(|sc| sc.rmse_target.is_finite())
     });
+    s.case("spiral_windows", SIZES, "0 and 101 observed points", || {
+        invalid(latent_ode::spiral_windows(2, 0, 0.3, false, &mut Rng::new(0)))
+            && invalid(latent_ode::spiral_windows(2, 101, 0.3, true, &mut Rng::new(0)))
+    });
+    s.case("spiral_windows", NONFINITE, "NaN noise", || {
+        invalid(latent_ode::spiral_windows(2, 30, f64::NAN, false, &mut Rng::new(0)))
+    });
+    s.case("spiral_windows", SIZES, "windows to the curve's end stay finite", || {
+        latent_ode::spiral_windows(500, 100, 0.0, false, &mut Rng::new(0)).is_ok_and(|w| {
+            w.len() == 500 && w.iter().all(|s| s.values.iter().all(|v| v.is_finite()))
+        })
+    });
     s.case("Examples::new", SIZES, "no examples: an empty dataset", || {
         Examples::new(vec![], &latent()).is_ok_and(|d| train::Dataset::len(&d) == 0)
     });
