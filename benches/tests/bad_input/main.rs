@@ -1504,27 +1504,23 @@ fn latent_cases(s: &mut Suite) {
         std::fs::write(&p, "date,co2\n19580329,31").unwrap();
         read_co2(&p, 2).is_ok_and(|v| v.is_empty())
     });
-    s.case("spirals", OPTIONS, "zero observed points", || {
-        invalid(spirals(2, 0, 0.1, &mut Rng::new(0)))
-    });
-    s.case("spirals", OPTIONS, "more than 100 observed", || {
-        invalid(spirals(2, 101, 0.1, &mut Rng::new(0)))
-    });
-    s.case("spirals", NONFINITE, "NaN noise", || {
-        invalid(spirals(2, 10, f64::NAN, &mut Rng::new(0)))
-    });
+    let irr = latent_ode::irregular_spirals;
+    type Make = fn(usize, usize, f64, &mut Rng) -> Result<Vec<latent_ode::Spiral>, L>;
+    for (name, make, bad_noise) in
+        [("spirals", spirals as Make, f64::NAN), ("irregular_spirals", irr as Make, f64::INFINITY)]
+    {
+        s.case(name, OPTIONS, "zero observed points", || {
+            invalid(make(2, 0, 0.1, &mut Rng::new(0)))
+        });
+        s.case(name, OPTIONS, "more than 100 observed", || {
+            invalid(make(2, 101, 0.1, &mut Rng::new(0)))
+        });
+        s.case(name, NONFINITE, "a non-finite noise", || {
+            invalid(make(2, 10, bad_noise, &mut Rng::new(0)))
+        });
+    }
     s.case("spirals", SIZES, "no spirals", || {
         spirals(0, 10, 0.1, &mut Rng::new(0)).is_ok_and(|v| v.is_empty())
-    });
-    let irr = latent_ode::irregular_spirals;
-    s.case("irregular_spirals", OPTIONS, "zero observed points", || {
-        invalid(irr(2, 0, 0.1, &mut Rng::new(0)))
-    });
-    s.case("irregular_spirals", OPTIONS, "more than 100 observed", || {
-        invalid(irr(2, 101, 0.1, &mut Rng::new(0)))
-    });
-    s.case("irregular_spirals", NONFINITE, "infinite noise", || {
-        invalid(irr(2, 10, f64::INFINITY, &mut Rng::new(0)))
     });
     s.case("irregular_spirals", SIZES, "100 points: valid, strictly increasing times", || {
         irr(3, 100, 0.1, &mut Rng::new(0)).is_ok_and(|v| {
