@@ -4,6 +4,7 @@
 //! parameter vector, named `"{name}.weight"` and so on) and then applied with `forward`.
 //! Weights are stored `in × out`, so a layer computes `x W + b` on rows of samples.
 
+use crate::error::param_size;
 use crate::graph::{Axis, ConvGeometry, Graph, Mat, Var};
 use crate::{Error, Rng};
 
@@ -128,8 +129,6 @@ pub struct Linear {
     /// `1 × out` bias.
     pub bias: Var,
 }
-
-use crate::error::param_size;
 
 impl Linear {
     /// Adds the parameters of a `fan_in → fan_out` layer with PyTorch's initialisation.
