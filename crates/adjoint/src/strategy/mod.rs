@@ -53,7 +53,11 @@ pub struct Pullback {
 
 /// A way to differentiate `z(t_i) = ODESolve(f, z0, t_0, t_i, θ)`: a forward pass that
 /// records, and a backward pass that pulls the cotangents `∂L/∂z(t_i)` back to `z0`
-/// and `θ`. Inputs arrive checked by [`crate::OdeBlock`].
+/// and `θ`. [`crate::OdeBlock`] checks the inputs and the returned gradients for any
+/// strategy; the built-in ones ([`Backsolve`], [`Checkpointed`], [`Direct`], [`Strategy`])
+/// also check their own (`block::check_inputs`, `block::checked_pull`), so one called
+/// directly never panics on bad input or returns a non-finite gradient as `Ok`. The
+/// checks are O(state + parameters), not per step.
 pub trait AdjointStrategy {
     /// What the forward pass keeps.
     type Tape;
