@@ -46,6 +46,7 @@ mod options;
 pub mod problems;
 mod real;
 mod rk;
+mod simd;
 mod solve;
 mod system;
 pub mod tableau;
