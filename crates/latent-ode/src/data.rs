@@ -545,6 +545,31 @@ pub fn spiral_windows(
         .collect())
 }
 
+/// Training spirals for an extrapolation objective (Rubanova et al. 2019's extrapolation
+/// setting): [`spirals`] whose targets, the 100 grid points after each window, carry the
+/// same `N(0, noise²)` noise as the window, as a training set would have recorded them. An
+/// [`Example`]'s targets are reconstructed in training from the encoding of its
+/// observations, so a model trained on these learns to continue a window, not only to
+/// reproduce it. The test spirals stay [`spirals`]' (noise-free targets to score).
+pub fn extrapolation_spirals(
+    count: usize,
+    n_obs: usize,
+    noise: f64,
+    rng: &mut Rng,
+) -> Result<Vec<Example>, Error> {
+    let set = spiral_set(count, n_obs, noise, false, 800, rng)?;
+    Ok(set
+        .into_iter()
+        .map(|s| {
+            let mut ex = s.example;
+            for v in &mut ex.target.values {
+                *v += noise * rng.normal();
+            }
+            ex
+        })
+        .collect())
+}
+
 /// [`spirals`] with each spiral's `n_obs` observation times drawn uniformly on the
 /// window's span `[0, grid[99]]` (sorted) instead of from its 100 grid points, so no two
 /// series share a time: the case where a union-of-times batch stops at every series'

@@ -62,9 +62,9 @@ mod model;
 
 pub use baseline::{interpolate, Interpolation};
 pub use data::{
-    hold_out, irregular_spirals, long_csv, parse_long_csv, periodic, read_co2, read_grouped,
-    read_long_csv, spiral_windows, spirals, split_at_fraction, subsample, Example, Scaling, Series,
-    Spiral,
+    extrapolation_spirals, hold_out, irregular_spirals, long_csv, parse_long_csv, periodic,
+    read_co2, read_grouped, read_long_csv, spiral_windows, spirals, split_at_fraction, subsample,
+    Example, Scaling, Series, Spiral,
 };
 pub use fit::{
     mean_neg_elbo, predict_all, score, score_predictions, Examples, Scores, SeriesBatch,

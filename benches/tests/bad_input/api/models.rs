@@ -232,6 +232,22 @@ fn latent_api(s: &mut Suite) {
             w.len() == 500 && w.iter().all(|s| s.values.iter().all(|v| v.is_finite()))
         })
     });
+    s.case("extrapolation_spirals", SIZES, "0 and 101 observed points", || {
+        invalid(latent_ode::extrapolation_spirals(2, 0, 0.3, &mut Rng::new(0)))
+            && invalid(latent_ode::extrapolation_spirals(2, 101, 0.3, &mut Rng::new(0)))
+    });
+    s.case("extrapolation_spirals", NONFINITE, "NaN and negative noise", || {
+        invalid(latent_ode::extrapolation_spirals(2, 30, f64::NAN, &mut Rng::new(0)))
+            && invalid(latent_ode::extrapolation_spirals(2, 30, -0.1, &mut Rng::new(0)))
+    });
+    s.case("extrapolation_spirals", SIZES, "100 noisy targets after every window", || {
+        latent_ode::extrapolation_spirals(50, 30, 0.3, &mut Rng::new(0)).is_ok_and(|w| {
+            w.len() == 50
+                && w.iter().all(|e| {
+                    e.target.len() == 100 && e.target.values.iter().all(|v| v.is_finite())
+                })
+        })
+    });
     s.case("Examples::new", SIZES, "no examples: an empty dataset", || {
         Examples::new(vec![], &latent()).is_ok_and(|d| train::Dataset::len(&d) == 0)
     });
