@@ -164,8 +164,8 @@ def t1(inputs):
     def arenstorf(t, u, args):
         mu, mup = ARENSTORF_MU, 1.0 - ARENSTORF_MU
         x, y, vx, vy = u[0], u[1], u[2], u[3]
-        d1 = ((x + mu) ** 2 + y * y) ** 1.5
-        d2 = ((x - mup) ** 2 + y * y) ** 1.5
+        r1, r2 = (x + mu) ** 2 + y * y, (x - mup) ** 2 + y * y
+        d1, d2 = r1 * jnp.sqrt(r1), r2 * jnp.sqrt(r2)  # r^3 without pow, as the Rust side
         return jnp.stack([vx, vy, x + 2.0 * vy - mup * (x + mu) / d1 - mu * (x - mup) / d2,
                           y - 2.0 * vx - mup * y / d1 - mu * y / d2])
 

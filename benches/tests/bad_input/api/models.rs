@@ -243,9 +243,8 @@ fn latent_api(s: &mut Suite) {
     s.case("extrapolation_spirals", SIZES, "100 noisy targets after every window", || {
         latent_ode::extrapolation_spirals(50, 30, 0.3, &mut Rng::new(0)).is_ok_and(|w| {
             w.len() == 50
-                && w.iter().all(|e| {
-                    e.target.len() == 100 && e.target.values.iter().all(|v| v.is_finite())
-                })
+                && w.iter()
+                    .all(|e| e.target.len() == 100 && e.target.values.iter().all(|v| v.is_finite()))
         })
     });
     s.case("Examples::new", SIZES, "no examples: an empty dataset", || {
