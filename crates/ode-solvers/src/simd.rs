@@ -1,12 +1,14 @@
 //! Run-time dispatch of the solver's loops to the widest vector unit the CPU has.
 //!
 //! The crate is compiled for the baseline target (on x86-64: SSE2, two `f64` lanes), so
-//! the stage combinations, the error norm and a closure right-hand side inlined into them
-//! would run two lanes at a time on a CPU with 8-lane AVX-512. [`dispatch`] runs a step's
-//! body inside a function compiled for AVX-512 or AVX2 where the CPU has them (checked at
-//! run time, once per call: a cached load), so everything inlined into it is vectorised
-//! for that unit. Rust never contracts `a * b + c` into a fused multiply-add, so the three
-//! paths compute bit-identical results.
+//! the stage combinations and the error norm would run two lanes at a time on a CPU with
+//! 8-lane AVX-512. [`dispatch`] runs such a kernel inside a function compiled for AVX-512
+//! or AVX2 where the CPU has them (checked at run time: a cached load). The kernels are
+//! generic over the float only, not over the right-hand side, so each is compiled three
+//! times per float type, not per system (dispatching a whole step, with the right-hand
+//! side inlined, also vectorised a closure field but multiplied the workspace's build time
+//! by the number of systems). Rust never contracts `a * b + c` into a fused multiply-add,
+//! so the three copies compute bit-identical results.
 
 /// States shorter than this run the baseline code: for a handful of components the wide
 /// loops' set-up and masked tails cost more than they save (Lotka-Volterra, 2 components,
@@ -14,7 +16,7 @@
 pub(crate) const WIDE_FROM: usize = 32;
 
 /// Runs `f` compiled for the widest of AVX-512, AVX2 + FMA or the baseline that this CPU
-/// has when `len` (the state's length) is at least [`WIDE_FROM`], else as compiled; `f`'s
+/// has when `len` (the vectors' length) is at least [`WIDE_FROM`], else as compiled; `f`'s
 /// body (and what it inlines) is vectorised for that unit.
 #[inline(always)]
 pub(crate) fn dispatch<R>(len: usize, f: impl FnOnce() -> R) -> R {
