@@ -236,9 +236,7 @@ impl<T: Real> ErrorNorm<T> {
             }
         }
     }
-}
 
-impl<T: Real> ErrorNorm<T> {
     /// The RMS or max norm over every component in one pass, with 8 partial sums (a fixed
     /// order, so the same bits on every CPU); `None` for a custom norm.
     #[inline(always)]
@@ -771,8 +769,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
         self.stages(h, t_new)?;
         let err = self.error_norm(h);
-        let finite = err.is_finite()
-            && crate::simd::dispatch(self.dim, || crate::simd::all_finite(&self.y_new));
+        let finite = err.is_finite() && crate::simd::all_finite(&self.y_new);
         if !finite {
             self.stats.rejected += 1;
             self.nonfinite_run += 1;
@@ -827,7 +824,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             return Err(Error::StepSizeTooSmall { t: self.t.to_f64_lossless(), h: 0.0 });
         }
         self.stages(h, t_next)?;
-        if !crate::simd::dispatch(self.dim, || crate::simd::all_finite(&self.y_new)) {
+        if !crate::simd::all_finite(&self.y_new) {
             return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
         }
         self.accept(t_next, h);

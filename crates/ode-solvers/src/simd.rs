@@ -65,10 +65,16 @@ unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether every value is finite, in one vectorisable pass: `x·0` is NaN exactly for a
-/// non-finite `x`, and a sum is NaN when any term is.
+/// Whether every value is finite, in one pass [`dispatch`]ed to the vector unit: `x·0` is
+/// NaN exactly for a non-finite `x`, and a sum is NaN when any term is.
 #[inline(always)]
 pub(crate) fn all_finite<T: crate::Real>(xs: &[T]) -> bool {
+    dispatch(xs.len(), || finite_sum(xs))
+}
+
+/// [`all_finite`]'s pass, compiled where it is inlined.
+#[inline(always)]
+fn finite_sum<T: crate::Real>(xs: &[T]) -> bool {
     let mut acc = [T::zero(); 8];
     let chunks = xs.chunks_exact(8);
     let tail = chunks.remainder();
