@@ -617,6 +617,14 @@ fn adjoint_api(s: &mut Suite) {
         let r = Strategy::Backsolve.forward(&f, &[0.1; 4], &ts, &opts).unwrap();
         Strategy::Direct.backward(&f, &r, &good, &opts).is_err()
     });
+    s.case("Strategy::backward", OPTIONS, "a checkpointed record for the direct strategy", || {
+        let r = Strategy::Checkpointed.forward(&f, &[0.1; 4], &ts, &opts).unwrap();
+        Strategy::Direct.backward(&f, &r, &good, &opts).is_err()
+    });
+    s.case("Checkpointed::forward", OPTIONS, "a method without dense output (Adams)", || {
+        let adams = AdjointOptions::new(Options::new(Method::AdamsBashforth(4)).step_size(0.1));
+        Checkpointed.forward(&f, &[0.1; 4], &ts, &adams).is_err()
+    });
     s.case("Direct::backward", CALLBACK, "a VJP writing NaN: refused, not returned", || {
         let cf = ClosureField::new(
             1,

@@ -288,10 +288,7 @@ impl OdeNet {
     }
 
     /// The features after the ODE block for the images `x`.
-    fn features(
-        &mut self,
-        x: &Mat,
-    ) -> Result<(Mat, adjoint::Record<Option<ode_solvers::Steps<f64>>>)> {
+    fn features(&mut self, x: &Mat) -> Result<(Mat, adjoint::Record<adjoint::Tape>)> {
         let z0 = self.stem.forward(x.as_slice())?.to_vec();
         let rec = self.block.forward(&self.field, &z0, &[0.0, 1.0])?;
         Ok((Mat::from_column_slice(self.features.0, self.features.1, &rec.zs[1]), rec))

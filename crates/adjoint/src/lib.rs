@@ -105,7 +105,9 @@ pub use block::{BlockGradients, OdeBlock};
 pub use error::Error;
 pub use field::{AutodiffField, ClosureField, FieldBuilder, VectorField};
 pub use gradient::{gradient, gradient_chunks, gradient_with, AdjointOptions, Gradients, Loss};
-pub use strategy::{AdjointStrategy, Backsolve, Checkpointed, Direct, Pullback, Record, Strategy};
+pub use strategy::{
+    AdjointStrategy, Backsolve, Checkpointed, Direct, Pullback, Record, Strategy, Tape,
+};
 
 /// The lower layers, so a user of this crate needs no other dependency.
 pub use autodiff;

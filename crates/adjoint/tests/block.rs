@@ -424,3 +424,42 @@ fn gradients_at_loose_tolerances_are_as_accurate_as_asked() {
     }
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+/// The checkpointed backward pass reads `z(t)` from the forward solve's dense output: it
+/// evaluates no forward step again, only VJPs, and agrees with the backsolve adjoint.
+#[test]
+fn checkpointed_backward_evaluates_only_vjps() {
+    use std::cell::Cell;
+    let (rhs_calls, vjp_calls) = (Cell::new(0usize), Cell::new(0usize));
+    // dz/dt = -θ z², a nonlinear field so z(t) matters in the VJP.
+    let field = adjoint::ClosureField::new(
+        2,
+        vec![0.8],
+        |_t, z: &[f64], p: &[f64], dz: &mut [f64]| {
+            rhs_calls.set(rhs_calls.get() + 1);
+            dz.iter_mut().zip(z).for_each(|(d, &x)| *d = -p[0] * x * x);
+        },
+        |_t, z: &[f64], p: &[f64], a: &[f64], vz: &mut [f64], vp: &mut [f64]| {
+            vjp_calls.set(vjp_calls.get() + 1);
+            vp[0] = 0.0;
+            for i in 0..2 {
+                vz[i] = -2.0 * p[0] * z[i] * a[i];
+                vp[0] -= z[i] * z[i] * a[i];
+            }
+            0.0
+        },
+    );
+    let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(1e-10).atol(1e-12));
+    let (z0, ts) = ([1.0, 0.5], [0.0, 0.7, 2.0]);
+    let rec = adjoint::Checkpointed.forward(&field, &z0, &ts, &opts).unwrap();
+    let cot = vec![vec![0.0; 2], vec![1.0, -1.0], vec![0.5, 2.0]];
+    let before = rhs_calls.get();
+    let g = adjoint::Checkpointed.backward(&field, &rec, &cot, &opts).unwrap();
+    // A closure field's VJP evaluates `f` once beside it: nothing more.
+    assert_eq!(rhs_calls.get() - before, vjp_calls.get(), "the backward pass replayed steps");
+    assert_eq!(g.nfe_backward, vjp_calls.get());
+    let brec = adjoint::Backsolve.forward(&field, &z0, &ts, &opts).unwrap();
+    let b = adjoint::Backsolve.backward(&field, &brec, &cot, &opts).unwrap();
+    assert!(rel(&g.z0, &b.z0) < 1e-8, "{:?} vs {:?}", g.z0, b.z0);
+    assert!(rel(&g.params, &b.params) < 1e-8, "{:?} vs {:?}", g.params, b.params);
+}

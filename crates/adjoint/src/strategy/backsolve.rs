@@ -20,7 +20,7 @@ impl AdjointStrategy for Backsolve {
         ts: &[f64],
         opts: &AdjointOptions,
     ) -> Result<Record<()>, Error> {
-        Ok(solve_forward(field, z0, ts, opts, false)?.map(|_| ()))
+        solve_forward(field, z0, ts, opts, |o| o, |_| Some(()))
     }
 
     fn backward<F: VectorField + ?Sized>(

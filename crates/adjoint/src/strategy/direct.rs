@@ -32,7 +32,7 @@ impl AdjointStrategy for Direct {
                 detail: "direct backpropagation needs a Runge-Kutta method".into(),
             }));
         }
-        solve_forward(field, z0, ts, opts, true)
+        solve_forward(field, z0, ts, opts, |o| o.save_steps(true), |sol| sol.steps.take())
     }
 
     fn backward<F: VectorField + ?Sized>(

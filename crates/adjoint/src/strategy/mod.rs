@@ -4,7 +4,7 @@
 //! | strategy | its record | memory in the number of steps | accuracy |
 //! |---|---|---|---|
 //! | [`Backsolve`] | nothing (the outputs) | O(1) | the continuous adjoint, with `z` re-integrated backwards (reset at each output time); can drift on unstable dynamics |
-//! | [`Checkpointed`] | the forward steps | O(steps) | the continuous adjoint, with `z(t)` from the forward steps' dense output: no reconstruction error |
+//! | [`Checkpointed`] | the forward solve's dense output | O(steps) | the continuous adjoint, with `z(t)` from the forward steps' dense output: no reconstruction error, no forward evaluation in the backward pass |
 //! | [`Direct`] | the forward steps | O(steps) | the exact gradient of the discrete forward solution (steps held fixed), replayed stage by stage through the RK engine |
 
 mod backsolve;
@@ -15,7 +15,7 @@ pub use backsolve::Backsolve;
 pub use checkpointed::Checkpointed;
 pub use direct::Direct;
 
-use ode_solvers::{odeint, Fallible, Options, StateLayout, Steps, Tolerance};
+use ode_solvers::{odeint, Dense, Fallible, Options, Solution, StateLayout, Steps, Tolerance};
 
 use crate::error::{backward, forward};
 use crate::{AdjointOptions, Error, VectorField};
@@ -126,9 +126,20 @@ impl std::str::FromStr for Strategy {
     }
 }
 
+/// What [`Strategy`]'s forward pass keeps: its strategy's own tape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tape {
+    /// [`Backsolve`]'s: nothing beyond the outputs.
+    Outputs,
+    /// [`Checkpointed`]'s: the forward solve's dense output.
+    Dense(Dense<f64>),
+    /// [`Direct`]'s: every accepted forward step.
+    Steps(Steps<f64>),
+}
+
 impl AdjointStrategy for Strategy {
-    /// The forward steps, for the strategies that keep them.
-    type Tape = Option<Steps<f64>>;
+    /// The chosen strategy's tape.
+    type Tape = Tape;
 
     fn forward<F: VectorField + ?Sized>(
         &self,
@@ -136,32 +147,35 @@ impl AdjointStrategy for Strategy {
         z0: &[f64],
         ts: &[f64],
         opts: &AdjointOptions,
-    ) -> Result<Record<Self::Tape>, Error> {
+    ) -> Result<Record<Tape>, Error> {
         Ok(match self {
-            Strategy::Backsolve => Backsolve.forward(field, z0, ts, opts)?.map(|()| None),
-            Strategy::Checkpointed => Checkpointed.forward(field, z0, ts, opts)?.map(Some),
-            Strategy::Direct => Direct.forward(field, z0, ts, opts)?.map(Some),
+            Strategy::Backsolve => Backsolve.forward(field, z0, ts, opts)?.map(|()| Tape::Outputs),
+            Strategy::Checkpointed => Checkpointed.forward(field, z0, ts, opts)?.map(Tape::Dense),
+            Strategy::Direct => Direct.forward(field, z0, ts, opts)?.map(Tape::Steps),
         })
     }
 
     fn backward<F: VectorField + ?Sized>(
         &self,
         field: &F,
-        record: &Record<Self::Tape>,
+        record: &Record<Tape>,
         cotangents: &[Vec<f64>],
         opts: &AdjointOptions,
     ) -> Result<Pullback, Error> {
         let (ts, zs) = (&record.ts, &record.zs);
-        let steps = || {
-            record.tape.as_ref().ok_or(Error::InvalidArgument {
-                what: "record",
-                detail: format!("the {self} strategy needs a record with the forward steps"),
-            })
+        let mismatch = || Error::InvalidArgument {
+            what: "record",
+            detail: format!("the {self} strategy cannot use a record made by another strategy"),
         };
-        crate::block::checked_pull(field, ts, zs, cotangents, || match self {
-            Strategy::Backsolve => Backsolve.pull(field, ts, zs, cotangents, opts),
-            Strategy::Checkpointed => Checkpointed.pull(field, ts, steps()?, cotangents, opts),
-            Strategy::Direct => Direct.pull(field, ts, steps()?, cotangents, opts),
+        crate::block::checked_pull(field, ts, zs, cotangents, || match (self, &record.tape) {
+            (Strategy::Backsolve, _) => Backsolve.pull(field, ts, zs, cotangents, opts),
+            (Strategy::Checkpointed, Tape::Dense(dense)) => {
+                Checkpointed.pull(field, ts, dense, cotangents, opts)
+            }
+            (Strategy::Direct, Tape::Steps(steps)) => {
+                Direct.pull(field, ts, steps, cotangents, opts)
+            }
+            _ => Err(mismatch()),
         })
     }
 }
@@ -241,18 +255,24 @@ pub(crate) fn backward_options<F: VectorField + ?Sized>(
     Ok(b)
 }
 
-/// The plain forward solve as a record, its tape every accepted step when `save_steps`.
-pub(crate) fn solve_forward<F: VectorField + ?Sized>(
+/// The plain forward solve as a record: `configure` adds what the strategy keeps to the
+/// forward options, `keep` takes it out of the solution as the tape.
+pub(crate) fn solve_forward<F: VectorField + ?Sized, T>(
     field: &F,
     z0: &[f64],
     ts: &[f64],
     opts: &AdjointOptions,
-    save_steps: bool,
-) -> Result<Record<Steps<f64>>, Error> {
+    configure: impl FnOnce(Options) -> Options,
+    keep: impl FnOnce(&mut Solution<f64>) -> Option<T>,
+) -> Result<Record<T>, Error> {
     crate::block::check_inputs(field, z0, ts)?;
-    let fopts = forward_options(field, opts)?.save_steps(save_steps);
-    let sol = odeint(field, z0, ts, &fopts).map_err(forward)?;
-    let tape = sol.steps.unwrap_or_default();
+    let fopts = configure(forward_options(field, opts)?);
+    let mut sol = odeint(field, z0, ts, &fopts).map_err(forward)?;
+    let tape = keep(&mut sol).ok_or(Error::InvalidArgument {
+        what: "forward solve",
+        detail: "the solver kept no record for the backward pass (a Runge-Kutta method is needed)"
+            .into(),
+    })?;
     Ok(Record { ts: ts.to_vec(), zs: sol.ys, nfe_forward: sol.stats.nfe, tape })
 }
 
