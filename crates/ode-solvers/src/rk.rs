@@ -87,18 +87,35 @@ impl<T: Real> Row<T> {
     /// as adding one term at a time over the whole vector.
     #[inline(always)]
     fn sum_into(&self, base: Option<&[T]>, h: T, k: &[T], dim: usize, out: &mut [T]) {
-        if dim < 8 {
-            // A handful of components: no per-call set-up of slices (same sums).
-            for i in 0..dim.min(out.len()) {
-                let mut acc = base.map_or(T::zero(), |b| b[i]);
-                for (&j, &a) in self.idx.iter().zip(&self.val) {
-                    acc = acc + h * a * k[j * dim + i];
-                }
-                out[i] = acc;
-            }
-            return;
+        match dim {
+            1 => self.small::<1>(base, h, k, out),
+            2 => self.small::<2>(base, h, k, out),
+            3 => self.small::<3>(base, h, k, out),
+            4 => self.small::<4>(base, h, k, out),
+            5 => self.small::<5>(base, h, k, out),
+            6 => self.small::<6>(base, h, k, out),
+            7 => self.small::<7>(base, h, k, out),
+            _ => crate::simd::dispatch(dim, || self.sum_wide(base, h, k, dim, out)),
         }
-        crate::simd::dispatch(dim, || self.sum_wide(base, h, k, dim, out));
+    }
+
+    /// [`Row::sum_into`] for a state of exactly `N` components: the `N` sums held in
+    /// registers side by side (independent chains, not one after the other) and stored
+    /// together, so the right-hand side's loads of the stage input forward from one store.
+    #[inline(always)]
+    fn small<const N: usize>(&self, base: Option<&[T]>, h: T, k: &[T], out: &mut [T]) {
+        let mut acc = [T::zero(); N];
+        if let Some(b) = base {
+            acc.copy_from_slice(&b[..N]);
+        }
+        for (&j, &a) in self.idx.iter().zip(&self.val) {
+            let ha = h * a;
+            let kj = &k[j * N..(j + 1) * N];
+            for i in 0..N {
+                acc[i] = acc[i] + ha * kj[i];
+            }
+        }
+        out[..N].copy_from_slice(&acc);
     }
 
     /// [`Row::sum_into`] for 8 or more components, vectorised for the CPU's unit.
@@ -206,7 +223,17 @@ impl<T: Real> ErrorNorm<T> {
     #[inline(always)]
     fn eval(&mut self, v: &[T], y0: &[T], y1: &[T]) -> T {
         if self.mask.is_none() {
-            if let Some(norm) = crate::simd::dispatch(v.len(), || self.dense(v, y0, y1)) {
+            let norm = match v.len() {
+                1 => self.small::<1>(v, y0, y1),
+                2 => self.small::<2>(v, y0, y1),
+                3 => self.small::<3>(v, y0, y1),
+                4 => self.small::<4>(v, y0, y1),
+                5 => self.small::<5>(v, y0, y1),
+                6 => self.small::<6>(v, y0, y1),
+                7 => self.small::<7>(v, y0, y1),
+                n => crate::simd::dispatch(n, || self.dense(v, y0, y1)),
+            };
+            if let Some(norm) = norm {
                 return norm;
             }
         }
@@ -234,6 +261,39 @@ impl<T: Real> ErrorNorm<T> {
                 }
                 T::lit(f(&self.scaled64))
             }
+        }
+    }
+
+    /// [`ErrorNorm::dense`] for exactly `N < 8` components, in registers: the same
+    /// eight lanes (lane `i` holds component `i`, the others 0) and the same sums.
+    #[inline(always)]
+    fn small<const N: usize>(&self, v: &[T], y0: &[T], y1: &[T]) -> Option<T> {
+        let (v, y0, y1) = (&v[..N], &y0[..N], &y1[..N]);
+        let (atol, rtol) = (&self.atol[..N], &self.rtol[..N]);
+        let mut x = [T::zero(); N];
+        for i in 0..N {
+            x[i] = v[i] / (atol[i] + rtol[i] * y0[i].abs().max(y1[i].abs()));
+        }
+        let mut acc = [T::zero(); 8];
+        match self.norm {
+            Norm::Rms => {
+                for i in 0..N {
+                    acc[i] = T::zero() + x[i] * x[i];
+                }
+                let ss = ((acc[0] + acc[1]) + (acc[2] + acc[3]))
+                    + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                Some((ss / T::lit(N as f64)).sqrt())
+            }
+            Norm::Max => {
+                let mut nan = [T::zero(); 8];
+                for i in 0..N {
+                    acc[i] = T::zero().max(x[i].abs());
+                    nan[i] = T::zero() + x[i] * T::zero();
+                }
+                let nan = nan.iter().fold(T::zero(), |s, &x| s + x);
+                Some(acc.iter().fold(nan, |m, &a| m.max(a)) + nan)
+            }
+            Norm::Custom(_) => None,
         }
     }
 
@@ -994,7 +1054,12 @@ mod tests {
     /// fused and the blocked forms), both norms, with and without a base.
     #[test]
     fn the_dispatched_kernels_give_the_bits_of_the_baseline_code() {
-        let dim = 100;
+        for dim in [1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 100] {
+            kernels_match_the_baseline_code(dim);
+        }
+    }
+
+    fn kernels_match_the_baseline_code(dim: usize) {
         let k: Vec<f64> = (0..13 * dim).map(|i| ((i * 37 % 101) as f64 * 0.173).sin()).collect();
         let base: Vec<f64> = (0..dim).map(|i| (i as f64 * 0.3).cos()).collect();
         for terms in 1..=12 {
@@ -1005,7 +1070,7 @@ mod tests {
                 let (mut wide, mut plain) = (vec![0.0; dim], vec![0.0; dim]);
                 row.sum_into(b, 0.37, &k, dim, &mut wide);
                 row.sum_wide(b, 0.37, &k, dim, &mut plain);
-                assert_eq!(bits(&wide), bits(&plain), "{terms} terms");
+                assert_eq!(bits(&wide), bits(&plain), "dim {dim}, {terms} terms");
                 // And the same bits as one pass per term over the whole vector.
                 let mut naive = b.map_or(vec![0.0; dim], <[f64]>::to_vec);
                 for (&j, &a) in row.idx.iter().zip(&row.val) {
@@ -1013,10 +1078,10 @@ mod tests {
                         naive[i] += 0.37 * a * k[j * dim + i];
                     }
                 }
-                assert_eq!(bits(&wide), bits(&naive), "{terms} terms, naive");
+                assert_eq!(bits(&wide), bits(&naive), "dim {dim}, {terms} terms, naive");
             }
         }
-        let v = &k[..dim];
+        let v = &k[1..dim + 1];
         let y1: Vec<f64> = base.iter().map(|x| x * 1.5 - 0.2).collect();
         for norm in [Norm::Rms, Norm::Max] {
             let mut e = ErrorNorm {
@@ -1029,12 +1094,16 @@ mod tests {
             };
             let wide = e.eval(v, &base, &y1);
             let plain = e.dense(v, &base, &y1).unwrap();
-            assert_eq!(wide.to_bits(), plain.to_bits(), "{norm:?}");
+            assert_eq!(wide.to_bits(), plain.to_bits(), "dim {dim}, {norm:?}");
             assert!(wide > 0.0 && wide.is_finite());
+            // A NaN component makes the norm NaN on every path.
+            let mut bad = v.to_vec();
+            bad[dim - 1] = f64::NAN;
+            assert!(e.eval(&bad, &base, &y1).is_nan(), "dim {dim}, {norm:?}");
         }
         let mut y = base.clone();
         assert!(crate::simd::dispatch(dim, || crate::simd::all_finite(&y)));
-        y[97] = f64::INFINITY;
+        y[dim - 1] = f64::INFINITY;
         assert!(!crate::simd::dispatch(dim, || crate::simd::all_finite(&y)));
         assert!(!crate::simd::all_finite(&y));
     }
