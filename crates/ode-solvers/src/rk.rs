@@ -121,27 +121,34 @@ impl<T: Real> Row<T> {
     /// [`Row::sum_into`] for 8 or more components, vectorised for the CPU's unit.
     #[inline(always)]
     fn sum_wide(&self, base: Option<&[T]>, h: T, k: &[T], dim: usize, out: &mut [T]) {
+        self.sum_range(base, h, k, dim, 0, &mut out[..dim]);
+    }
+
+    /// Components `lo..lo + out.len()` of `base + h Σ_j row_j k_j` into `out`.
+    #[inline(always)]
+    fn sum_range(&self, base: Option<&[T]>, h: T, k: &[T], dim: usize, lo: usize, out: &mut [T]) {
         match self.idx.len() {
-            1 => self.fused::<1>(base, h, k, dim, out),
-            2 => self.fused::<2>(base, h, k, dim, out),
-            3 => self.fused::<3>(base, h, k, dim, out),
-            4 => self.fused::<4>(base, h, k, dim, out),
-            5 => self.fused::<5>(base, h, k, dim, out),
-            6 => self.fused::<6>(base, h, k, dim, out),
-            7 => self.fused::<7>(base, h, k, dim, out),
-            8 => self.fused::<8>(base, h, k, dim, out),
+            1 => self.fused::<1>(base, h, k, dim, lo, out),
+            2 => self.fused::<2>(base, h, k, dim, lo, out),
+            3 => self.fused::<3>(base, h, k, dim, lo, out),
+            4 => self.fused::<4>(base, h, k, dim, lo, out),
+            5 => self.fused::<5>(base, h, k, dim, lo, out),
+            6 => self.fused::<6>(base, h, k, dim, lo, out),
+            7 => self.fused::<7>(base, h, k, dim, lo, out),
+            8 => self.fused::<8>(base, h, k, dim, lo, out),
             _ => {
-                let out = &mut out[..dim];
-                for lo in (0..dim).step_by(64) {
-                    let hi = (lo + 64).min(dim);
+                let n = out.len();
+                for blo in (0..n).step_by(64) {
+                    let bhi = (blo + 64).min(n);
+                    let (from, to) = (lo + blo, lo + bhi);
                     match base {
-                        Some(b) => out[lo..hi].copy_from_slice(&b[lo..hi]),
-                        None => out[lo..hi].fill(T::zero()),
+                        Some(b) => out[blo..bhi].copy_from_slice(&b[from..to]),
+                        None => out[blo..bhi].fill(T::zero()),
                     }
                     for (&j, &a) in self.idx.iter().zip(&self.val) {
                         let ha = h * a;
-                        let kj = &k[j * dim + lo..j * dim + hi];
-                        for (o, &x) in out[lo..hi].iter_mut().zip(kj) {
+                        let kj = &k[j * dim + from..j * dim + to];
+                        for (o, &x) in out[blo..bhi].iter_mut().zip(kj) {
                             *o = *o + ha * x;
                         }
                     }
@@ -150,16 +157,24 @@ impl<T: Real> Row<T> {
         }
     }
 
-    /// [`Row::sum_into`] for a row of exactly `N` terms.
+    /// [`Row::sum_range`] for a row of exactly `N` terms.
     #[inline(always)]
-    fn fused<const N: usize>(&self, base: Option<&[T]>, h: T, k: &[T], dim: usize, out: &mut [T]) {
-        let out = &mut out[..dim];
+    fn fused<const N: usize>(
+        &self,
+        base: Option<&[T]>,
+        h: T,
+        k: &[T],
+        dim: usize,
+        lo: usize,
+        out: &mut [T],
+    ) {
+        let n = out.len();
         let ha: [T; N] = std::array::from_fn(|j| h * self.val[j]);
-        let ks: [&[T]; N] = std::array::from_fn(|j| &k[self.idx[j] * dim..][..dim]);
+        let ks: [&[T]; N] = std::array::from_fn(|j| &k[self.idx[j] * dim + lo..][..n]);
         match base {
             Some(b) => {
-                let b = &b[..dim];
-                for i in 0..dim {
+                let b = &b[lo..lo + n];
+                for i in 0..n {
                     let mut acc = b[i];
                     for j in 0..N {
                         acc = acc + ha[j] * ks[j][i];
@@ -168,7 +183,7 @@ impl<T: Real> Row<T> {
                 }
             }
             None => {
-                for i in 0..dim {
+                for i in 0..n {
                     let mut acc = T::zero();
                     for j in 0..N {
                         acc = acc + ha[j] * ks[j][i];
@@ -262,6 +277,48 @@ impl<T: Real> ErrorNorm<T> {
                 T::lit(f(&self.scaled64))
             }
         }
+    }
+
+    /// The norm of the error estimate `h Σ_j row_j k_j` (over `y0`'s length) without
+    /// storing the estimate: 64 components at a time into a block on the stack, folded into
+    /// [`ErrorNorm::dense`]'s eight lanes in the same order, so the same bits as storing it
+    /// and calling [`ErrorNorm::eval`], two passes over the state fewer. `None` for a
+    /// masked or custom norm.
+    #[inline(always)]
+    fn embedded(&self, row: &Row<T>, h: T, k: &[T], y0: &[T], y1: &[T]) -> Option<T> {
+        let rms = match (&self.mask, self.norm) {
+            (None, Norm::Rms) => true,
+            (None, Norm::Max) => false,
+            _ => return None,
+        };
+        let n = y0.len();
+        if n == 0 {
+            return Some(T::zero());
+        }
+        let (mut acc, mut nan, mut block) = ([T::zero(); 8], [T::zero(); 8], [T::zero(); 64]);
+        for lo in (0..n).step_by(64) {
+            let hi = (lo + 64).min(n);
+            let e = &mut block[..hi - lo];
+            row.sum_range(None, h, k, n, lo, e);
+            let (y0, y1) = (&y0[lo..hi], &y1[lo..hi]);
+            let (atol, rtol) = (&self.atol[lo..hi], &self.rtol[lo..hi]);
+            if rms {
+                scaled_lanes(e, y0, y1, atol, rtol, |l, x| acc[l] = acc[l] + x * x);
+            } else {
+                scaled_lanes(e, y0, y1, atol, rtol, |l, x| {
+                    acc[l] = acc[l].max(x.abs());
+                    nan[l] = nan[l] + x * T::zero();
+                });
+            }
+        }
+        Some(if rms {
+            let ss =
+                ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            (ss / T::lit(n as f64)).sqrt()
+        } else {
+            let nan = nan.iter().fold(T::zero(), |s, &x| s + x);
+            acc.iter().fold(nan, |m, &a| m.max(a)) + nan
+        })
     }
 
     /// [`ErrorNorm::dense`] for exactly `N < 8` components, in registers: the same
@@ -719,6 +776,14 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         match &self.error {
             ErrorRows::None => T::zero(),
             ErrorRows::Embedded(e) => {
+                if dim >= 8 {
+                    let (enorm, k, y, y_new) = (&self.enorm, &self.k, &self.y, &self.y_new);
+                    if let Some(norm) =
+                        crate::simd::dispatch(dim, || enorm.embedded(e, h, k, y, y_new))
+                    {
+                        return norm;
+                    }
+                }
                 e.combine_zero(h, &self.k, dim, &mut self.err);
                 self.enorm.eval(&self.err, &self.y, &self.y_new)
             }
@@ -1054,7 +1119,7 @@ mod tests {
     /// fused and the blocked forms), both norms, with and without a base.
     #[test]
     fn the_dispatched_kernels_give_the_bits_of_the_baseline_code() {
-        for dim in [1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 100] {
+        for dim in [1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 100, 200] {
             kernels_match_the_baseline_code(dim);
         }
     }
@@ -1095,6 +1160,25 @@ mod tests {
             let wide = e.eval(v, &base, &y1);
             let plain = e.dense(v, &base, &y1).unwrap();
             assert_eq!(wide.to_bits(), plain.to_bits(), "dim {dim}, {norm:?}");
+            // The estimate's norm without storing it: the bits of storing it first.
+            for terms in [1, 6, 7, 9] {
+                let coeffs: Vec<f64> =
+                    (0..13).map(|j| if j < terms { 0.3 - j as f64 / 11.0 } else { 0.0 }).collect();
+                let row = Row::<f64>::new(&coeffs);
+                let mut est = vec![0.0; dim];
+                row.combine_zero(0.37, &k, dim, &mut est);
+                let stored = e.eval(&est, &base, &y1);
+                let fused = crate::simd::dispatch(dim, || e.embedded(&row, 0.37, &k, &base, &y1));
+                assert_eq!(
+                    fused.unwrap().to_bits(),
+                    stored.to_bits(),
+                    "dim {dim}, {norm:?}, {terms} terms"
+                );
+                assert_eq!(
+                    e.embedded(&row, 0.37, &k, &base, &y1).unwrap().to_bits(),
+                    stored.to_bits()
+                );
+            }
             assert!(wide > 0.0 && wide.is_finite());
             // A NaN component makes the norm NaN on every path.
             let mut bad = v.to_vec();
