@@ -4,7 +4,10 @@
 //! Jacobian penalty) — each beside the bare nalgebra matrix products it contains.
 //! Also the 64-channel 3×3 convolution (padding 1) on 7×7 maps at batch 128, forward and
 //! forward + VJP, and single products of the MNIST ODE block's shapes. Before timing, each case prints `FLOPS <case> <n>` (the products' multiply-adds × 2),
-//! from which `cargo xtask bench` reports GFLOP/s.
+//! from which `cargo xtask bench` reports GFLOP/s; the MLP's graph cases also print
+//! `FLOOR <case> <flops> <tanh elements>` and the `tanh` case `TANH <case> <elements>`,
+//! from which it reports each case's floor: its products at the run's best product rate
+//! plus its `tanh` at the measured time per element.
 
 use autodiff::layers::{Activation, Conv2d, Mlp};
 use autodiff::{Axis, ConvGeometry, Executor, Graph, Mat, Rng, Var};
@@ -42,11 +45,17 @@ fn field(batch: usize) -> Field {
 
 /// Multiply-add count ×2 of a graph's planned matrix products.
 fn product_flops(g: &Graph, outputs: &[Var]) -> usize {
+    cost(g, outputs).0
+}
+
+/// The planned graph's matrix products (multiply-adds ×2) and `tanh` evaluations, what
+/// its floor in `cargo xtask bench` is made of.
+fn cost(g: &Graph, outputs: &[Var]) -> (usize, usize) {
     let mut needed = vec![false; g.len()];
     for o in outputs {
         needed[o.index()] = true;
     }
-    let mut flops = 0;
+    let (mut flops, mut tanh) = (0, 0);
     for i in (0..g.len()).rev() {
         if !needed[i] {
             continue;
@@ -56,13 +65,17 @@ fn product_flops(g: &Graph, outputs: &[Var]) -> usize {
         for v in &ops {
             needed[v.index()] = true;
         }
-        if let autodiff::Op::MatMul { a, ta, .. } = node.op {
-            let sa = g.shape(a).unwrap();
-            let k = if ta { sa.0 } else { sa.1 };
-            flops += 2 * node.shape.0 * node.shape.1 * k;
+        match node.op {
+            autodiff::Op::MatMul { a, ta, .. } => {
+                let sa = g.shape(a).unwrap();
+                let k = if ta { sa.0 } else { sa.1 };
+                flops += 2 * node.shape.0 * node.shape.1 * k;
+            }
+            autodiff::Op::Unary(autodiff::Unary::Tanh, _) => tanh += node.shape.0 * node.shape.1,
+            _ => {}
         }
     }
-    flops
+    (flops, tanh)
 }
 
 /// The bare products of the forward pass and of forward + VJP, with nalgebra's `gemm`
@@ -122,7 +135,9 @@ fn bench_mlp(c: &mut Criterion) {
         {
             let mut exe = Executor::new(&f.g, outs).unwrap();
             let id = format!("{name}/{batch}");
-            println!("FLOPS mlp_2_64_64_2/{id} {}", product_flops(&f.g, outs));
+            let (flops, tanh) = cost(&f.g, outs);
+            println!("FLOPS mlp_2_64_64_2/{id} {flops}");
+            println!("FLOOR mlp_2_64_64_2/{id} {flops} {tanh}");
             group.bench_function(BenchmarkId::from_parameter(&id), |b| {
                 b.iter(|| exe.run(&f.g, &[black_box(&x), black_box(&a)]).unwrap())
             });
@@ -219,9 +234,44 @@ fn bench_matmul(c: &mut Criterion) {
     group.finish();
 }
 
+/// `tanh` over the T2 field's hidden layer at batch 512 (512 × 64 elements): its
+/// nanoseconds per element are the `tanh` part of `cargo xtask bench`'s floors.
+fn bench_tanh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("elementwise");
+    let mut g = Graph::new();
+    let x = g.input(512, 64);
+    let y = g.tanh(x).unwrap();
+    let xv = Rng::new(6).matrix(512, 64, Rng::normal).unwrap();
+    let mut exe = Executor::new(&g, &[y]).unwrap();
+    println!("TANH elementwise/tanh_512x64 {}", 512 * 64);
+    group.bench_function("tanh_512x64", |b| b.iter(|| exe.run(&g, &[black_box(&xv)]).unwrap()));
+    // The fused kernel `tanh_grad(a, t) = a ⊙ (1 − t²)` (tanh's backward, one pass) beside
+    // the four passes it replaces (square, negate, add 1, multiply).
+    let mut rng = Rng::new(7);
+    let (av, tv) = (rng.matrix(512, 64, Rng::normal).unwrap(), xv.map(f64::tanh));
+    for fused in [true, false] {
+        let mut g = Graph::new();
+        let (a, t) = (g.input(512, 64), g.input(512, 64));
+        let y = if fused {
+            g.tanh_grad(a, t).unwrap()
+        } else {
+            let sq = g.square(t).unwrap();
+            let neg = g.neg(sq).unwrap();
+            let one_minus = g.add_scalar(neg, 1.0).unwrap();
+            g.mul(a, one_minus).unwrap()
+        };
+        let mut exe = Executor::new(&g, &[y]).unwrap();
+        let name = if fused { "tanh_grad_512x64" } else { "tanh_grad_unfused_512x64" };
+        group.bench_function(name, |b| {
+            b.iter(|| exe.run(&g, &[black_box(&av), black_box(&tv)]).unwrap())
+        });
+    }
+    group.finish();
+}
+
 #[allow(missing_docs)]
 mod group {
     use super::*;
-    criterion_group!(benches, bench_mlp, bench_conv, bench_matmul);
+    criterion_group!(benches, bench_mlp, bench_conv, bench_matmul, bench_tanh);
 }
 criterion_main!(group::benches);

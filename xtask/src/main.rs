@@ -360,39 +360,75 @@ fn bench(filter: Option<&str>) -> Result<()> {
         return Err("bench failed".into());
     }
     println!("\n{:<44} {:>14} {:>10} {:>10}", "case", "time", "NFE", "GFLOP/s");
-    for line in stdout.lines() {
-        let mut parts = line.split_whitespace();
-        let kind = parts.next();
-        if kind != Some("NFE") && kind != Some("FLOPS") {
-            continue;
-        }
-        // NFE may read "forward+backward".
-        let (Some(case), Some(raw)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        if filter.is_some_and(|f| !case.contains(f)) {
-            continue;
-        }
-        let count: f64 = raw.split('+').filter_map(|n| n.parse::<f64>().ok()).sum();
-        // criterion stores "group/param/eter" as group/param_eter.
+    // Criterion's mean of a case in ns; criterion stores "group/param/eter" as
+    // group/param_eter.
+    let mean_of = |case: &str| {
         let (group, param) = case.split_once('/').unwrap_or((case, ""));
         let estimates = root()
             .join("target/criterion")
             .join(group)
             .join(param.replace('/', "_"))
             .join("new/estimates.json");
-        let time = std::fs::read_to_string(&estimates).ok().and_then(|j| mean_ns(&j));
+        std::fs::read_to_string(&estimates).ok().and_then(|j| mean_ns(&j))
+    };
+    let (mut peak, mut tanh_ns, mut floors) = (None::<(f64, String)>, None::<f64>, Vec::new());
+    for line in stdout.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, case, raw) = match fields[..] {
+            [kind @ ("NFE" | "FLOPS" | "TANH" | "FLOOR"), case, raw, ..] => (kind, case, raw),
+            _ => continue,
+        };
+        if filter.is_some_and(|f| !case.contains(f)) {
+            continue;
+        }
+        let time = mean_of(case);
+        match (kind, time) {
+            ("TANH", Some(ns)) => tanh_ns = raw.parse::<f64>().ok().map(|n| ns / n),
+            ("FLOOR", Some(ns)) => {
+                let extra = fields.get(3).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
+                floors.push((case.to_string(), ns, raw.parse::<f64>().unwrap_or(0.0), extra));
+            }
+            _ => {}
+        }
+        if kind == "TANH" || kind == "FLOOR" {
+            continue;
+        }
+        // NFE may read "forward+backward".
+        let count: f64 = raw.split('+').filter_map(|n| n.parse::<f64>().ok()).sum();
         let shown = match time {
             Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
             Some(ns) => format!("{:.2} µs", ns / 1e3),
             None => "-".into(),
         };
         let (nfe, gflops) = match (kind, time) {
-            (Some("NFE"), _) => (raw.to_string(), "-".to_string()),
-            (_, Some(ns)) => ("-".to_string(), format!("{:.2}", count / ns)),
+            ("NFE", _) => (raw.to_string(), "-".to_string()),
+            (_, Some(ns)) => {
+                if case.starts_with("matmul/") && peak.as_ref().is_none_or(|p| count / ns > p.0) {
+                    peak = Some((count / ns, case.to_string()));
+                }
+                ("-".to_string(), format!("{:.2}", count / ns))
+            }
             _ => ("-".to_string(), "-".to_string()),
         };
         println!("{case:<44} {shown:>14} {nfe:>10} {gflops:>10}");
+    }
+    if let (Some((rate, at)), Some(tanh), false) = (&peak, tanh_ns, floors.is_empty()) {
+        println!(
+            "\nfloors: products at this run's best product rate, {rate:.1} GFLOP/s ({at}), \
+             plus tanh at {tanh:.2} ns per element"
+        );
+        println!("{:<44} {:>14} {:>14} {:>10}", "case", "time", "floor", "x floor");
+        for (case, ns, flops, tanh_elems) in floors {
+            let floor = flops / rate + tanh_elems * tanh;
+            let fmt = |ns: f64| {
+                if ns >= 1e6 {
+                    format!("{:.2} ms", ns / 1e6)
+                } else {
+                    format!("{:.2} µs", ns / 1e3)
+                }
+            };
+            println!("{case:<44} {:>14} {:>14} {:>10.2}", fmt(ns), fmt(floor), ns / floor);
+        }
     }
     if filter.is_some() {
         return Ok(());
