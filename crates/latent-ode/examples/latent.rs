@@ -110,6 +110,9 @@ struct Args {
     /// trick) instead of one solve per series.
     #[arg(long)]
     union: bool,
+    /// The gradient strategy of the ODE solves: backsolve, checkpointed or direct.
+    #[arg(long, default_value = "backsolve")]
+    strategy: Strategy,
     /// Write the predicted mean and 5%/95% quantiles per target row here.
     #[arg(long)]
     predictions: Option<PathBuf>,
@@ -305,7 +308,7 @@ fn run() -> Result<()> {
     }
     cfg.solver =
         AdjointOptions::new(Options::new(Method::Dopri5).rtol(args.rtol).atol(args.rtol / 10.0));
-    cfg.strategy = Strategy::Backsolve;
+    cfg.strategy = args.strategy;
     cfg.union_of_times = args.union;
     let forecaster = |ev: Evolution| -> Result<Vec<Forecaster>> {
         let mut fc = ForecastConfig::new(dim, ev);
