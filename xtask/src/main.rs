@@ -378,7 +378,7 @@ fn bench(filter: Option<&str>) -> Result<()> {
             [kind @ ("NFE" | "FLOPS" | "TANH" | "FLOOR"), case, raw, ..] => (kind, case, raw),
             _ => continue,
         };
-        if filter.is_some_and(|f| !case.contains(f)) {
+        if filter.is_some_and(|f| !f.split('|').any(|part| case.contains(part))) {
             continue;
         }
         let time = mean_of(case);
@@ -450,7 +450,7 @@ const COMMANDS: [(&str, &str, &str); 9] = [
     ("cnf", "[OPTIONS | --case FILE.json]", "fit a continuous normalizing flow to one of FFJORD's toys (`cargo xtask cnf --help` lists the options); --case: a CNF case file (docs/CASES.md)"),
     ("latent", "[OPTIONS]", "train a latent ODE (or the RNN baseline) on spirals, periodic, theoph, chickweight, co2 or --train/--test CSVs and score its predictions (`cargo xtask latent --help`)"),
     ("planar", "[OPTIONS]", "the planar CNF against the planar normalizing flow by density matching and maximum likelihood (Chen et al. 2018, Fig. 4; `cargo xtask planar --help`)"),
-    ("bench", "[FILTER]", "criterion benches (names containing FILTER), a table of times, NFE and GFLOP/s, and the memory report"),
+    ("bench", "[FILTER]", "criterion benches (names matching FILTER, a criterion regex; its '|'-separated parts pick the table rows), a table of times, NFE and GFLOP/s, and the memory report"),
 ];
 
 fn usage() -> String {
