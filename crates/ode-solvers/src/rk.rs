@@ -286,102 +286,116 @@ impl<T: Real> ErrorNorm<T> {
     /// masked or custom norm.
     #[inline(always)]
     fn embedded(&self, row: &Row<T>, h: T, k: &[T], y0: &[T], y1: &[T]) -> Option<T> {
-        let rms = match (&self.mask, self.norm) {
-            (None, Norm::Rms) => true,
-            (None, Norm::Max) => false,
-            _ => return None,
-        };
-        let n = y0.len();
-        if n == 0 {
-            return Some(T::zero());
+        match (&self.mask, self.norm) {
+            (None, Norm::Rms) => Some(self.embedded_lanes::<true>(row, h, k, y0, y1)),
+            (None, Norm::Max) => Some(self.embedded_lanes::<false>(row, h, k, y0, y1)),
+            _ => None,
         }
-        let (mut acc, mut nan, mut block) = ([T::zero(); 8], [T::zero(); 8], [T::zero(); 64]);
+    }
+
+    #[inline(always)]
+    fn embedded_lanes<const RMS: bool>(
+        &self,
+        row: &Row<T>,
+        h: T,
+        k: &[T],
+        y0: &[T],
+        y1: &[T],
+    ) -> T {
+        let n = y0.len();
+        let (mut lanes, mut block) = (Lanes::<T, RMS>::new(), [T::zero(); 64]);
         for lo in (0..n).step_by(64) {
             let hi = (lo + 64).min(n);
             let e = &mut block[..hi - lo];
             row.sum_range(None, h, k, n, lo, e);
             let (y0, y1) = (&y0[lo..hi], &y1[lo..hi]);
             let (atol, rtol) = (&self.atol[lo..hi], &self.rtol[lo..hi]);
-            if rms {
-                scaled_lanes(e, y0, y1, atol, rtol, |l, x| acc[l] = acc[l] + x * x);
-            } else {
-                scaled_lanes(e, y0, y1, atol, rtol, |l, x| {
-                    acc[l] = acc[l].max(x.abs());
-                    nan[l] = nan[l] + x * T::zero();
-                });
-            }
+            scaled_lanes(e, y0, y1, atol, rtol, |l, x| lanes.add(l, x));
         }
-        Some(if rms {
-            let ss =
-                ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-            (ss / T::lit(n as f64)).sqrt()
-        } else {
-            let nan = nan.iter().fold(T::zero(), |s, &x| s + x);
-            acc.iter().fold(nan, |m, &a| m.max(a)) + nan
-        })
+        lanes.finish(n)
     }
 
     /// [`ErrorNorm::dense`] for exactly `N < 8` components, in registers: the same
     /// eight lanes (lane `i` holds component `i`, the others 0) and the same sums.
     #[inline(always)]
     fn small<const N: usize>(&self, v: &[T], y0: &[T], y1: &[T]) -> Option<T> {
-        let (v, y0, y1) = (&v[..N], &y0[..N], &y1[..N]);
-        let (atol, rtol) = (&self.atol[..N], &self.rtol[..N]);
-        let mut x = [T::zero(); N];
-        for i in 0..N {
-            x[i] = v[i] / (atol[i] + rtol[i] * y0[i].abs().max(y1[i].abs()));
-        }
-        let mut acc = [T::zero(); 8];
         match self.norm {
-            Norm::Rms => {
-                for i in 0..N {
-                    acc[i] = T::zero() + x[i] * x[i];
-                }
-                let ss = ((acc[0] + acc[1]) + (acc[2] + acc[3]))
-                    + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-                Some((ss / T::lit(N as f64)).sqrt())
-            }
-            Norm::Max => {
-                let mut nan = [T::zero(); 8];
-                for i in 0..N {
-                    acc[i] = T::zero().max(x[i].abs());
-                    nan[i] = T::zero() + x[i] * T::zero();
-                }
-                let nan = nan.iter().fold(T::zero(), |s, &x| s + x);
-                Some(acc.iter().fold(nan, |m, &a| m.max(a)) + nan)
-            }
+            Norm::Rms => Some(self.small_lanes::<N, true>(v, y0, y1)),
+            Norm::Max => Some(self.small_lanes::<N, false>(v, y0, y1)),
             Norm::Custom(_) => None,
         }
+    }
+
+    #[inline(always)]
+    fn small_lanes<const N: usize, const RMS: bool>(&self, v: &[T], y0: &[T], y1: &[T]) -> T {
+        let (v, y0, y1) = (&v[..N], &y0[..N], &y1[..N]);
+        let (atol, rtol) = (&self.atol[..N], &self.rtol[..N]);
+        let mut lanes = Lanes::<T, RMS>::new();
+        for i in 0..N {
+            lanes.add(i, v[i] / (atol[i] + rtol[i] * y0[i].abs().max(y1[i].abs())));
+        }
+        lanes.finish(N)
     }
 
     /// The RMS or max norm over every component in one pass, with 8 partial sums (a fixed
     /// order, so the same bits on every CPU); `None` for a custom norm.
     #[inline(always)]
     fn dense(&self, v: &[T], y0: &[T], y1: &[T]) -> Option<T> {
+        match self.norm {
+            Norm::Rms => Some(self.dense_lanes::<true>(v, y0, y1)),
+            Norm::Max => Some(self.dense_lanes::<false>(v, y0, y1)),
+            Norm::Custom(_) => None,
+        }
+    }
+
+    #[inline(always)]
+    fn dense_lanes<const RMS: bool>(&self, v: &[T], y0: &[T], y1: &[T]) -> T {
         let n = v.len();
         let (y0, y1, atol, rtol) = (&y0[..n], &y1[..n], &self.atol[..n], &self.rtol[..n]);
-        let mut acc = [T::zero(); 8];
-        match self.norm {
-            Norm::Rms => {
-                if n == 0 {
-                    return Some(T::zero());
-                }
-                scaled_lanes(v, y0, y1, atol, rtol, |l, x| acc[l] = acc[l] + x * x);
-                let ss = ((acc[0] + acc[1]) + (acc[2] + acc[3]))
-                    + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-                Some((ss / T::lit(n as f64)).sqrt())
+        let mut lanes = Lanes::<T, RMS>::new();
+        scaled_lanes(v, y0, y1, atol, rtol, |l, x| lanes.add(l, x));
+        lanes.finish(n)
+    }
+}
+
+/// The eight partial results of an RMS (`RMS`) or max norm, component `i` in lane
+/// `i mod 8`, combined in one fixed order: the same bits on every CPU and every path.
+struct Lanes<T, const RMS: bool> {
+    acc: [T; 8],
+    /// `Σ 0·x` per lane: NaN when a term is NaN, which `max` alone would drop.
+    nan: [T; 8],
+}
+
+impl<T: Real, const RMS: bool> Lanes<T, RMS> {
+    #[inline(always)]
+    fn new() -> Self {
+        Lanes { acc: [T::zero(); 8], nan: [T::zero(); 8] }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, l: usize, x: T) {
+        if RMS {
+            self.acc[l] = self.acc[l] + x * x;
+        } else {
+            self.acc[l] = self.acc[l].max(x.abs());
+            self.nan[l] = self.nan[l] + x * T::zero();
+        }
+    }
+
+    /// The norm over `n` components.
+    #[inline(always)]
+    fn finish(&self, n: usize) -> T {
+        let acc = &self.acc;
+        if RMS {
+            if n == 0 {
+                return T::zero();
             }
-            Norm::Max => {
-                // A NaN term makes the norm NaN (`max` alone would drop it).
-                let mut nan = [T::zero(); 8];
-                scaled_lanes(v, y0, y1, atol, rtol, |l, x| {
-                    acc[l] = acc[l].max(x.abs());
-                    nan[l] = nan[l] + x * T::zero();
-                });
-                let nan = nan.iter().fold(T::zero(), |s, &x| s + x);
-                Some(acc.iter().fold(nan, |m, &a| m.max(a)) + nan)
-            }
-            Norm::Custom(_) => None,
+            let ss =
+                ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            (ss / T::lit(n as f64)).sqrt()
+        } else {
+            let nan = self.nan.iter().fold(T::zero(), |s, &x| s + x);
+            acc.iter().fold(nan, |m, &a| m.max(a)) + nan
         }
     }
 }
