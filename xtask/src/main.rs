@@ -342,6 +342,15 @@ fn mean_ns(json: &str) -> Option<f64> {
     pe[..end].trim().parse().ok()
 }
 
+/// A time in ns as ms or µs.
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} µs", ns / 1e3)
+    }
+}
+
 /// `filter` (criterion's, a substring of the case names) limits the benches run; the
 /// memory report runs only without one.
 fn bench(filter: Option<&str>) -> Result<()> {
@@ -395,11 +404,7 @@ fn bench(filter: Option<&str>) -> Result<()> {
         }
         // NFE may read "forward+backward".
         let count: f64 = raw.split('+').filter_map(|n| n.parse::<f64>().ok()).sum();
-        let shown = match time {
-            Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
-            Some(ns) => format!("{:.2} µs", ns / 1e3),
-            None => "-".into(),
-        };
+        let shown = time.map_or_else(|| "-".into(), fmt_ns);
         let (nfe, gflops) = match (kind, time) {
             ("NFE", _) => (raw.to_string(), "-".to_string()),
             (_, Some(ns)) => {
@@ -420,14 +425,7 @@ fn bench(filter: Option<&str>) -> Result<()> {
         println!("{:<44} {:>14} {:>14} {:>10}", "case", "time", "floor", "x floor");
         for (case, ns, flops, tanh_elems) in floors {
             let floor = flops / rate + tanh_elems * tanh;
-            let fmt = |ns: f64| {
-                if ns >= 1e6 {
-                    format!("{:.2} ms", ns / 1e6)
-                } else {
-                    format!("{:.2} µs", ns / 1e3)
-                }
-            };
-            println!("{case:<44} {:>14} {:>14} {:>10.2}", fmt(ns), fmt(floor), ns / floor);
+            println!("{case:<44} {:>14} {:>14} {:>10.2}", fmt_ns(ns), fmt_ns(floor), ns / floor);
         }
     }
     if filter.is_some() {
