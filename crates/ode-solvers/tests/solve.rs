@@ -25,8 +25,8 @@ fn achieved_error_tracks_the_tolerance() {
             let sol = odeint(&f, &exact(0.0), &[0.0, 5.0], &opts).unwrap();
             let err = max_err(&sol.ys[1], &exact(5.0));
             // Global error may exceed the local tolerance at loose tolerances (measured up
-            // to 94x for Dopri5 at 1e-3), and stays within 11x from 1e-5 on.
-            let factor = if e < 5 { 100.0 } else { 20.0 };
+            // to 130x for Dopri5 at 1e-3), and stays within 25x from 1e-5 on (Dopri5 at 1e-5: 20.3x).
+            let factor = if e < 5 { 200.0 } else { 25.0 };
             assert!(err <= factor * tol, "{method} at tol {tol:e}: error {err:e}");
             assert!(
                 err < last * 1.5,
@@ -39,12 +39,14 @@ fn achieved_error_tracks_the_tolerance() {
 
 /// Work counts on Lotka-Volterra (α=1.5, β=1, γ=3, δ=1, y0=(1,1), t∈[0,10]) at
 /// rtol = atol = 1e-6. A change here is a change of the controller or a method: review it.
+/// Dopri5's counts are diffrax 0.7.2's on the same problem (`benches/peers`: 76 accepted
+/// steps, 6 · 97 + 2 = 584 evaluations), as both use the same error estimate and controller.
 #[test]
 fn work_counts_are_pinned_on_lotka_volterra() {
     let expect = [
         (Method::HeunEuler, 25247, 12623, 0),
         (Method::Bosh3, 1814, 604, 0),
-        (Method::Dopri5, 626, 82, 22),
+        (Method::Dopri5, 584, 76, 21),
         (Method::Tsit5, 602, 82, 18),
         (Method::Dop853, 542, 34, 11),
     ];
