@@ -103,6 +103,13 @@ struct Args {
     /// Latent dimension.
     #[arg(long, default_value_t = 4)]
     latent: usize,
+    /// Hidden widths of the latent field, comma-separated (Chen's: 20,20).
+    #[arg(long, value_delimiter = ',')]
+    field_hidden: Option<Vec<usize>>,
+    /// Iterations over which the KL weight rises linearly to 1 (default: none on the
+    /// spirals, a quarter of --iters elsewhere).
+    #[arg(long)]
+    kl_warmup: Option<u64>,
     /// Solver tolerance in training (rtol; atol is a tenth).
     #[arg(long, default_value_t = 1e-4)]
     rtol: f64,
@@ -305,6 +312,12 @@ fn run() -> Result<()> {
         cfg.obs_std = 0.1;
         cfg.learn_obs_std = true;
         cfg.kl_warmup = args.iters / 4;
+    }
+    if let Some(h) = &args.field_hidden {
+        cfg.field_hidden = h.clone();
+    }
+    if let Some(w) = args.kl_warmup {
+        cfg.kl_warmup = w;
     }
     cfg.solver =
         AdjointOptions::new(Options::new(Method::Dopri5).rtol(args.rtol).atol(args.rtol / 10.0));
