@@ -228,6 +228,9 @@ enum ErrorRows<T> {
 struct ErrorNorm<T> {
     rtol: Vec<T>,
     atol: Vec<T>,
+    /// `(atol, rtol)` when every component has the same: the wide loops then read two
+    /// vectors fewer per pass (the error norm reads 9 instead of 11 state vectors).
+    uniform: Option<(T, T)>,
     mask: Option<Vec<bool>>,
     norm: Norm,
     scaled: Vec<T>,
@@ -235,6 +238,12 @@ struct ErrorNorm<T> {
 }
 
 impl<T: Real> ErrorNorm<T> {
+    /// `(atol, rtol)` if every component's pair is the first's.
+    fn uniform_of(atol: &[T], rtol: &[T]) -> Option<(T, T)> {
+        let (&a, &r) = (atol.first()?, rtol.first()?);
+        (atol.iter().all(|&x| x == a) && rtol.iter().all(|&x| x == r)).then_some((a, r))
+    }
+
     #[inline(always)]
     fn eval(&mut self, v: &[T], y0: &[T], y1: &[T]) -> T {
         if self.mask.is_none() {
@@ -310,7 +319,7 @@ impl<T: Real> ErrorNorm<T> {
             row.sum_range(None, h, k, n, lo, e);
             let (y0, y1) = (&y0[lo..hi], &y1[lo..hi]);
             let (atol, rtol) = (&self.atol[lo..hi], &self.rtol[lo..hi]);
-            scaled_lanes(e, y0, y1, atol, rtol, |l, x| lanes.add(l, x));
+            scaled_lanes(e, y0, y1, atol, rtol, self.uniform, |l, x| lanes.add(l, x));
         }
         lanes.finish(n)
     }
@@ -353,7 +362,7 @@ impl<T: Real> ErrorNorm<T> {
         let n = v.len();
         let (y0, y1, atol, rtol) = (&y0[..n], &y1[..n], &self.atol[..n], &self.rtol[..n]);
         let mut lanes = Lanes::<T, RMS>::new();
-        scaled_lanes(v, y0, y1, atol, rtol, |l, x| lanes.add(l, x));
+        scaled_lanes(v, y0, y1, atol, rtol, self.uniform, |l, x| lanes.add(l, x));
         lanes.finish(n)
     }
 }
@@ -410,6 +419,7 @@ fn scaled_lanes<T: Real, F: FnMut(usize, T)>(
     y1: &[T],
     atol: &[T],
     rtol: &[T],
+    uniform: Option<(T, T)>,
     mut fold: F,
 ) {
     let n = v.len();
@@ -420,14 +430,21 @@ fn scaled_lanes<T: Real, F: FnMut(usize, T)>(
         return;
     }
     let full = n / 8 * 8;
-    let chunks = v[..full]
-        .chunks_exact(8)
-        .zip(y0[..full].chunks_exact(8))
-        .zip(y1[..full].chunks_exact(8))
-        .zip(atol[..full].chunks_exact(8).zip(rtol[..full].chunks_exact(8)));
-    for (((v, y0), y1), (a, r)) in chunks {
-        for l in 0..8 {
-            fold(l, v[l] / (a[l] + r[l] * y0[l].abs().max(y1[l].abs())));
+    let (v8, y08, y18) =
+        (v[..full].chunks_exact(8), y0[..full].chunks_exact(8), y1[..full].chunks_exact(8));
+    if let Some((a, r)) = uniform {
+        // The same operations on the same values as the per-component loop below.
+        for ((v, y0), y1) in v8.zip(y08).zip(y18) {
+            for l in 0..8 {
+                fold(l, v[l] / (a + r * y0[l].abs().max(y1[l].abs())));
+            }
+        }
+    } else {
+        let tols = atol[..full].chunks_exact(8).zip(rtol[..full].chunks_exact(8));
+        for (((v, y0), y1), (a, r)) in v8.zip(y08).zip(y18).zip(tols) {
+            for l in 0..8 {
+                fold(l, v[l] / (a[l] + r[l] * y0[l].abs().max(y1[l].abs())));
+            }
         }
     }
     for i in full..n {
@@ -569,6 +586,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
         // A tolerance that is positive in f64 may underflow to zero in the solver's float.
         let rtol_t: Vec<T> = rtol.iter().map(|&x| T::lit(x)).collect();
+        let atol_t: Vec<T> = atol.iter().map(|&x| T::lit(x)).collect();
         if let Some(i) = rtol_t.iter().position(|&x| x <= T::zero()) {
             return Err(Error::InvalidTolerance {
                 name: "rtol (underflows in this float type)",
@@ -615,8 +633,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             dense_degree: degree,
             dense,
             enorm: ErrorNorm {
+                uniform: ErrorNorm::uniform_of(&atol_t, &rtol_t),
                 rtol: rtol_t,
-                atol: atol.into_iter().map(T::lit).collect(),
+                atol: atol_t,
                 mask,
                 norm: opts.norm,
                 scaled: vec![T::zero(); controlled],
@@ -1162,10 +1181,20 @@ mod tests {
         }
         let v = &k[1..dim + 1];
         let y1: Vec<f64> = base.iter().map(|x| x * 1.5 - 0.2).collect();
-        for norm in [Norm::Rms, Norm::Max] {
+        // Uniform tolerances (read as two scalars) and per-component ones that are not.
+        let tols = [(vec![1e-6; dim], vec![1e-9; dim]), {
+            let r: Vec<f64> = (0..dim).map(|i| 1e-6 * (1.0 + i as f64 / 7.0)).collect();
+            (r, (0..dim).map(|i| 1e-9 * (1.0 + (i % 3) as f64)).collect())
+        }];
+        for (norm, (rtol, atol)) in
+            [Norm::Rms, Norm::Max].into_iter().flat_map(|n| tols.iter().map(move |t| (n, t)))
+        {
+            let uniform = ErrorNorm::uniform_of(atol, rtol);
+            assert_eq!(uniform.is_some(), rtol[dim - 1] == rtol[0]);
             let mut e = ErrorNorm {
-                rtol: vec![1e-6; dim],
-                atol: vec![1e-9; dim],
+                rtol: rtol.clone(),
+                atol: atol.clone(),
+                uniform,
                 mask: None,
                 norm,
                 scaled: vec![0.0; dim],
@@ -1173,6 +1202,10 @@ mod tests {
             };
             let wide = e.eval(v, &base, &y1);
             let plain = e.dense(v, &base, &y1).unwrap();
+            // Reading the tolerances as scalars gives the per-component loop's bits.
+            e.uniform = None;
+            assert_eq!(e.eval(v, &base, &y1).to_bits(), wide.to_bits(), "dim {dim}, {norm:?}");
+            e.uniform = uniform;
             assert_eq!(wide.to_bits(), plain.to_bits(), "dim {dim}, {norm:?}");
             // The estimate's norm without storing it: the bits of storing it first.
             for terms in [1, 6, 7, 9] {
