@@ -95,7 +95,11 @@ impl<T: Real> Row<T> {
             5 => self.small::<5>(base, h, k, out),
             6 => self.small::<6>(base, h, k, out),
             7 => self.small::<7>(base, h, k, out),
-            _ => crate::simd::dispatch(dim, #[inline(always)] || self.sum_wide(base, h, k, dim, out)),
+            _ => crate::simd::dispatch(
+                dim,
+                #[inline(always)]
+                || self.sum_wide(base, h, k, dim, out),
+            ),
         }
     }
 
@@ -255,7 +259,11 @@ impl<T: Real> ErrorNorm<T> {
                 5 => self.small::<5>(v, y0, y1),
                 6 => self.small::<6>(v, y0, y1),
                 7 => self.small::<7>(v, y0, y1),
-                n => crate::simd::dispatch(n, #[inline(always)] || self.dense(v, y0, y1)),
+                n => crate::simd::dispatch(
+                    n,
+                    #[inline(always)]
+                    || self.dense(v, y0, y1),
+                ),
             };
             if let Some(norm) = norm {
                 return norm;
@@ -811,9 +819,11 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             ErrorRows::Embedded(e) => {
                 if dim >= 8 {
                     let (enorm, k, y, y_new) = (&self.enorm, &self.k, &self.y, &self.y_new);
-                    if let Some(norm) =
-                        crate::simd::dispatch(dim, #[inline(always)] || enorm.embedded(e, h, k, y, y_new))
-                    {
+                    if let Some(norm) = crate::simd::dispatch(
+                        dim,
+                        #[inline(always)]
+                        || enorm.embedded(e, h, k, y, y_new),
+                    ) {
                         return norm;
                     }
                 }

@@ -69,7 +69,11 @@ unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
 /// NaN exactly for a non-finite `x`, and a sum is NaN when any term is.
 #[inline(always)]
 pub(crate) fn all_finite<T: crate::Real>(xs: &[T]) -> bool {
-    dispatch(xs.len(), #[inline(always)] || finite_sum(xs))
+    dispatch(
+        xs.len(),
+        #[inline(always)]
+        || finite_sum(xs),
+    )
 }
 
 /// [`all_finite`]'s pass, compiled where it is inlined.
