@@ -161,6 +161,58 @@ impl<T: Real> Row<T> {
         }
     }
 
+    /// `out = base + h Σ_j self_j k_j` and `err = h Σ_j other_j k_j` in one pass over the
+    /// stages, for two rows of the same `N ≤ 8` terms (`None` for other lengths): each
+    /// element summed in its row's order, so the bits of two [`Row::sum_into`] calls.
+    #[inline(always)]
+    fn sum_pair(
+        &self,
+        other: &Row<T>,
+        base: &[T],
+        h: T,
+        k: &[T],
+        dim: usize,
+        out: &mut [T],
+        err: &mut [T],
+    ) -> Option<()> {
+        match (self.idx.len(), other.idx.len()) {
+            (3, 3) => self.pair::<3>(other, base, h, k, dim, out, err),
+            (5, 5) => self.pair::<5>(other, base, h, k, dim, out, err),
+            (6, 6) => self.pair::<6>(other, base, h, k, dim, out, err),
+            _ => return None,
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn pair<const N: usize>(
+        &self,
+        other: &Row<T>,
+        base: &[T],
+        h: T,
+        k: &[T],
+        dim: usize,
+        out: &mut [T],
+        err: &mut [T],
+    ) {
+        let ha: [T; N] = std::array::from_fn(|j| h * self.val[j]);
+        let he: [T; N] = std::array::from_fn(|j| h * other.val[j]);
+        let ka: [&[T]; N] = std::array::from_fn(|j| &k[self.idx[j] * dim..][..dim]);
+        let ke: [&[T]; N] = std::array::from_fn(|j| &k[other.idx[j] * dim..][..dim]);
+        let (base, out, err) = (&base[..dim], &mut out[..dim], &mut err[..dim]);
+        for i in 0..dim {
+            let mut acc = base[i];
+            let mut e = T::zero();
+            for j in 0..N {
+                acc = acc + ha[j] * ka[j][i];
+                e = e + he[j] * ke[j][i];
+            }
+            out[i] = acc;
+            err[i] = e;
+        }
+    }
+
     /// [`Row::sum_range`] for a row of exactly `N` terms.
     #[inline(always)]
     fn fused<const N: usize>(
@@ -332,6 +384,43 @@ impl<T: Real> ErrorNorm<T> {
         lanes.finish(n)
     }
 
+    /// The norm of `partial + hl·k_last` (the error estimate whose terms before the last
+    /// stage [`Row::sum_pair`] summed with the stage's input), without storing it: the bits
+    /// of [`ErrorNorm::embedded`] over the whole row. `None` for a masked or custom norm.
+    #[inline(always)]
+    fn embedded_last(&self, partial: &[T], hl: T, k_last: &[T], y0: &[T], y1: &[T]) -> Option<T> {
+        match (&self.mask, self.norm) {
+            (None, Norm::Rms) => Some(self.last_lanes::<true>(partial, hl, k_last, y0, y1)),
+            (None, Norm::Max) => Some(self.last_lanes::<false>(partial, hl, k_last, y0, y1)),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn last_lanes<const RMS: bool>(
+        &self,
+        partial: &[T],
+        hl: T,
+        k_last: &[T],
+        y0: &[T],
+        y1: &[T],
+    ) -> T {
+        let n = y0.len();
+        let (partial, k_last) = (&partial[..n], &k_last[..n]);
+        let (mut lanes, mut block) = (Lanes::<T, RMS>::new(), [T::zero(); 64]);
+        for lo in (0..n).step_by(64) {
+            let hi = (lo + 64).min(n);
+            let e = &mut block[..hi - lo];
+            for ((e, &p), &x) in e.iter_mut().zip(&partial[lo..hi]).zip(&k_last[lo..hi]) {
+                *e = p + hl * x;
+            }
+            let (y0, y1) = (&y0[lo..hi], &y1[lo..hi]);
+            let (atol, rtol) = (&self.atol[lo..hi], &self.rtol[lo..hi]);
+            scaled_lanes(e, y0, y1, atol, rtol, self.uniform, |l, x| lanes.add(l, x));
+        }
+        lanes.finish(n)
+    }
+
     /// [`ErrorNorm::dense`] for exactly `N < 8` components, in registers: the same
     /// eight lanes (lane `i` holds component `i`, the others 0) and the same sums.
     #[inline(always)]
@@ -472,6 +561,13 @@ pub struct RkIntegrator<'s, T: Real, S: OdeSystem<T> + ?Sized> {
     rows: Vec<Row<T>>,
     b: Row<T>,
     error: ErrorRows<T>,
+    /// An embedded FSAL pair's error row split at the last stage: its terms before it
+    /// (summed in the same pass as the last stage's input, which is `y_{n+1}`) and the
+    /// last stage's (nonzero) weight. `None` where that does not apply or a state is
+    /// under 8 long.
+    err_split: Option<(Row<T>, T)>,
+    /// Whether `err` holds the split's partial sum for the step just computed.
+    err_partial: bool,
     dense_degree: usize,
     dense: Vec<T>,
     // Options in T.
@@ -610,6 +706,25 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             ErrorEstimate::Embedded { weights, .. } => ErrorRows::Embedded(Row::new(weights)),
             ErrorEstimate::Dop853 { e5, e3 } => ErrorRows::Dop853(Row::new(e5), Row::new(e3)),
         };
+        let err_split = match &tableau.error {
+            ErrorEstimate::Embedded { weights, .. } if tableau.is_fsal() && dim >= 8 => {
+                let last = s - 1;
+                let before: Vec<f64> = weights
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &w)| if j < last { w } else { 0.0 })
+                    .collect();
+                let partial = Row::new(&before);
+                let w_last = weights.get(last).copied().filter(|&w| w != 0.0);
+                let pairs = matches!(
+                    (partial.idx.len(), Row::<T>::new(&tableau.b).idx.len()),
+                    (3, 3) | (5, 5) | (6, 6)
+                );
+                let only_before = weights.iter().skip(last + 1).all(|&w| w == 0.0);
+                w_last.filter(|_| pairs && only_before).map(|w| (partial, T::lit(w)))
+            }
+            _ => None,
+        };
         let degree = tableau.dense.weights.iter().map(Vec::len).max().unwrap_or(1);
         let mut dense = vec![T::zero(); total * degree];
         for (j, w) in tableau.dense.weights.iter().enumerate() {
@@ -638,6 +753,8 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             rows,
             b: Row::new(&tableau.b),
             error,
+            err_split,
+            err_partial: false,
             dense_degree: degree,
             dense,
             enorm: ErrorNorm {
@@ -789,7 +906,28 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// Computes all stages and `y_new` for a step of size `h` ending at `t_new`.
     fn stages(&mut self, h: T, t_new: T) -> Result<(), Error> {
         let s = self.stages;
+        self.err_partial = false;
         for i in 1..s {
+            if i == s - 1 && self.fsal {
+                if let Some((partial, _)) = &self.err_split {
+                    // y_{n+1} and the error's terms before the last stage in one pass.
+                    let dim = self.dim;
+                    let (row, y, k) = (&self.rows[i], &self.y, &self.k[..i * dim]);
+                    let (y_new, err) = (&mut self.y_new, &mut self.err);
+                    let paired = crate::simd::dispatch(
+                        dim,
+                        #[inline(always)]
+                        || row.sum_pair(partial, y, h, k, dim, y_new, err),
+                    );
+                    if paired.is_some() {
+                        self.err_partial = true;
+                        self.stats.nfe += 1;
+                        let (input, k_last) = (&self.y_new, &mut self.k[i * dim..(i + 1) * dim]);
+                        self.system.rhs(t_new, input, k_last).map_err(|e| rhs_failed(t_new, e))?;
+                        continue;
+                    }
+                }
+            }
             // The FSAL stage's input is y_{n+1} itself.
             let input = if self.fsal && i == s - 1 { &mut self.y_new } else { &mut self.ytmp };
             let ti = if self.c[i] == T::one() { t_new } else { self.t + self.c[i] * h };
@@ -816,6 +954,23 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         let dim = self.dim;
         match &self.error {
             ErrorRows::None => T::zero(),
+            ErrorRows::Embedded(_) if self.err_partial => {
+                let hl = self.err_split.as_ref().map_or(T::zero(), |&(_, w)| h * w);
+                let last = self.stages - 1;
+                let k_last = &self.k[last * dim..(last + 1) * dim];
+                let (enorm, partial, y, y_new) = (&self.enorm, &self.err, &self.y, &self.y_new);
+                if let Some(norm) = crate::simd::dispatch(
+                    dim,
+                    #[inline(always)]
+                    || enorm.embedded_last(partial, hl, k_last, y, y_new),
+                ) {
+                    return norm;
+                }
+                for (e, &x) in self.err[..dim].iter_mut().zip(k_last) {
+                    *e = *e + hl * x;
+                }
+                self.enorm.eval(&self.err, &self.y, &self.y_new)
+            }
             ErrorRows::Embedded(e) => {
                 if dim >= 8 {
                     let (enorm, k, y, y_new) = (&self.enorm, &self.k, &self.y, &self.y_new);
@@ -1151,6 +1306,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Method;
 
     fn bits(y: &[f64]) -> Vec<u64> {
         y.iter().map(|x| x.to_bits()).collect()
@@ -1165,6 +1321,47 @@ mod tests {
         for dim in [1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 100, 200] {
             kernels_match_the_baseline_code(dim);
         }
+    }
+
+    /// The last stage's input summed with the error's terms before it, and the error norm
+    /// finished from that partial sum, take the steps and give the bits of the unfused
+    /// path (error row summed in full, then its norm), for the three FSAL pairs, with
+    /// uniform and per-component tolerances, on a Van der Pol batch of 40 components.
+    #[test]
+    fn the_fused_last_stage_gives_the_bits_of_the_unfused_path() {
+        let n = 20;
+        let vdp = move |_t: f64, y: &[f64], dy: &mut [f64]| {
+            for i in 0..n {
+                dy[i] = y[n + i];
+                dy[n + i] = (1.0 - y[i] * y[i]) * y[n + i] - y[i];
+            }
+        };
+        let y0: Vec<f64> = (0..2 * n).map(|i| 2.0 * (i as f64 * 0.37).sin()).collect();
+        let each: Vec<f64> = (0..2 * n).map(|i| 1e-7 * (1.0 + i as f64 / 9.0)).collect();
+        let mut rejected = 0;
+        for method in [Method::Bosh3, Method::Dopri5, Method::Tsit5] {
+            for opts in [
+                Options::new(method).rtol(1e-7).atol(1e-7),
+                Options::new(method).rtol_per_component(each.clone()).atol(1e-8),
+            ] {
+                let run = |fused: bool| {
+                    let mut rk = RkIntegrator::<f64, _>::new(&vdp, 2 * n, &opts).unwrap();
+                    assert!(rk.err_split.is_some(), "{method}");
+                    if !fused {
+                        rk.err_split = None;
+                    }
+                    rk.init(0.0, &y0, 3.0).unwrap();
+                    while rk.t < 3.0 {
+                        rk.step().unwrap();
+                    }
+                    (bits(rk.y()), rk.stats())
+                };
+                let (fused, plain) = (run(true), run(false));
+                assert_eq!(fused, plain, "{method}");
+                rejected += fused.1.rejected;
+            }
+        }
+        assert!(rejected > 0, "a rejected step is exercised");
     }
 
     fn kernels_match_the_baseline_code(dim: usize) {
