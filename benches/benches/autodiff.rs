@@ -7,7 +7,8 @@
 //! from which `cargo xtask bench` reports GFLOP/s; the MLP's graph cases also print
 //! `FLOOR <case> <flops> <tanh elements>` and the `tanh` case `TANH <case> <elements>`,
 //! from which it reports each case's floor: its products at the run's best product rate
-//! plus its `tanh` at the measured time per element.
+//! plus its `tanh` at the measured time per element. Cases ending in `_f32` replay the same
+//! graphs in single precision (`Executor<f32>`); their floors use the `f32` rates.
 
 use autodiff::layers::{Activation, Conv2d, Mlp};
 use autodiff::{Axis, ConvGeometry, Executor, Graph, Mat, Rng, Var};
@@ -141,6 +142,17 @@ fn bench_mlp(c: &mut Criterion) {
             group.bench_function(BenchmarkId::from_parameter(&id), |b| {
                 b.iter(|| exe.run(&f.g, &[black_box(&x), black_box(&a)]).unwrap())
             });
+            if batch == 512 {
+                // The same graph replayed in single precision.
+                let mut exe = Executor::<f32>::build(&f.g, outs).unwrap();
+                let (x, a) = (x.map(|v| v as f32), a.map(|v| v as f32));
+                let id = format!("{name}/{batch}_f32");
+                println!("FLOPS mlp_2_64_64_2/{id} {flops}");
+                println!("FLOOR mlp_2_64_64_2/{id} {flops} {tanh}");
+                group.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                    b.iter(|| exe.run(&f.g, &[black_box(&x), black_box(&a)]).unwrap())
+                });
+            }
         }
         let mut bare = Bare::new(batch);
         let fwd_flops = 2 * batch * (2 * 64 + 64 * 64 + 64 * 2);
@@ -230,6 +242,16 @@ fn bench_matmul(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(&id), |bch| {
             bch.iter(|| exe.run(&g, &[black_box(&av), black_box(&bv)]).unwrap())
         });
+        if m == 512 || n == 512 || k == 512 {
+            // The T2 field's products in single precision.
+            let mut exe = Executor::<f32>::build(&g, &[y]).unwrap();
+            let (av, bv) = (av.map(|v| v as f32), bv.map(|v| v as f32));
+            let id = format!("{id}_f32");
+            println!("FLOPS matmul/{id} {}", product_flops(&g, &[y]));
+            group.bench_function(BenchmarkId::from_parameter(&id), |bch| {
+                bch.iter(|| exe.run(&g, &[black_box(&av), black_box(&bv)]).unwrap())
+            });
+        }
     }
     group.finish();
 }
@@ -245,6 +267,12 @@ fn bench_tanh(c: &mut Criterion) {
     let mut exe = Executor::new(&g, &[y]).unwrap();
     println!("TANH elementwise/tanh_512x64 {}", 512 * 64);
     group.bench_function("tanh_512x64", |b| b.iter(|| exe.run(&g, &[black_box(&xv)]).unwrap()));
+    let mut exe32 = Executor::<f32>::build(&g, &[y]).unwrap();
+    let xv32 = xv.map(|v| v as f32);
+    println!("TANH elementwise/tanh_512x64_f32 {}", 512 * 64);
+    group.bench_function("tanh_512x64_f32", |b| {
+        b.iter(|| exe32.run(&g, &[black_box(&xv32)]).unwrap())
+    });
     // The fused kernel `tanh_grad(a, t) = a ⊙ (1 − t²)` (tanh's backward, one pass) beside
     // the four passes it replaces (square, negate, add 1, multiply).
     let mut rng = Rng::new(7);

@@ -40,7 +40,9 @@ def main():
     print("| task | diffrax ms (min) | diffrax NFE | ours ms (min) | ours NFE "
           "| ours / diffrax (of minima) | ours: rel. error of dL/dz0, dL/dθ |")
     print("|---|---|---|---|---|---|---|")
-    ratios = {"t1": [], "t2": [], "t3": []}
+    # Single-precision tasks (`_f32`) are their own group.
+    group = lambda task: task[:2] + (" f32" if task.endswith("_f32") else "")  # noqa: E731
+    ratios = {}
     for task, o in ours.items():
         p = peer.get(task)
         if p is None:
@@ -51,7 +53,7 @@ def main():
             print(f"warning: {task}: losses differ, ours {o['loss']} diffrax {p['loss']}",
                   file=sys.stderr)
         r, rmin = o["ms"] / p["ms"], o["min_ms"] / p["min_ms"]
-        ratios[task[:2]].append((r, rmin))
+        ratios.setdefault(group(task), []).append((r, rmin))
         err = (f"{o['err_z0']:.1e}, {o['err_params']:.1e}" if "err_z0" in o else "")
         print(f"| {task} | {p['ms']:.3f} ({p['min_ms']:.3f}) | {p['nfe']} "
               f"| {o['ms']:.3f} ({o['min_ms']:.3f}) | {o['nfe']} "

@@ -1,7 +1,9 @@
 """The peers' tasks T1, T2 (issue #16) and T3 (issue #12) in diffrax, from the inputs `peers
 inputs` writes.
 
-Usage: python diffrax_tasks.py INPUTS.json
+Usage: python diffrax_tasks.py INPUTS.json [--f32]
+With --f32 it runs only T2's forward solve in single precision (`t2_forward_f32`: jax's
+default 32-bit mode, the inputs rounded to float32), as a diffrax user training in f32 would.
 Prints one JSON line per task, like `peers time`: median and minimum milliseconds over the repeats
 (compile excluded: every function is jitted and run 3 times first), the steps diffrax
 took, its NFE estimate and the loss. Pinned versions: jax 0.10.2, diffrax 0.7.2,
@@ -15,7 +17,8 @@ import time
 
 import jax
 
-jax.config.update("jax_enable_x64", True)
+F32 = "--f32" in sys.argv[2:]
+jax.config.update("jax_enable_x64", not F32)
 import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -83,6 +86,10 @@ def t2(inputs):
 
     zt, steps, accepted = forward(params, z0)
     ms = median_ms(lambda: forward(params, z0))
+    if F32:
+        assert zt.dtype == jnp.float32, zt.dtype
+        line("t2_forward_f32", ms, 6 * int(steps) + 2, accepted, jnp.sum(zt ** 2))
+        return
     line("t2_forward", ms, 6 * int(steps) + 2, accepted, jnp.sum(zt ** 2))
 
     for task, adjoint in [("t2_backsolve", diffrax.BacksolveAdjoint()),
@@ -194,11 +201,13 @@ def t1(inputs):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: python diffrax_tasks.py INPUTS.json")
+    if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and not F32):
+        sys.exit("usage: python diffrax_tasks.py INPUTS.json [--f32]")
     with open(sys.argv[1]) as f:
         inputs = json.load(f)
     t2(inputs)
+    if F32:
+        return
     t3(inputs)
     t1(inputs)
 

@@ -17,5 +17,7 @@ for _ in $(seq "${ROUNDS:-3}"); do
     RAYON_NUM_THREADS=1 taskset -c 0 ./target/release/peers time "$out/inputs.json" >> "$out/ours.jsonl"
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
         taskset -c 0 "$python" benches/peers/diffrax_tasks.py "$out/inputs.json" >> "$out/diffrax.jsonl"
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
+        taskset -c 0 "$python" benches/peers/diffrax_tasks.py "$out/inputs.json" --f32 >> "$out/diffrax.jsonl"
 done
 python3 benches/peers/compare.py "$out/ours.jsonl" "$out/diffrax.jsonl" | tee "$out/table.md"

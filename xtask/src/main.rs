@@ -380,7 +380,11 @@ fn bench(filter: Option<&str>) -> Result<()> {
             .join("new/estimates.json");
         std::fs::read_to_string(&estimates).ok().and_then(|j| mean_ns(&j))
     };
-    let (mut peak, mut tanh_ns, mut floors) = (None::<(f64, String)>, None::<f64>, Vec::new());
+    // Rates and floors per precision: cases ending in `_f32` run in single precision.
+    let precision = |case: &str| usize::from(case.ends_with("_f32"));
+    let mut peak: [Option<(f64, String)>; 2] = [None, None];
+    let mut tanh_ns: [Option<f64>; 2] = [None, None];
+    let mut floors = Vec::new();
     for line in stdout.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (kind, case, raw) = match fields[..] {
@@ -391,8 +395,9 @@ fn bench(filter: Option<&str>) -> Result<()> {
             continue;
         }
         let time = mean_of(case);
+        let p = precision(case);
         match (kind, time) {
-            ("TANH", Some(ns)) => tanh_ns = raw.parse::<f64>().ok().map(|n| ns / n),
+            ("TANH", Some(ns)) => tanh_ns[p] = raw.parse::<f64>().ok().map(|n| ns / n),
             ("FLOOR", Some(ns)) => {
                 let extra = fields.get(3).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
                 floors.push((case.to_string(), ns, raw.parse::<f64>().unwrap_or(0.0), extra));
@@ -408,8 +413,9 @@ fn bench(filter: Option<&str>) -> Result<()> {
         let (nfe, gflops) = match (kind, time) {
             ("NFE", _) => (raw.to_string(), "-".to_string()),
             (_, Some(ns)) => {
-                if case.starts_with("matmul/") && peak.as_ref().is_none_or(|p| count / ns > p.0) {
-                    peak = Some((count / ns, case.to_string()));
+                if case.starts_with("matmul/") && peak[p].as_ref().is_none_or(|q| count / ns > q.0)
+                {
+                    peak[p] = Some((count / ns, case.to_string()));
                 }
                 ("-".to_string(), format!("{:.2}", count / ns))
             }
@@ -417,15 +423,23 @@ fn bench(filter: Option<&str>) -> Result<()> {
         };
         println!("{case:<44} {shown:>14} {nfe:>10} {gflops:>10}");
     }
-    if let (Some((rate, at)), Some(tanh), false) = (&peak, tanh_ns, floors.is_empty()) {
-        println!(
-            "\nfloors: products at this run's best product rate, {rate:.1} GFLOP/s ({at}), \
-             plus tanh at {tanh:.2} ns per element"
-        );
-        println!("{:<44} {:>14} {:>14} {:>10}", "case", "time", "floor", "x floor");
-        for (case, ns, flops, tanh_elems) in floors {
-            let floor = flops / rate + tanh_elems * tanh;
-            println!("{case:<44} {:>14} {:>14} {:>10.2}", fmt_ns(ns), fmt_ns(floor), ns / floor);
+    for (p, name) in ["f64", "f32"].into_iter().enumerate() {
+        let ours: Vec<_> = floors.iter().filter(|f| precision(&f.0) == p).collect();
+        if let (Some((rate, at)), Some(tanh), false) = (&peak[p], tanh_ns[p], ours.is_empty()) {
+            println!(
+                "\n{name} floors: products at this run's best {name} product rate, {rate:.1} \
+                 GFLOP/s ({at}), plus tanh at {tanh:.2} ns per element"
+            );
+            println!("{:<44} {:>14} {:>14} {:>10}", "case", "time", "floor", "x floor");
+            for (case, ns, flops, tanh_elems) in ours {
+                let floor = flops / rate + tanh_elems * tanh;
+                println!(
+                    "{case:<44} {:>14} {:>14} {:>10.2}",
+                    fmt_ns(*ns),
+                    fmt_ns(floor),
+                    ns / floor
+                );
+            }
         }
     }
     if filter.is_some() {

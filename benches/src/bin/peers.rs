@@ -11,10 +11,11 @@
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Gradients, Strategy};
 use autodiff::layers::{Activation, Linear};
-use autodiff::{Graph, Mat, Rng};
+use autodiff::{Executor, Graph, Mat, Rng, Var};
 use ode_solvers::problems::{arenstorf, arenstorf_rhs, lotka_volterra, lotka_volterra_rhs};
-use ode_solvers::{odeint, Method, Options};
+use ode_solvers::{odeint, Fallible, Method, Options, RhsError};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::time::Instant;
 
 /// One `nn.Linear` layer: `weight` is `out × in`.
@@ -105,11 +106,18 @@ fn field(inputs: &Inputs) -> Result<AutodiffField, String> {
 
 /// The inputs' MLP field on a batch of `batch` rows.
 fn field_for(inputs: &Inputs, batch: usize) -> Result<AutodiffField, String> {
+    let (g, _, h) = mlp_graph(inputs, batch)?;
+    AutodiffField::new(g, h).map_err(|e| e.to_string())
+}
+
+/// The inputs' MLP as a graph on a batch of `batch` rows: the graph, its input and output.
+fn mlp_graph(inputs: &Inputs, batch: usize) -> Result<(Graph, Var, Var), String> {
     if inputs.layers.iter().any(|l| l.weight.is_empty() || l.weight[0].is_empty()) {
         return Err("layers: an empty weight".into());
     }
     let mut g = Graph::new();
-    let mut h = g.input(batch, 2);
+    let x = g.input(batch, 2);
+    let mut h = x;
     for (l, layer) in inputs.layers.iter().enumerate() {
         let (out, inp) = (layer.weight.len(), layer.weight[0].len());
         let w = Mat::from_fn(inp, out, |i, o| layer.weight[o][i]);
@@ -121,7 +129,35 @@ fn field_for(inputs: &Inputs, batch: usize) -> Result<AutodiffField, String> {
             h = Activation::Tanh.apply(&mut g, h).map_err(|e| e.to_string())?;
         }
     }
-    AutodiffField::new(g, h).map_err(|e| e.to_string())
+    Ok((g, x, h))
+}
+
+/// T2's forward solve in single precision: the same graph replayed by an
+/// `Executor<f32>`, Dopri5 in `f32` at the same tolerances; `err_z1` is the final state's
+/// largest difference from the `f64` solve's, relative to its largest entry.
+fn time_t2_forward_f32(inputs: &Inputs, z1_f64: &[f64]) -> Result<(), String> {
+    let batch = inputs.z0.len();
+    let (g, x, y) = mlp_graph(inputs, batch)?;
+    let exe = RefCell::new(Executor::<f32>::build(&g, &[y]).map_err(|e| e.to_string())?);
+    let f = Fallible(|_t: f32, z: &[f32], dz: &mut [f32]| -> Result<(), RhsError> {
+        let mut exe = exe.borrow_mut();
+        exe.set_input(&g, x, z).map_err(RhsError::new)?;
+        exe.replay(&g).map_err(RhsError::new)?;
+        dz.copy_from_slice(exe.value(y).as_slice());
+        Ok(())
+    });
+    let z0: Vec<f32> = (0..2).flat_map(|j| inputs.z0.iter().map(move |r| r[j] as f32)).collect();
+    let ts = [0.0f32, inputs.t1 as f32];
+    let opts = Options::new(Method::Dopri5).rtol(inputs.rtol).atol(inputs.rtol);
+    let sol = odeint(&f, &z0, &ts, &opts).map_err(|e| e.to_string())?;
+    let z1: Vec<f64> = sol.ys[1].iter().map(|&v| f64::from(v)).collect();
+    let loss = z1.iter().map(|x| x * x).sum::<f64>();
+    let ms = median_ms(|| {
+        let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts));
+    });
+    let extra = format!(", \"err_z1\": {:.3e}", rel_error(&z1, z1_f64));
+    line("t2_forward_f32", ms, sol.stats.nfe.to_string(), sol.stats.accepted, loss, &extra);
+    Ok(())
 }
 
 /// Median and minimum wall time in milliseconds of `f` over at least 10 runs and at least
@@ -172,6 +208,9 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
             let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts.forward));
         });
         line("t2_forward", ms, sol.stats.nfe.to_string(), sol.stats.accepted, final_loss, "");
+    }
+    if "t2_forward_f32".contains(filter) {
+        time_t2_forward_f32(inputs, &sol.ys[1])?;
     }
     let reference_opts = AdjointOptions::new(
         Options::new(Method::Dop853).rtol(1e-12).atol(1e-12).max_steps(1_000_000),

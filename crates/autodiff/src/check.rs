@@ -67,16 +67,21 @@ fn draw(rng: &mut Rng, shape: (usize, usize), domain: Domain) -> Result<Mat, Err
     })
 }
 
-/// Checks `case` at sizes `dims` with inputs drawn from `seed`: gradients and
-/// Hessian-vector products with respect to the inputs and every parameter the case adds.
-pub fn check_case(
-    case: &Case,
-    dims: (usize, usize, usize),
-    seed: u64,
-) -> Result<CheckResult, Error> {
+/// A case's graph with its checked outputs: `L = Σ w ⊙ y`, the gradients of `L` with
+/// respect to the inputs and parameters, `s = Σ_k Σ u_k ⊙ ∂L/∂x_k` and its gradients.
+struct Checked {
+    g: Graph,
+    values: Vec<Mat>,
+    loss: Var,
+    s: Var,
+    grads: Vec<Var>,
+    hvps: Vec<Var>,
+}
+
+fn build_checked(case: &Case, dims: (usize, usize, usize), seed: u64) -> Result<Checked, Error> {
     let mut rng = Rng::new(seed);
     let shapes = (case.shapes)(dims.0, dims.1, dims.2);
-    let mut values: Vec<Mat> =
+    let values: Vec<Mat> =
         shapes.iter().map(|&s| draw(&mut rng, s, case.domain)).collect::<Result<_, _>>()?;
     let mut g = Graph::new();
     let xs: Vec<Var> = shapes.iter().map(|&(r, c)| g.input(r, c)).collect();
@@ -97,6 +102,58 @@ pub fn check_case(
         s = g.add(s, t)?;
     }
     let hvps = g.grad(s, &wrt)?;
+    Ok(Checked { g, values, loss, s, grads, hvps })
+}
+
+/// Evaluates `case`'s checked outputs (the loss, its gradients, `s` and its Hessian-vector
+/// products, as in [`check_case`]) in `T` and in `f64` on the same data (inputs and
+/// parameters rounded to `T`), and returns the largest difference
+/// of an entry, relative to the largest magnitude of its output (at least 1): how much
+/// precision an `Executor<T>` keeps on this operation.
+pub fn precision_case<T: crate::Real>(
+    case: &Case,
+    dims: (usize, usize, usize),
+    seed: u64,
+) -> Result<f64, Error> {
+    let Checked { mut g, mut values, loss, s, grads, hvps } = build_checked(case, dims, seed)?;
+    // Both runs see the same numbers (the inputs and parameters rounded to `T`), so the
+    // difference is the arithmetic's alone, not the rounding of the data.
+    for p in g.params_mut() {
+        *p = T::of(*p).widen();
+    }
+    for v in &mut values {
+        v.apply(|x| *x = T::of(*x).widen());
+    }
+    let mut outputs = vec![loss, s];
+    outputs.extend(&grads);
+    outputs.extend(&hvps);
+    let mut wide = Executor::new(&g, &outputs)?;
+    wide.run(&g, &values.iter().collect::<Vec<_>>())?;
+    let narrow_values: Vec<nalgebra::DMatrix<T>> = values.iter().map(|m| m.map(T::of)).collect();
+    let mut narrow = Executor::<T>::build(&g, &outputs)?;
+    narrow.run(&g, &narrow_values.iter().collect::<Vec<_>>())?;
+    let mut worst = 0.0f64;
+    for &o in &outputs {
+        let (a, b) = (wide.value(o), narrow.value(o));
+        let scale = a.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        for (x, y) in a.iter().zip(b.iter()) {
+            worst = worst.max((x - y.widen()).abs() / scale);
+        }
+    }
+    if !worst.is_finite() {
+        return Err(Error::NonFinite { what: "precision check difference" });
+    }
+    Ok(worst)
+}
+
+/// Checks `case` at sizes `dims` with inputs drawn from `seed`: gradients and
+/// Hessian-vector products with respect to the inputs and every parameter the case adds.
+pub fn check_case(
+    case: &Case,
+    dims: (usize, usize, usize),
+    seed: u64,
+) -> Result<CheckResult, Error> {
+    let Checked { mut g, mut values, loss, s, grads, hvps } = build_checked(case, dims, seed)?;
     let mut outputs = vec![loss, s];
     outputs.extend(&grads);
     outputs.extend(&hvps);

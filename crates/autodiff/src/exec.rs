@@ -3,10 +3,11 @@
 //! and replays the graph on new inputs without allocating.
 
 use crate::backward::operands;
-use crate::fastmath;
 use crate::gemm::{gemm, pack_len, Strided};
 use crate::graph::{Axis, Binary, Graph, Mat, Op, Unary, Var};
+use crate::real::Real;
 use crate::Error;
+use nalgebra::DMatrix;
 
 /// Replays a graph: evaluates the nodes needed for chosen outputs into preallocated
 /// buffers. `run` allocates nothing.
@@ -30,22 +31,41 @@ use crate::Error;
 /// assert!(exe.value(y).is_empty()); // an intermediate: its buffer is shared
 /// # Ok::<(), autodiff::Error>(())
 /// ```
+///
+/// The element type `T` is `f64` unless asked otherwise: [`Executor::build`] plans an
+/// `Executor<f32>`, which replays the same graph in single precision (see [`Real`]).
+///
+/// ```
+/// use autodiff::{Executor, Graph, Mat, Mat32};
+/// let mut g = Graph::new();
+/// let x = g.input(2, 3);
+/// let w = g.param("w", &Mat::from_row_slice(3, 1, &[0.5, -1.0, 2.0]));
+/// let h = g.matmul(x, w)?;
+/// let y = g.tanh(h)?;
+/// let mut exe = Executor::<f32>::build(&g, &[y])?;
+/// exe.run(&g, &[&Mat32::from_element(2, 3, 0.25)])?;
+/// assert!((exe.value(y)[0] - 0.375f32.tanh()).abs() < 1e-6);
+/// # Ok::<(), autodiff::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub struct Executor {
+pub struct Executor<T: Real = f64> {
     /// The graph planned for (`Graph::id`) and its node count then.
     graph: (u64, usize),
     /// Values that outlive a run: the inputs, constants and outputs.
-    kept: Vec<Mat>,
+    kept: Vec<DMatrix<T>>,
     /// Work buffers of the other planned nodes, each shared by nodes whose lifetimes do
     /// not overlap.
-    work: Vec<Vec<f64>>,
+    work: Vec<Vec<T>>,
     /// Where each node's value lives.
     loc: Vec<Loc>,
     plan: Vec<usize>,
     /// Panel buffer of the matrix-product kernel.
-    scratch: Vec<f64>,
+    scratch: Vec<T>,
+    /// The graph's parameters converted to `T` at each replay (empty where `T` is `f64`:
+    /// those are read from the graph).
+    params: Vec<T>,
     /// Returned by [`Executor::value`] for nodes without a kept value.
-    empty: Mat,
+    empty: DMatrix<T>,
 }
 
 /// Where a node's value lives in an [`Executor`].
@@ -60,15 +80,24 @@ enum Loc {
 }
 
 /// Read access to the values of a run in progress.
-struct Values<'a> {
-    kept: &'a [Mat],
-    work: &'a [Vec<f64>],
+struct Values<'a, T> {
+    kept: &'a [DMatrix<T>],
+    work: &'a [Vec<T>],
     loc: &'a [Loc],
+    params: &'a [T],
 }
 
-impl Executor {
-    /// Plans the evaluation of `outputs`, assigns buffers and allocates them.
+impl Executor<f64> {
+    /// Plans the evaluation of `outputs` in `f64`, assigns buffers and allocates them
+    /// ([`Executor::build`] for `f32`).
     pub fn new(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
+        Self::build(g, outputs)
+    }
+}
+
+impl<T: Real> Executor<T> {
+    /// Plans the evaluation of `outputs` in `T`, assigns buffers and allocates them.
+    pub fn build(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
         let n = g.nodes.len();
         // Every value must fit in memory's address space: refuse forged sizes up front
         // instead of overflowing (or aborting) while allocating.
@@ -76,7 +105,7 @@ impl Executor {
             node.shape
                 .0
                 .checked_mul(node.shape.1)
-                .and_then(|e| e.checked_mul(8))
+                .and_then(|e| e.checked_mul(std::mem::size_of::<T>()))
                 .is_none_or(|b| b > isize::MAX as usize)
         }) {
             return Err(Error::InvalidArgument {
@@ -114,8 +143,8 @@ impl Executor {
             if keep {
                 loc[i] = Loc::Kept(kept.len());
                 kept.push(match node.op {
-                    Op::Constant(c) => g.constants[c].clone(),
-                    _ => Mat::zeros(node.shape.0, node.shape.1),
+                    Op::Constant(c) => g.constants[c].map(T::of),
+                    _ => DMatrix::zeros(node.shape.0, node.shape.1),
                 });
             }
         }
@@ -164,22 +193,27 @@ impl Executor {
                 }
             }
         }
-        let work = caps.iter().map(|&cap| vec![0.0; cap]).collect();
-        let scratch_len = plan_scratch(g, &needed);
+        let work = caps.iter().map(|&cap| vec![T::zero(); cap]).collect();
+        let scratch_len = plan_scratch::<T>(g, &needed);
+        let params = match T::native(&g.params) {
+            Some(_) => Vec::new(),
+            None => Vec::with_capacity(g.params.len()),
+        };
         Ok(Executor {
             graph: (g.id, n),
             kept,
             work,
             loc,
             plan,
-            scratch: vec![0.0; scratch_len],
-            empty: Mat::zeros(0, 0),
+            scratch: vec![T::zero(); scratch_len],
+            params,
+            empty: DMatrix::zeros(0, 0),
         })
     }
 
     /// Evaluates the planned nodes for `inputs` (one per `Graph::input`, in order) and the
     /// graph's current parameters.
-    pub fn run(&mut self, g: &Graph, inputs: &[&Mat]) -> Result<(), Error> {
+    pub fn run(&mut self, g: &Graph, inputs: &[&DMatrix<T>]) -> Result<(), Error> {
         self.check_graph(g)?;
         if inputs.len() != g.inputs.len() {
             return Err(Error::InputCount { expected: g.inputs.len(), got: inputs.len() });
@@ -203,7 +237,7 @@ impl Executor {
     /// Writes `data` (column-major, the input's length) into the buffer of input `v`, for
     /// a later [`Executor::replay`]; the value stays until it is set again. An input the
     /// planned outputs do not read is accepted and ignored.
-    pub fn set_input(&mut self, g: &Graph, v: Var, data: &[f64]) -> Result<(), Error> {
+    pub fn set_input(&mut self, g: &Graph, v: Var, data: &[T]) -> Result<(), Error> {
         self.check_graph(g)?;
         let node = g.node(v)?;
         if !matches!(node.op, Op::Input(_)) {
@@ -230,6 +264,12 @@ impl Executor {
     /// [`Executor::set_input`]) and the graph's current parameters. Allocates nothing.
     pub fn replay(&mut self, g: &Graph) -> Result<(), Error> {
         self.check_graph(g)?;
+        let native = T::native(&g.params);
+        if native.is_none() {
+            self.params.clear();
+            self.params.extend(g.params.iter().map(|&p| T::of(p)));
+        }
+        let params = native.unwrap_or(&self.params);
         for k in 0..self.plan.len() {
             let i = self.plan[k];
             let (r, c) = g.nodes[i].shape;
@@ -237,14 +277,16 @@ impl Executor {
             // other buffers, see `new`); moving a `Vec` or an empty `Mat` allocates nothing.
             match self.loc[i] {
                 Loc::Kept(j) => {
-                    let mut out = std::mem::replace(&mut self.kept[j], Mat::zeros(0, 0));
-                    let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc };
+                    let mut out = std::mem::replace(&mut self.kept[j], DMatrix::zeros(0, 0));
+                    let vals =
+                        Values { kept: &self.kept, work: &self.work, loc: &self.loc, params };
                     eval_node(g, &vals, i, &mut self.scratch, out.as_mut_slice());
                     self.kept[j] = out;
                 }
                 Loc::Work(s) => {
                     let mut out = std::mem::take(&mut self.work[s]);
-                    let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc };
+                    let vals =
+                        Values { kept: &self.kept, work: &self.work, loc: &self.loc, params };
                     eval_node(g, &vals, i, &mut self.scratch, &mut out[..r * c]);
                     self.work[s] = out;
                 }
@@ -271,7 +313,7 @@ impl Executor {
     /// The value of an output or an input after the last `run`; an empty matrix for any
     /// other node (intermediates share buffers), for a node not planned and for
     /// parameters, which live in [`Graph::params`].
-    pub fn value(&self, v: Var) -> &Mat {
+    pub fn value(&self, v: Var) -> &DMatrix<T> {
         match self.loc.get(v.0) {
             Some(&Loc::Kept(j)) => &self.kept[j],
             _ => &self.empty,
@@ -282,14 +324,15 @@ impl Executor {
     pub fn buffer_bytes(&self) -> usize {
         let kept: usize = self.kept.iter().map(|m| m.len()).sum();
         let work: usize = self.work.iter().map(Vec::len).sum();
-        (kept + work) * std::mem::size_of::<f64>()
+        (kept + work) * std::mem::size_of::<T>()
     }
 
     /// Copies the values of `vars` (outputs of this executor, inputs or parameters) one
     /// after the other (each column-major) into `out`, e.g. the parameter gradients into
     /// one flat vector. Parameters are read from `g`.
-    pub fn gather(&self, g: &Graph, vars: &[Var], out: &mut [f64]) -> Result<(), Error> {
-        let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc };
+    pub fn gather(&self, g: &Graph, vars: &[Var], out: &mut [T]) -> Result<(), Error> {
+        // Parameters are converted from the graph here (a replay's copy may be stale).
+        let vals = Values { kept: &self.kept, work: &self.work, loc: &self.loc, params: &[] };
         let mut at = 0;
         for &v in vars {
             let node = g.node(v)?;
@@ -301,8 +344,8 @@ impl Executor {
                     detail: format!("node {} is not an output of this executor", v.0),
                 });
             }
-            let data = data(g, &vals, v);
-            let end = at + data.len();
+            let (r, c) = node.shape;
+            let end = at + r * c;
             if end > out.len() {
                 return Err(Error::ShapeMismatch {
                     op: "gather",
@@ -310,7 +353,16 @@ impl Executor {
                     got: (out.len(), 1),
                 });
             }
-            out[at..end].copy_from_slice(data);
+            match node.op {
+                Op::Param(p) => {
+                    let b = &g.blocks[p];
+                    let src = &g.params[b.offset..b.offset + b.shape.0 * b.shape.1];
+                    for (o, &x) in out[at..end].iter_mut().zip(src) {
+                        *o = T::of(x);
+                    }
+                }
+                _ => out[at..end].copy_from_slice(data(g, &vals, v)),
+            }
             at = end;
         }
         if at != out.len() {
@@ -325,7 +377,7 @@ impl Executor {
 }
 
 /// The packing space the planned products need: the largest left-operand panel set.
-fn plan_scratch(g: &Graph, needed: &[bool]) -> usize {
+fn plan_scratch<T>(g: &Graph, needed: &[bool]) -> usize {
     g.nodes
         .iter()
         .enumerate()
@@ -334,7 +386,7 @@ fn plan_scratch(g: &Graph, needed: &[bool]) -> usize {
             Op::MatMul { a, ta, .. } => {
                 let (r, c) = g.nodes[a.0].shape;
                 let (m, k) = if ta { (c, r) } else { (r, c) };
-                Some(pack_len(m, k))
+                Some(pack_len::<T>(m, k))
             }
             _ => None,
         })
@@ -346,7 +398,7 @@ fn plan_scratch(g: &Graph, needed: &[bool]) -> usize {
 pub fn eval(g: &Graph, outputs: &[Var], inputs: &[&Mat]) -> Result<Vec<Mat>, Error> {
     let mut exe = Executor::new(g, outputs)?;
     exe.run(g, inputs)?;
-    let vals = Values { kept: &exe.kept, work: &exe.work, loc: &exe.loc };
+    let vals = Values { kept: &exe.kept, work: &exe.work, loc: &exe.loc, params: &g.params };
     Ok(outputs
         .iter()
         .map(|&v| {
@@ -357,11 +409,11 @@ pub fn eval(g: &Graph, outputs: &[Var], inputs: &[&Mat]) -> Result<Vec<Mat>, Err
 }
 
 /// Column-major data of an evaluated node (empty for one without a value).
-fn data<'a>(g: &'a Graph, vals: &Values<'a>, v: Var) -> &'a [f64] {
+fn data<'a, T>(g: &'a Graph, vals: &Values<'a, T>, v: Var) -> &'a [T] {
     match g.nodes[v.0].op {
         Op::Param(p) => {
             let b = &g.blocks[p];
-            &g.params[b.offset..b.offset + b.shape.0 * b.shape.1]
+            vals.params.get(b.offset..b.offset + b.shape.0 * b.shape.1).unwrap_or(&[])
         }
         _ => match vals.loc[v.0] {
             Loc::Kept(j) => vals.kept[j].as_slice(),
@@ -376,15 +428,15 @@ fn data<'a>(g: &'a Graph, vals: &Values<'a>, v: Var) -> &'a [f64] {
 
 /// `c = op(a) · op(b)` for column-major operands, transposes taken by strides; `pack`
 /// is the kernel's panel buffer.
-fn matmul(
-    a: &[f64],
+fn matmul<T: Real>(
+    a: &[T],
     sa: (usize, usize),
     ta: bool,
-    b: &[f64],
+    b: &[T],
     sb: (usize, usize),
     tb: bool,
-    pack: &mut [f64],
-    c: &mut [f64],
+    pack: &mut [T],
+    c: &mut [T],
 ) {
     // (rows, cols, row stride, column stride) of op(x) for a column-major x.
     let op = |s: (usize, usize), t: bool| if t { (s.1, s.0, s.0, 1) } else { (s.0, s.1, 1, s.0) };
@@ -402,91 +454,101 @@ fn matmul(
 }
 
 #[inline(always)]
-fn apply_unary(f: Unary, x: f64) -> f64 {
+fn apply_unary<T: Real>(f: Unary, x: T) -> T {
+    let zero = T::zero();
     match f {
-        Unary::Tanh => fastmath::tanh::<false>(x),
-        Unary::Sigmoid => fastmath::sigmoid::<false>(x),
-        Unary::Softplus => x.max(0.0) + fastmath::exp::<false>(-x.abs()).ln_1p(),
-        Unary::Relu => x.max(0.0),
+        Unary::Tanh => x.fast_tanh::<false>(),
+        Unary::Sigmoid => x.fast_sigmoid::<false>(),
+        Unary::Softplus => x.max(zero) + (-x.abs()).fast_exp::<false>().ln_1p(),
+        Unary::Relu => x.max(zero),
         Unary::Elu(a) => {
-            if x > 0.0 {
+            if x > zero {
                 x
             } else {
-                a * x.exp_m1()
+                T::of(a) * x.exp_m1()
             }
         }
-        Unary::Swish => x * fastmath::sigmoid::<false>(x),
-        Unary::Exp => fastmath::exp::<false>(x),
+        Unary::Swish => x * x.fast_sigmoid::<false>(),
+        Unary::Exp => x.fast_exp::<false>(),
         Unary::Log => x.ln(),
         Unary::Sqrt => x.sqrt(),
         Unary::Square => x * x,
         Unary::Abs => x.abs(),
         Unary::Step => {
-            if x > 0.0 {
-                1.0
+            if x > zero {
+                T::one()
             } else {
-                0.0
+                zero
             }
         }
         Unary::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
+            if x > zero {
+                T::one()
+            } else if x < zero {
+                -T::one()
             } else {
-                0.0
+                zero
             }
         }
         Unary::Neg => -x,
-        Unary::Scale(c) => c * x,
-        Unary::AddScalar(c) => x + c,
+        Unary::Scale(c) => T::of(c) * x,
+        Unary::AddScalar(c) => x + T::of(c),
         Unary::PowI(n) => x.powi(n),
     }
 }
 
 /// `out = f(xs)` element-wise, one straight loop per function.
 #[inline(always)]
-fn unary_body<const FMA: bool>(f: Unary, out: &mut [f64], xs: &[f64]) {
+fn unary_body<T: Real, const FMA: bool>(f: Unary, out: &mut [T], xs: &[T]) {
     #[inline(always)]
-    fn map(out: &mut [f64], xs: &[f64], f: impl Fn(f64) -> f64) {
+    fn map<T: Real>(out: &mut [T], xs: &[T], f: impl Fn(T) -> T) {
         for (o, &v) in out.iter_mut().zip(xs) {
             *o = f(v);
         }
     }
+    let zero = T::zero();
     match f {
-        Unary::Tanh => map(out, xs, fastmath::tanh::<FMA>),
-        Unary::Sigmoid => map(out, xs, fastmath::sigmoid::<FMA>),
-        Unary::Exp => map(out, xs, fastmath::exp::<FMA>),
-        Unary::Softplus => map(out, xs, |x| x.max(0.0) + fastmath::exp::<FMA>(-x.abs()).ln_1p()),
-        Unary::Swish => map(out, xs, |x| x * fastmath::sigmoid::<FMA>(x)),
+        Unary::Tanh => map(out, xs, T::fast_tanh::<FMA>),
+        Unary::Sigmoid => map(out, xs, T::fast_sigmoid::<FMA>),
+        Unary::Exp => map(out, xs, T::fast_exp::<FMA>),
+        Unary::Softplus => map(out, xs, |x| x.max(zero) + (-x.abs()).fast_exp::<FMA>().ln_1p()),
+        Unary::Swish => map(out, xs, |x| x * x.fast_sigmoid::<FMA>()),
         Unary::Square => map(out, xs, |v| v * v),
         Unary::Neg => map(out, xs, |v| -v),
-        Unary::Scale(c) => map(out, xs, |v| c * v),
-        Unary::AddScalar(c) => map(out, xs, |v| v + c),
+        Unary::Scale(c) => {
+            let c = T::of(c);
+            map(out, xs, |v| c * v)
+        }
+        Unary::AddScalar(c) => {
+            let c = T::of(c);
+            map(out, xs, |v| v + c)
+        }
         other => map(out, xs, |v| apply_unary(other, v)),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn unary_avx2(f: Unary, out: &mut [f64], xs: &[f64]) {
-    unary_body::<true>(f, out, xs)
+fn unary_avx2<T: Real>(f: Unary, out: &mut [T], xs: &[T]) {
+    unary_body::<T, true>(f, out, xs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-fn unary_avx512(f: Unary, out: &mut [f64], xs: &[f64]) {
-    if f == Unary::Tanh {
-        fastmath::tanh_avx512(out, xs);
+fn unary_avx512<T: Real>(f: Unary, out: &mut [T], xs: &[T]) {
+    #[allow(unsafe_code)]
+    // SAFETY: this function is compiled for (and only called on) CPUs with the features
+    // `tanh_avx512` needs.
+    if f == Unary::Tanh && unsafe { T::tanh_avx512(out, xs) } {
         return;
     }
-    unary_body::<true>(f, out, xs)
+    unary_body::<T, true>(f, out, xs)
 }
 
 /// `out = f(xs)`, compiled for AVX-512 or AVX2 and FMA where the CPU has them (8 lanes
 /// and 32 registers make `tanh` about 1.8x faster than 4 lanes and 16: the polynomial
 /// constants stay in registers).
-fn unary(f: Unary, out: &mut [f64], xs: &[f64]) {
+fn unary<T: Real>(f: Unary, out: &mut [T], xs: &[T]) {
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::has_avx512() {
         #[allow(unsafe_code)]
@@ -505,20 +567,20 @@ fn unary(f: Unary, out: &mut [f64], xs: &[f64]) {
         };
         return;
     }
-    unary_body::<false>(f, out, xs)
+    unary_body::<T, false>(f, out, xs)
 }
 
 /// `out = f(a, b)` with broadcasting, column by column so each inner loop is a straight
 /// map over a column or a column against one value.
 #[inline(always)]
-fn binary(
-    out: &mut [f64],
+fn binary<T: Real>(
+    out: &mut [T],
     (r, c): (usize, usize),
-    a: &[f64],
+    a: &[T],
     sa: (usize, usize),
-    b: &[f64],
+    b: &[T],
     sb: (usize, usize),
-    f: impl Fn(f64, f64) -> f64,
+    f: impl Fn(T, T) -> T,
 ) {
     if sa == (r, c) && sb == (r, c) {
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
@@ -589,27 +651,27 @@ fn for_each_patch(
 /// Patches `(P·B) × (C·kh·kw)` of images `B × (C·H·W)` (column-major both; row `q·B + b`
 /// is position `q` of image `b`, so each patch entry is a contiguous run of `B` values
 /// copied from one contiguous input column).
-fn im2col(x: &[f64], rows: usize, geom: &crate::graph::ConvGeometry, out: &mut [f64]) {
+fn im2col<T: Real>(x: &[T], rows: usize, geom: &crate::graph::ConvGeometry, out: &mut [T]) {
     let batch = rows / geom.positions().max(1);
     for_each_patch(geom, |q, col, src| {
         let dst = &mut out[col * rows + q * batch..col * rows + (q + 1) * batch];
         match src {
             Some(s) => dst.copy_from_slice(&x[s * batch..(s + 1) * batch]),
-            None => dst.fill(0.0),
+            None => dst.fill(T::zero()),
         }
     });
 }
 
 /// The adjoint of [`im2col`]: patches `(P·B) × (C·kh·kw)` summed into images `B × (C·H·W)`.
-fn col2im(p: &[f64], geom: &crate::graph::ConvGeometry, out: &mut [f64]) {
+fn col2im<T: Real>(p: &[T], geom: &crate::graph::ConvGeometry, out: &mut [T]) {
     let rows = p.len() / geom.patch_len().max(1);
     let batch = rows / geom.positions().max(1);
-    out.fill(0.0);
+    out.fill(T::zero());
     for_each_patch(geom, |q, col, src| {
         if let Some(s) = src {
             let run = &p[col * rows + q * batch..col * rows + (q + 1) * batch];
             for (o, &v) in out[s * batch..(s + 1) * batch].iter_mut().zip(run) {
-                *o += v;
+                *o = *o + v;
             }
         }
     });
@@ -627,13 +689,13 @@ fn bidx(shape: (usize, usize), i: usize, j: usize) -> usize {
 /// and thread count), which the compiler keeps in vector registers: a serial sum is one
 /// dependent add per element, 4 cycles each.
 #[inline(always)]
-fn sum8(xs: &[f64]) -> f64 {
-    let mut acc = [0.0; 8];
+fn sum8<T: Real>(xs: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
     let chunks = xs.chunks_exact(8);
-    let tail: f64 = chunks.remainder().iter().sum();
+    let tail: T = chunks.remainder().iter().copied().sum();
     for ch in chunks {
         for (a, &v) in acc.iter_mut().zip(ch) {
-            *a += v;
+            *a = *a + v;
         }
     }
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
@@ -641,19 +703,31 @@ fn sum8(xs: &[f64]) -> f64 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-fn eval_node_avx512(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+fn eval_node_avx512<T: Real>(
+    g: &Graph,
+    done: &Values<'_, T>,
+    i: usize,
+    scratch: &mut [T],
+    o: &mut [T],
+) {
     eval_node_body(g, done, i, scratch, o)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn eval_node_avx2(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+fn eval_node_avx2<T: Real>(
+    g: &Graph,
+    done: &Values<'_, T>,
+    i: usize,
+    scratch: &mut [T],
+    o: &mut [T],
+) {
     eval_node_body(g, done, i, scratch, o)
 }
 
 /// Evaluates node `i` into `o`, with the element-wise loops compiled for the widest
 /// vector unit the CPU has (the products pick their own kernels).
-fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+fn eval_node<T: Real>(g: &Graph, done: &Values<'_, T>, i: usize, scratch: &mut [T], o: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
     {
         #[allow(unsafe_code)]
@@ -671,7 +745,13 @@ fn eval_node(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mu
 }
 
 #[inline(always)]
-fn eval_node_body(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o: &mut [f64]) {
+fn eval_node_body<T: Real>(
+    g: &Graph,
+    done: &Values<'_, T>,
+    i: usize,
+    scratch: &mut [T],
+    o: &mut [T],
+) {
     let (r, c) = g.nodes[i].shape;
     let shape = |v: Var| g.nodes[v.0].shape;
     match &g.nodes[i].op {
@@ -703,10 +783,10 @@ fn eval_node_body(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o
                     }
                 }
                 Axis::Rows => {
-                    o.fill(0.0);
+                    o.fill(T::zero());
                     for j in 0..xc {
                         for (o, &v) in o.iter_mut().zip(&xs[j * xr..(j + 1) * xr]) {
-                            *o += v;
+                            *o = *o + v;
                         }
                     }
                 }
@@ -734,7 +814,7 @@ fn eval_node_body(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o
         }
         Op::PadCols(x, start) => {
             let xs = data(g, done, *x);
-            o.fill(0.0);
+            o.fill(T::zero());
             o[start * r..start * r + xs.len()].copy_from_slice(xs);
         }
         Op::Transpose(x) => {
@@ -787,11 +867,11 @@ fn eval_node_body(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o
         }
         Op::SumGroups(x, t) => {
             let xs = data(g, done, *x);
-            o.fill(0.0);
+            o.fill(T::zero());
             for (src, col) in xs.chunks_exact(r).enumerate() {
                 let dst = &mut o[(src / t) * r..(src / t + 1) * r];
                 for (d, &v) in dst.iter_mut().zip(col) {
-                    *d += v;
+                    *d = *d + v;
                 }
             }
         }
@@ -799,12 +879,12 @@ fn eval_node_body(g: &Graph, done: &Values<'_>, i: usize, scratch: &mut [f64], o
             let xs = data(g, done, *x);
             let (xr, xc) = shape(*x);
             for ii in 0..xr {
-                let m = (0..xc).map(|j| xs[ii + j * xr]).fold(f64::NEG_INFINITY, f64::max);
+                let m = (0..xc).map(|j| xs[ii + j * xr]).fold(T::neg_infinity(), T::max);
                 if !m.is_finite() {
                     o[ii] = m;
                     continue;
                 }
-                let s: f64 = (0..xc).map(|j| (xs[ii + j * xr] - m).exp()).sum();
+                let s: T = (0..xc).map(|j| (xs[ii + j * xr] - m).exp()).sum();
                 o[ii] = m + s.ln();
             }
         }

@@ -11,6 +11,9 @@ use crate::Error;
 /// A dense `f64` matrix; rows are batch samples.
 pub type Mat = DMatrix<f64>;
 
+/// A dense `f32` matrix, the values of an `Executor<f32>`.
+pub type Mat32 = DMatrix<f32>;
+
 /// A node of a [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Var(pub(crate) usize);

@@ -1,5 +1,5 @@
-//! Reverse-mode automatic differentiation on dense `f64` matrices, for neural vector
-//! fields that are evaluated thousands of times per ODE solve.
+//! Reverse-mode automatic differentiation on dense `f64` (or `f32`) matrices, for neural
+//! vector fields that are evaluated thousands of times per ODE solve.
 //!
 //! # A tour in the order you meet things
 //!
@@ -15,6 +15,9 @@
 //!   buffers without allocating; [`eval`] is the one-off (eager) path over the same
 //!   kernels, so both give bit-identical results. A [`GraphBlock`] is a graph as a layer
 //!   with a forward and a backward half, to compose with other layers (an ODE block).
+//! - Precision: a graph records `f64` parameters; [`Executor::build`] plans an
+//!   `Executor<f32>` that replays the same graph in single precision with `f32` kernels
+//!   (twice the lanes per vector register). See [`Real`].
 //!
 //! ```
 //! use autodiff::{Axis, Executor, Graph, Mat};
@@ -48,10 +51,12 @@ mod gemm;
 mod graph;
 pub mod layers;
 pub mod optim;
+mod real;
 mod rng;
 
 pub use block::GraphBlock;
 pub use error::Error;
 pub use exec::{eval, Executor};
-pub use graph::{Axis, Binary, ConvGeometry, Graph, Mat, Node, Op, ParamBlock, Unary, Var};
+pub use graph::{Axis, Binary, ConvGeometry, Graph, Mat, Mat32, Node, Op, ParamBlock, Unary, Var};
+pub use real::Real;
 pub use rng::Rng;

@@ -152,3 +152,32 @@ fn an_executor_refuses_a_graph_it_was_not_planned_for() {
     assert!(matches!(exe.set_input(&g, x, &[0.5; 5]), Err(Error::ShapeMismatch { .. })));
     assert!(matches!(exe.set_input(&g, y, &[0.5; 6]), Err(Error::InvalidArgument { .. })));
 }
+
+#[test]
+fn an_f32_replay_allocates_nothing_and_follows_parameter_changes() {
+    let (mut g, outs) = build(None);
+    let mut exe = autodiff::Executor::<f32>::build(&g, &outs).unwrap();
+    let mut rng = Rng::new(8);
+    let (x, a) = (rng.matrix(8, 2, Rng::normal).unwrap(), rng.matrix(8, 2, Rng::normal).unwrap());
+    let (x32, a32) = (x.map(|v| v as f32), a.map(|v| v as f32));
+    exe.run(&g, &[&x32, &a32]).unwrap();
+    let before = allocations();
+    exe.run(&g, &[&x32, &a32]).unwrap();
+    assert_eq!(allocations() - before, 0, "an f32 replay allocated");
+    // The parameters are read from the graph at every replay, as in f64.
+    for p in g.params_mut() {
+        *p *= 0.5;
+    }
+    exe.run(&g, &[&x32, &a32]).unwrap();
+    let wide = eval(&g, &outs, &[&x, &a]).unwrap();
+    for (k, (&o, w)) in outs.iter().zip(&wide).enumerate() {
+        let narrow = exe.value(o);
+        if narrow.is_empty() {
+            continue;
+        }
+        let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (n, w) in narrow.iter().zip(w.iter()) {
+            assert!((f64::from(*n) - w).abs() < 1e-5 * scale, "output {k}: {n} against {w}");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The float types an [`Executor`](crate::Executor) computes in: `f64` (the default) and
+//! `f32`.
+//!
+//! A [`Graph`](crate::Graph) is recorded once, with its parameters and constants in `f64`;
+//! an `Executor<f32>` replays it in single precision (parameters and constants converted
+//! as it reads them, inputs and outputs in `f32`), with `f32` kernels: the matrix product's
+//! AVX-512 micro-kernel holds 16 lanes per register where the `f64` one holds 8, and `exp`,
+//! `tanh` and `sigmoid` use shorter polynomials. Gradient checks stay in `f64`.
+
+use crate::fastmath;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// `f32` or `f64`: the element type of an [`Executor`](crate::Executor)'s values.
+///
+/// Sealed: the executor's kernels exist for these two types only.
+pub trait Real:
+    num_traits::Float
+    + nalgebra::Scalar
+    + Default
+    + Send
+    + Sync
+    + std::iter::Sum
+    + std::fmt::Display
+    + sealed::Sealed
+{
+    /// `"f32"` or `"f64"`, for reports.
+    const NAME: &'static str;
+    /// Rows of the AVX-512 matrix-product micro-kernel: three registers of this type's
+    /// lanes (24 for `f64`, 48 for `f32`).
+    #[doc(hidden)]
+    const WIDE_MR: usize;
+    /// `x` rounded to this type.
+    fn of(x: f64) -> Self;
+    /// This value in `f64` (exact).
+    fn widen(self) -> f64;
+    /// `a·b + c`, fused where the caller is compiled for FMA.
+    #[doc(hidden)]
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self;
+    /// The executor's vectorisable `e^x`.
+    #[doc(hidden)]
+    fn fast_exp<const FMA: bool>(self) -> Self;
+    /// The executor's vectorisable `tanh x`.
+    #[doc(hidden)]
+    fn fast_tanh<const FMA: bool>(self) -> Self;
+    /// The executor's vectorisable logistic function.
+    #[doc(hidden)]
+    fn fast_sigmoid<const FMA: bool>(self) -> Self;
+    /// The graph's `f64` parameters as this type without copying, where they already are.
+    #[doc(hidden)]
+    fn native(values: &[f64]) -> Option<&[Self]>;
+    /// `out = tanh(xs)` in AVX-512 intrinsics where this type has such a kernel (returns
+    /// `false`, writing nothing, where not).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, VL and DQ, AVX2 and FMA.
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    unsafe fn tanh_avx512(out: &mut [Self], xs: &[Self]) -> bool;
+    /// The `WIDE_MR × 8` AVX-512 micro-kernel of the matrix product (see `gemm.rs`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, AVX2 and FMA.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments, unsafe_code)]
+    unsafe fn wide_block(
+        m: usize,
+        kc: usize,
+        panel: &[Self],
+        i: usize,
+        c: &mut [Self],
+        j: usize,
+        first: bool,
+        bq: impl Fn(usize) -> [Self; 8],
+    );
+}
+
+impl Real for f64 {
+    const NAME: &'static str = "f64";
+    const WIDE_MR: usize = 24;
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self {
+        fastmath::madd::<FMA>(a, b, c)
+    }
+    #[inline(always)]
+    fn fast_exp<const FMA: bool>(self) -> Self {
+        fastmath::exp::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fast_tanh<const FMA: bool>(self) -> Self {
+        fastmath::tanh::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fast_sigmoid<const FMA: bool>(self) -> Self {
+        fastmath::sigmoid::<FMA>(self)
+    }
+    #[inline(always)]
+    fn native(values: &[f64]) -> Option<&[Self]> {
+        Some(values)
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn tanh_avx512(out: &mut [Self], xs: &[Self]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unsafe_code)]
+            // SAFETY: the caller guarantees the CPU features.
+            unsafe {
+                fastmath::tanh_avx512(out, xs)
+            };
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (out, xs);
+            false
+        }
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn wide_block(
+        m: usize,
+        kc: usize,
+        panel: &[Self],
+        i: usize,
+        c: &mut [Self],
+        j: usize,
+        first: bool,
+        bq: impl Fn(usize) -> [Self; 8],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        // SAFETY: the caller guarantees the CPU features.
+        unsafe {
+            crate::gemm::block_24x8(m, kc, panel, i, c, j, first, bq)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        crate::gemm::block::<f64, false, 24, 8>(m, kc, panel, i, c, j, first, bq);
+    }
+}
+
+impl Real for f32 {
+    const NAME: &'static str = "f32";
+    const WIDE_MR: usize = 48;
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self {
+        fastmath::madd_f32::<FMA>(a, b, c)
+    }
+    #[inline(always)]
+    fn fast_exp<const FMA: bool>(self) -> Self {
+        fastmath::exp_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fast_tanh<const FMA: bool>(self) -> Self {
+        fastmath::tanh_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn fast_sigmoid<const FMA: bool>(self) -> Self {
+        fastmath::sigmoid_f32::<FMA>(self)
+    }
+    #[inline(always)]
+    fn native(_: &[f64]) -> Option<&[Self]> {
+        None
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn tanh_avx512(_: &mut [Self], _: &[Self]) -> bool {
+        false
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn wide_block(
+        m: usize,
+        kc: usize,
+        panel: &[Self],
+        i: usize,
+        c: &mut [Self],
+        j: usize,
+        first: bool,
+        bq: impl Fn(usize) -> [Self; 8],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        // SAFETY: the caller guarantees the CPU features.
+        unsafe {
+            crate::gemm::block_48x8(m, kc, panel, i, c, j, first, bq)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        crate::gemm::block::<f32, false, 48, 8>(m, kc, panel, i, c, j, first, bq);
+    }
+}
