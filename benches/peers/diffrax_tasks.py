@@ -2,8 +2,9 @@
 inputs` writes.
 
 Usage: python diffrax_tasks.py INPUTS.json [--f32]
-With --f32 it runs only T2's forward solve in single precision (`t2_forward_f32`: jax's
-default 32-bit mode, the inputs rounded to float32), as a diffrax user training in f32 would.
+With --f32 it runs only T2 in single precision (`t2_forward_f32`, `t2_backsolve_f32`,
+`t2_checkpointed_f32`: jax's default 32-bit mode, the inputs rounded to float32), as a
+diffrax user training in f32 would.
 Prints one JSON line per task, like `peers time`: median and minimum milliseconds over the repeats
 (compile excluded: every function is jitted and run 3 times first), the steps diffrax
 took, its NFE estimate and the loss. Pinned versions: jax 0.10.2, diffrax 0.7.2,
@@ -86,11 +87,10 @@ def t2(inputs):
 
     zt, steps, accepted = forward(params, z0)
     ms = median_ms(lambda: forward(params, z0))
+    suffix = "_f32" if F32 else ""
     if F32:
         assert zt.dtype == jnp.float32, zt.dtype
-        line("t2_forward_f32", ms, 6 * int(steps) + 2, accepted, jnp.sum(zt ** 2))
-        return
-    line("t2_forward", ms, 6 * int(steps) + 2, accepted, jnp.sum(zt ** 2))
+    line("t2_forward" + suffix, ms, 6 * int(steps) + 2, accepted, jnp.sum(zt ** 2))
 
     for task, adjoint in [("t2_backsolve", diffrax.BacksolveAdjoint()),
                           ("t2_checkpointed", diffrax.RecursiveCheckpointAdjoint())]:
@@ -102,9 +102,11 @@ def t2(inputs):
             return jnp.sum(sol.ys[-1] ** 2)
 
         grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
-        value, _ = grad(params, z0)
+        value, grads = grad(params, z0)
+        if F32:
+            assert grads[1].dtype == jnp.float32, grads[1].dtype
         ms = median_ms(lambda: grad(params, z0))
-        line(task, ms, "?", accepted, value)
+        line(task + suffix, ms, "?", accepted, value)
 
 
 def t3(inputs):

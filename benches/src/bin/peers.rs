@@ -11,11 +11,10 @@
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Gradients, Strategy};
 use autodiff::layers::{Activation, Linear};
-use autodiff::{Executor, Graph, Mat, Rng, Var};
+use autodiff::{Graph, Mat, Rng, Var};
 use ode_solvers::problems::{arenstorf, arenstorf_rhs, lotka_volterra, lotka_volterra_rhs};
-use ode_solvers::{odeint, Fallible, Method, Options, RhsError};
+use ode_solvers::{odeint, Method, Options};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
 use std::time::Instant;
 
 /// One `nn.Linear` layer: `weight` is `out × in`.
@@ -132,31 +131,63 @@ fn mlp_graph(inputs: &Inputs, batch: usize) -> Result<(Graph, Var, Var), String>
     Ok((g, x, h))
 }
 
-/// T2's forward solve in single precision: the same graph replayed by an
-/// `Executor<f32>`, Dopri5 in `f32` at the same tolerances; `err_z1` is the final state's
-/// largest difference from the `f64` solve's, relative to its largest entry.
-fn time_t2_forward_f32(inputs: &Inputs, z1_f64: &[f64]) -> Result<(), String> {
+/// T2 in single precision: the same graph as an `AutodiffField<f32>`, Dopri5 in `f32` at
+/// the same tolerances, the forward solve and both gradients; `err_z1` is the final
+/// state's largest difference from the `f64` solve's, relative to its largest entry, and
+/// the gradients' errors are against the same `f64` Dop853 `1e-12` reference as T2's.
+fn time_t2_f32(
+    inputs: &Inputs,
+    filter: &str,
+    z1_f64: &[f64],
+    reference: &Gradients,
+) -> Result<(), String> {
     let batch = inputs.z0.len();
-    let (g, x, y) = mlp_graph(inputs, batch)?;
-    let exe = RefCell::new(Executor::<f32>::build(&g, &[y]).map_err(|e| e.to_string())?);
-    let f = Fallible(|_t: f32, z: &[f32], dz: &mut [f32]| -> Result<(), RhsError> {
-        let mut exe = exe.borrow_mut();
-        exe.set_input(&g, x, z).map_err(RhsError::new)?;
-        exe.replay(&g).map_err(RhsError::new)?;
-        dz.copy_from_slice(exe.value(y).as_slice());
-        Ok(())
-    });
+    let (g, _, y) = mlp_graph(inputs, batch)?;
+    let f = AutodiffField::<f32>::from_graph(g, y).map_err(|e| e.to_string())?;
     let z0: Vec<f32> = (0..2).flat_map(|j| inputs.z0.iter().map(move |r| r[j] as f32)).collect();
     let ts = [0.0f32, inputs.t1 as f32];
-    let opts = Options::new(Method::Dopri5).rtol(inputs.rtol).atol(inputs.rtol);
-    let sol = odeint(&f, &z0, &ts, &opts).map_err(|e| e.to_string())?;
-    let z1: Vec<f64> = sol.ys[1].iter().map(|&v| f64::from(v)).collect();
-    let loss = z1.iter().map(|x| x * x).sum::<f64>();
-    let ms = median_ms(|| {
-        let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts));
-    });
-    let extra = format!(", \"err_z1\": {:.3e}", rel_error(&z1, z1_f64));
-    line("t2_forward_f32", ms, sol.stats.nfe.to_string(), sol.stats.accepted, loss, &extra);
+    let opts =
+        AdjointOptions::new(Options::new(Method::Dopri5).rtol(inputs.rtol).atol(inputs.rtol));
+    let sol = odeint(&f, &z0, &ts, &opts.forward).map_err(|e| e.to_string())?;
+    let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let z1 = widen(&sol.ys[1]);
+    let loss_value = z1.iter().map(|x| x * x).sum::<f64>();
+    if "t2_forward_f32".contains(filter) {
+        let ms = median_ms(|| {
+            let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts.forward));
+        });
+        let extra = format!(", \"err_z1\": {:.3e}", rel_error(&z1, z1_f64));
+        line(
+            "t2_forward_f32",
+            ms,
+            sol.stats.nfe.to_string(),
+            sol.stats.accepted,
+            loss_value,
+            &extra,
+        );
+    }
+    let loss = |zs: &[Vec<f32>]| {
+        let v = zs[1].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+        (v, vec![vec![0.0; zs[0].len()], zs[1].iter().map(|x| 2.0 * x).collect()])
+    };
+    for (task, strategy) in
+        [("t2_backsolve_f32", Strategy::Backsolve), ("t2_checkpointed_f32", Strategy::Checkpointed)]
+    {
+        if !task.contains(filter) {
+            continue;
+        }
+        let g = gradient(&f, &z0, &ts, &loss, strategy, &opts).map_err(|e| e.to_string())?;
+        let ms = median_ms(|| {
+            let _ = std::hint::black_box(gradient(&f, &z0, &ts, &loss, strategy, &opts));
+        });
+        let extra = format!(
+            ", \"err_z0\": {:.3e}, \"err_params\": {:.3e}",
+            rel_error(&widen(&g.z0), &reference.z0),
+            rel_error(&widen(&g.params), &reference.params)
+        );
+        let nfe = format!("{}+{}", g.nfe_forward, g.nfe_backward);
+        line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
+    }
     Ok(())
 }
 
@@ -209,9 +240,6 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         });
         line("t2_forward", ms, sol.stats.nfe.to_string(), sol.stats.accepted, final_loss, "");
     }
-    if "t2_forward_f32".contains(filter) {
-        time_t2_forward_f32(inputs, &sol.ys[1])?;
-    }
     let reference_opts = AdjointOptions::new(
         Options::new(Method::Dop853).rtol(1e-12).atol(1e-12).max_steps(1_000_000),
     );
@@ -236,6 +264,7 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         let nfe = format!("{}+{}", g.nfe_forward, g.nfe_backward);
         line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
     }
+    time_t2_f32(inputs, filter, &sol.ys[1], &reference)?;
     if let Some(t3) = inputs.t3.as_ref().filter(|_| "t3_ffjord_step".contains(filter)) {
         time_t3(t3, 1)?;
     }

@@ -2,18 +2,18 @@
 
 use crate::error::{check_finite, forward};
 use crate::strategy::{AdjointStrategy, Pullback, Record, Strategy};
-use crate::{AdjointOptions, Error, VectorField};
+use crate::{AdjointOptions, Error, Float, VectorField};
 
 /// Gradients of a loss with respect to an ODE block's inputs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BlockGradients {
+pub struct BlockGradients<R: Float = f64> {
     /// `∂L/∂z(t_0)`.
-    pub z0: Vec<f64>,
+    pub z0: Vec<R>,
     /// `∂L/∂θ`.
-    pub params: Vec<f64>,
+    pub params: Vec<R>,
     /// `∂L/∂t_i` for every output time when [`AdjointOptions::time_gradients`] is on;
     /// empty otherwise.
-    pub times: Vec<f64>,
+    pub times: Vec<R>,
     /// Evaluations of the backward pass (each a VJP, or a recomputed forward stage).
     pub nfe_backward: usize,
 }
@@ -55,19 +55,22 @@ pub struct OdeBlock<S = Strategy> {
     pub opts: AdjointOptions,
 }
 
-impl<S: AdjointStrategy> OdeBlock<S> {
+impl<S> OdeBlock<S> {
     /// A block differentiated by `strategy`.
     pub fn new(strategy: S, opts: AdjointOptions) -> Self {
         OdeBlock { strategy, opts }
     }
 
     /// Solves `dz/dt = f(z, t, θ)`, `z(ts[0]) = z0` and records for the backward pass.
-    pub fn forward<F: VectorField + ?Sized>(
+    pub fn forward<R: Float, F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        z0: &[f64],
-        ts: &[f64],
-    ) -> Result<Record<S::Tape>, Error> {
+        z0: &[R],
+        ts: &[R],
+    ) -> Result<Record<S::Tape, R>, Error>
+    where
+        S: AdjointStrategy<R>,
+    {
         check_inputs(field, z0, ts)?;
         self.strategy.forward(field, z0, ts, &self.opts)
     }
@@ -75,12 +78,15 @@ impl<S: AdjointStrategy> OdeBlock<S> {
     /// Pulls `cotangents[i] = ∂L/∂z(ts[i])` (one per output time, each of the state's
     /// length) back through the solve recorded in `record`, which `field` (with the same
     /// parameters) produced.
-    pub fn backward<F: VectorField + ?Sized>(
+    pub fn backward<R: Float, F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        record: &Record<S::Tape>,
-        cotangents: &[Vec<f64>],
-    ) -> Result<BlockGradients, Error> {
+        record: &Record<S::Tape, R>,
+        cotangents: &[Vec<R>],
+    ) -> Result<BlockGradients<R>, Error>
+    where
+        S: AdjointStrategy<R>,
+    {
         check_backward(field, &record.ts, &record.zs, cotangents)?;
         let pull = self.strategy.backward(field, record, cotangents, &self.opts)?;
         let times = if self.opts.time_gradients {
@@ -102,11 +108,11 @@ impl<S: AdjointStrategy> OdeBlock<S> {
 
 /// Checks a backward pass's inputs before any work: one cotangent per output time, each
 /// finite and of the state's length, and a record whose states fit the field.
-pub(crate) fn check_backward<F: VectorField + ?Sized>(
+pub(crate) fn check_backward<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
-    ts: &[f64],
-    zs: &[Vec<f64>],
-    cotangents: &[Vec<f64>],
+    ts: &[R],
+    zs: &[Vec<R>],
+    cotangents: &[Vec<R>],
 ) -> Result<(), Error> {
     let d = field.dim();
     if cotangents.len() != ts.len() {
@@ -135,13 +141,13 @@ pub(crate) fn check_backward<F: VectorField + ?Sized>(
 /// A strategy's backward pass with its inputs checked first and its gradients after:
 /// the strategies are public, so one called directly is as safe as through
 /// [`OdeBlock`].
-pub(crate) fn checked_pull<F: VectorField + ?Sized>(
+pub(crate) fn checked_pull<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
-    ts: &[f64],
-    zs: &[Vec<f64>],
-    cotangents: &[Vec<f64>],
-    pull: impl FnOnce() -> Result<Pullback, Error>,
-) -> Result<Pullback, Error> {
+    ts: &[R],
+    zs: &[Vec<R>],
+    cotangents: &[Vec<R>],
+    pull: impl FnOnce() -> Result<Pullback<R>, Error>,
+) -> Result<Pullback<R>, Error> {
     check_backward(field, ts, zs, cotangents)?;
     let p = pull()?;
     check_finite("z0", &p.z0)?;
@@ -150,10 +156,10 @@ pub(crate) fn checked_pull<F: VectorField + ?Sized>(
 }
 
 /// Checks a solve's inputs before any work.
-pub(crate) fn check_inputs<F: VectorField + ?Sized>(
+pub(crate) fn check_inputs<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
-    z0: &[f64],
-    ts: &[f64],
+    z0: &[R],
+    ts: &[R],
 ) -> Result<(), Error> {
     let d = field.dim();
     if z0.len() != d {
@@ -168,8 +174,8 @@ pub(crate) fn check_inputs<F: VectorField + ?Sized>(
     if let Some(index) = z0.iter().position(|x| !x.is_finite()) {
         return Err(forward(ode_solvers::Error::NonFiniteInput { what: "z0", index }));
     }
-    let dir = if ts.len() > 1 { (ts[1] - ts[0]).signum() } else { 1.0 };
-    if let Some(index) = (1..ts.len()).find(|&i| (ts[i] - ts[i - 1]) * dir <= 0.0) {
+    let dir = if ts.len() > 1 { (ts[1] - ts[0]).signum() } else { R::one() };
+    if let Some(index) = (1..ts.len()).find(|&i| (ts[i] - ts[i - 1]) * dir <= R::zero()) {
         return Err(forward(ode_solvers::Error::UnsortedTimes { index }));
     }
     Ok(())
@@ -178,23 +184,26 @@ pub(crate) fn check_inputs<F: VectorField + ?Sized>(
 /// `∂L/∂t_i = g_iᵀ f(z_i, t_i)` for `i ≥ 1` (moving an observation along the trajectory)
 /// and `∂L/∂t_0 = -(a(t_0) - g_0)ᵀ f(z_0, t_0)`: moving `t_0` with `z_0` fixed shifts every
 /// later state by `-Φ(t_i, t_0) f(z_0, t_0)` but leaves `z(t_0) = z_0` itself alone.
-fn time_gradients<F: VectorField + ?Sized>(
+fn time_gradients<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
-    ts: &[f64],
-    zs: &[Vec<f64>],
-    cotangents: &[Vec<f64>],
-    a0: &[f64],
-) -> Result<Vec<f64>, Error> {
-    let mut f = vec![0.0; field.dim()];
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    ts: &[R],
+    zs: &[Vec<R>],
+    cotangents: &[Vec<R>],
+    a0: &[R],
+) -> Result<Vec<R>, Error> {
+    let mut f = vec![R::zero(); field.dim()];
+    let dot = |a: &[R], b: &[R]| a.iter().zip(b).map(|(&x, &y)| x * y).sum::<R>();
     ts.iter()
         .enumerate()
         .map(|(i, &t)| {
             field.rhs(t, &zs[i], &mut f).map_err(|source| {
-                crate::error::solve_error(true, ode_solvers::Error::Rhs { t, source })
+                crate::error::solve_error(
+                    true,
+                    ode_solvers::Error::Rhs { t: t.to_f64_lossless(), source },
+                )
             })?;
             Ok(if i == 0 {
-                -a0.iter().zip(&cotangents[0]).zip(&f).map(|((a, g), f)| (a - g) * f).sum::<f64>()
+                -a0.iter().zip(&cotangents[0]).zip(&f).map(|((&a, &g), &f)| (a - g) * f).sum::<R>()
             } else {
                 dot(&cotangents[i], &f)
             })

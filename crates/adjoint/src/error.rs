@@ -139,7 +139,7 @@ pub(crate) fn backward(e: ode_solvers::Error) -> Error {
 }
 
 /// `Err(NonFiniteGradient)` at the first NaN or infinity of `v`.
-pub(crate) fn check_finite(what: &'static str, v: &[f64]) -> Result<(), Error> {
+pub(crate) fn check_finite<T: crate::Float>(what: &'static str, v: &[T]) -> Result<(), Error> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(Error::NonFiniteGradient { what, index }),
         None => Ok(()),

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use autodiff::{Executor, Graph, Op, Var};
 use ode_solvers::{OdeSystem, RhsError, StateLayout};
 
-use crate::Error;
+use crate::{Error, Float};
 
 /// A vector field with vector-Jacobian products. The state is a flat slice (for a batch
 /// `B × d` of states, column-major: `z[b + j B]`), the parameters another.
@@ -13,10 +13,13 @@ use crate::Error;
 /// A field is an [`OdeSystem`] (its `rhs` is `f`), so it goes straight into
 /// `ode_solvers::odeint`. Evaluations are fallible: an error stops the solve and comes
 /// back as [`Error::Field`] with the time.
-pub trait VectorField: OdeSystem<f64> {
+///
+/// `T` is the precision of states, derivatives and VJPs (`f64` unless an `f32` field is
+/// asked for, see [`AutodiffField::from_graph`]); the parameters are `f64` either way.
+pub trait VectorField<T: Float = f64>: OdeSystem<T> {
     /// Length of the state.
     fn dim(&self) -> usize;
-    /// The parameters `θ` as one flat vector.
+    /// The parameters `θ` as one flat vector (in `f64`, the master copy).
     fn params(&self) -> &[f64];
     /// The state's named parts and which of them the error control watches; one
     /// controlled part `"z"` unless the field integrates more (see
@@ -28,13 +31,13 @@ pub trait VectorField: OdeSystem<f64> {
     /// `aᵀ ∂f/∂t`.
     fn vjp(
         &self,
-        t: f64,
-        z: &[f64],
-        a: &[f64],
-        dz: &mut [f64],
-        vz: &mut [f64],
-        vp: &mut [f64],
-    ) -> Result<f64, Error>;
+        t: T,
+        z: &[T],
+        a: &[T],
+        dz: &mut [T],
+        vz: &mut [T],
+        vp: &mut [T],
+    ) -> Result<T, Error>;
 }
 
 fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), Error> {
@@ -111,9 +114,9 @@ where
     }
 }
 
-struct Executors {
-    forward: Executor,
-    backward: Executor,
+struct Executors<T: Float> {
+    forward: Executor<T>,
+    backward: Executor<T>,
 }
 
 /// A field recorded as an `autodiff` graph: replayed for every evaluation and VJP without
@@ -126,7 +129,11 @@ struct Executors {
 /// integrand built from a VJP of `f` (a trace) gets second-order autodiff for free.
 /// Extra inputs held fixed through a solve (Hutchinson noise, a conditioning vector) are
 /// set between solves with [`AutodiffField::set_extra`].
-pub struct AutodiffField {
+///
+/// `AutodiffField<f32>` ([`AutodiffField::from_graph`], [`FieldBuilder::build_as`])
+/// replays the same graph in single precision: states, VJPs and the solves that use it in
+/// `f32`, the parameters kept in `f64`.
+pub struct AutodiffField<T: Float = f64> {
     graph: Graph,
     z: Var,
     time: Option<Var>,
@@ -139,7 +146,7 @@ pub struct AutodiffField {
     extras: Vec<(String, Var)>,
     layout: StateLayout,
     z_len: usize,
-    exe: RefCell<Executors>,
+    exe: RefCell<Executors<T>>,
 }
 
 /// Declares the parts of an [`AutodiffField`] (see [`AutodiffField::builder`]).
@@ -179,8 +186,13 @@ impl FieldBuilder {
         self
     }
 
-    /// Checks the declaration, records the VJP and plans both replays.
+    /// Checks the declaration, records the VJP and plans both replays (in `f64`).
     pub fn build(self) -> Result<AutodiffField, Error> {
+        self.build_as()
+    }
+
+    /// [`FieldBuilder::build`] with the replays in `T` (`f32` or `f64`).
+    pub fn build_as<T: Float>(self) -> Result<AutodiffField<T>, Error> {
         let FieldBuilder { mut graph, state, time, integrands, extras } = self;
         let (z, f) = state.ok_or(Error::InvalidArgument {
             what: "field",
@@ -274,10 +286,10 @@ impl FieldBuilder {
         wrt.extend(time);
         let pairs: Vec<(Var, Var)> = outputs.iter().copied().zip(seeds.iter().copied()).collect();
         let grads = graph.vjp(&pairs, &wrt)?;
-        let forward = Executor::new(&graph, &outputs)?;
+        let forward = Executor::build(&graph, &outputs)?;
         let mut all = outputs.clone();
         all.extend(&grads);
-        let backward = Executor::new(&graph, &all)?;
+        let backward = Executor::build(&graph, &all)?;
         Ok(AutodiffField {
             graph,
             z,
@@ -297,19 +309,7 @@ impl AutodiffField {
     /// Wraps `graph`, whose inputs must be the state `z` (`B × d`) and optionally the time
     /// `t` (`1×1`), in that order, and whose `output` has `z`'s shape.
     pub fn new(graph: Graph, output: Var) -> Result<Self, Error> {
-        let inputs = graph.inputs().to_vec();
-        let builder = match inputs[..] {
-            [z] => Self::builder(graph).state(z, output),
-            [z, t] => Self::builder(graph).state(z, output).time(t),
-            _ => {
-                return Err(Error::DimensionMismatch {
-                    what: "graph inputs (z[, t]); declare more with AutodiffField::builder",
-                    expected: 2,
-                    got: inputs.len(),
-                })
-            }
-        };
-        builder.build()
+        Self::from_graph(graph, output)
     }
 
     /// Declares a field part by part: state, time, integrands, extra inputs.
@@ -336,6 +336,26 @@ impl AutodiffField {
     /// ```
     pub fn builder(graph: Graph) -> FieldBuilder {
         FieldBuilder { graph, state: None, time: None, integrands: Vec::new(), extras: Vec::new() }
+    }
+}
+
+impl<T: Float> AutodiffField<T> {
+    /// [`AutodiffField::new`] in precision `T`: `AutodiffField::<f32>::from_graph(g, y)`
+    /// replays the graph in single precision.
+    pub fn from_graph(graph: Graph, output: Var) -> Result<Self, Error> {
+        let inputs = graph.inputs().to_vec();
+        let builder = match inputs[..] {
+            [z] => AutodiffField::builder(graph).state(z, output),
+            [z, t] => AutodiffField::builder(graph).state(z, output).time(t),
+            _ => {
+                return Err(Error::DimensionMismatch {
+                    what: "graph inputs (z[, t]); declare more with AutodiffField::builder",
+                    expected: 2,
+                    got: inputs.len(),
+                })
+            }
+        };
+        builder.build_as()
     }
 
     /// The graph (for its parameter blocks).
@@ -367,8 +387,9 @@ impl AutodiffField {
             });
         }
         let exe = self.exe.get_mut();
-        exe.forward.set_input(&self.graph, v, value)?;
-        exe.backward.set_input(&self.graph, v, value)?;
+        let value: Vec<T> = value.iter().map(|&x| <T as autodiff::Real>::of(x)).collect();
+        exe.forward.set_input(&self.graph, v, &value)?;
+        exe.backward.set_input(&self.graph, v, &value)?;
         Ok(())
     }
 
@@ -377,7 +398,7 @@ impl AutodiffField {
         self.z_len
     }
 
-    fn set_state(&self, exe: &mut Executor, t: f64, z: &[f64]) -> Result<(), Error> {
+    fn set_state(&self, exe: &mut Executor<T>, t: T, z: &[T]) -> Result<(), Error> {
         check_len("state", self.layout.len(), z.len())?;
         exe.set_input(&self.graph, self.z, &z[..self.z_len])?;
         if let Some(tv) = self.time {
@@ -386,13 +407,13 @@ impl AutodiffField {
         Ok(())
     }
 
-    fn write_outputs(&self, exe: &Executor, dz: &mut [f64]) -> Result<(), Error> {
+    fn write_outputs(&self, exe: &Executor<T>, dz: &mut [T]) -> Result<(), Error> {
         check_len("derivative buffer", self.layout.len(), dz.len())?;
         exe.gather(&self.graph, &self.outputs, dz)?;
         Ok(())
     }
 
-    fn eval(&self, t: f64, z: &[f64], dz: &mut [f64]) -> Result<(), Error> {
+    fn eval(&self, t: T, z: &[T], dz: &mut [T]) -> Result<(), Error> {
         let mut exe = self.exe.try_borrow_mut().map_err(|_| Error::InvalidArgument {
             what: "field",
             detail: "evaluated re-entrantly".into(),
@@ -403,13 +424,13 @@ impl AutodiffField {
     }
 }
 
-impl OdeSystem<f64> for AutodiffField {
-    fn rhs(&self, t: f64, z: &[f64], dz: &mut [f64]) -> Result<(), RhsError> {
+impl<T: Float> OdeSystem<T> for AutodiffField<T> {
+    fn rhs(&self, t: T, z: &[T], dz: &mut [T]) -> Result<(), RhsError> {
         self.eval(t, z, dz).map_err(RhsError::from)
     }
 }
 
-impl VectorField for AutodiffField {
+impl<T: Float> VectorField<T> for AutodiffField<T> {
     fn dim(&self) -> usize {
         self.layout.len()
     }
@@ -424,13 +445,13 @@ impl VectorField for AutodiffField {
 
     fn vjp(
         &self,
-        t: f64,
-        z: &[f64],
-        a: &[f64],
-        dz: &mut [f64],
-        vz: &mut [f64],
-        vp: &mut [f64],
-    ) -> Result<f64, Error> {
+        t: T,
+        z: &[T],
+        a: &[T],
+        dz: &mut [T],
+        vz: &mut [T],
+        vp: &mut [T],
+    ) -> Result<T, Error> {
         let n = self.layout.len();
         check_len("cotangent", n, a.len())?;
         check_len("VJP buffer", n, vz.len())?;
@@ -449,10 +470,10 @@ impl VectorField for AutodiffField {
         // Integrands do not feed back: their own adjoints have zero derivative.
         let (vzz, vzq) = vz.split_at_mut(self.z_len);
         exe.gather(&self.graph, &self.grads[..1], vzz)?;
-        vzq.fill(0.0);
+        vzq.fill(T::zero());
         let np = self.graph.param_vars().len();
         exe.gather(&self.graph, &self.grads[1..1 + np], vp)?;
-        let mut dt = [0.0];
+        let mut dt = [T::zero()];
         if self.time.is_some() {
             exe.gather(&self.graph, &self.grads[1 + np..], &mut dt)?;
         }

@@ -3,7 +3,7 @@
 
 use ode_solvers::Options;
 
-use crate::{AdjointStrategy, Error, OdeBlock, Strategy, VectorField};
+use crate::{AdjointStrategy, Error, Float, OdeBlock, Strategy, VectorField};
 
 /// Options of a gradient computation.
 #[derive(Debug, Clone)]
@@ -45,19 +45,19 @@ impl AdjointOptions {
     }
 }
 
-/// A loss value with its gradients.
+/// A loss value with its gradients, in the solve's precision `R` (the loss in `f64`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Gradients {
+pub struct Gradients<R: Float = f64> {
     /// The loss.
     pub loss: f64,
     /// `∂L/∂z(t_0)`.
-    pub z0: Vec<f64>,
+    pub z0: Vec<R>,
     /// `∂L/∂θ`.
-    pub params: Vec<f64>,
+    pub params: Vec<R>,
     /// `∂L/∂t_i` for every output time (empty unless asked for).
-    pub times: Vec<f64>,
+    pub times: Vec<R>,
     /// The states at the output times.
-    pub zs: Vec<Vec<f64>>,
+    pub zs: Vec<Vec<R>>,
     /// Right-hand-side evaluations of the forward solve.
     pub nfe_forward: usize,
     /// Evaluations of the backward pass (each a VJP, or a recomputed forward stage).
@@ -65,30 +65,30 @@ pub struct Gradients {
 }
 
 /// A loss of the states at the output times: returns `L` and `∂L/∂z(t_i)` for every `i`.
-pub type Loss<'a> = &'a dyn Fn(&[Vec<f64>]) -> (f64, Vec<Vec<f64>>);
+pub type Loss<'a, R = f64> = &'a dyn Fn(&[Vec<R>]) -> (f64, Vec<Vec<R>>);
 
 /// Computes the loss on the solution of `dz/dt = f(z, t, θ)`, `z(ts[0]) = z0`, at `ts`,
 /// and its gradients with respect to `z0`, `θ` (and the times, if asked): the forward
 /// half of an [`OdeBlock`], the loss, then its backward half.
-pub fn gradient<F: VectorField + ?Sized>(
+pub fn gradient<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
-    z0: &[f64],
-    ts: &[f64],
-    loss: Loss<'_>,
+    z0: &[R],
+    ts: &[R],
+    loss: Loss<'_, R>,
     strategy: Strategy,
     opts: &AdjointOptions,
-) -> Result<Gradients, Error> {
+) -> Result<Gradients<R>, Error> {
     gradient_with(&OdeBlock::new(strategy, opts.clone()), field, z0, ts, loss)
 }
 
 /// [`gradient`] for any [`AdjointStrategy`].
-pub fn gradient_with<S: AdjointStrategy, F: VectorField + ?Sized>(
+pub fn gradient_with<R: Float, S: AdjointStrategy<R>, F: VectorField<R> + ?Sized>(
     block: &OdeBlock<S>,
     field: &F,
-    z0: &[f64],
-    ts: &[f64],
-    loss: Loss<'_>,
-) -> Result<Gradients, Error> {
+    z0: &[R],
+    ts: &[R],
+    loss: Loss<'_, R>,
+) -> Result<Gradients<R>, Error> {
     let record = block.forward(field, z0, ts)?;
     let (value, cotangents) = loss(&record.zs);
     if !value.is_finite() {
@@ -112,30 +112,31 @@ pub fn gradient_with<S: AdjointStrategy, F: VectorField + ?Sized>(
 /// that is a sum over chunks. Losses, parameter and time gradients are summed in chunk
 /// order, so the result is bit-identical for any number of threads; `z0` holds the chunks'
 /// gradients one after the other.
-pub fn gradient_chunks<F, M, L>(
+pub fn gradient_chunks<R, F, M, L>(
     make_field: M,
-    z0s: &[Vec<f64>],
-    ts: &[f64],
+    z0s: &[Vec<R>],
+    ts: &[R],
     loss: L,
     strategy: Strategy,
     opts: &AdjointOptions,
-) -> Result<Gradients, Error>
+) -> Result<Gradients<R>, Error>
 where
-    F: VectorField,
+    R: Float,
+    F: VectorField<R>,
     M: Fn(usize) -> Result<F, Error> + Sync,
-    L: Fn(usize, &[Vec<f64>]) -> (f64, Vec<Vec<f64>>) + Sync,
+    L: Fn(usize, &[Vec<R>]) -> (f64, Vec<Vec<R>>) + Sync,
 {
     use rayon::prelude::*;
-    let parts: Vec<Result<Gradients, Error>> = z0s
+    let parts: Vec<Result<Gradients<R>, Error>> = z0s
         .par_iter()
         .enumerate()
         .map(|(c, z0)| {
             let field = make_field(c)?;
-            let chunk_loss = |zs: &[Vec<f64>]| loss(c, zs);
+            let chunk_loss = |zs: &[Vec<R>]| loss(c, zs);
             gradient(&field, z0, ts, &chunk_loss, strategy, opts)
         })
         .collect();
-    let mut total: Option<Gradients> = None;
+    let mut total: Option<Gradients<R>> = None;
     for part in parts {
         let g = part?;
         total = Some(match total {
@@ -152,8 +153,8 @@ where
                 }
                 t.loss += g.loss;
                 t.z0.extend(&g.z0);
-                t.params.iter_mut().zip(&g.params).for_each(|(a, b)| *a += b);
-                t.times.iter_mut().zip(&g.times).for_each(|(a, b)| *a += b);
+                t.params.iter_mut().zip(&g.params).for_each(|(a, &b)| *a = *a + b);
+                t.times.iter_mut().zip(&g.times).for_each(|(a, &b)| *a = *a + b);
                 for (z, gz) in t.zs.iter_mut().zip(&g.zs) {
                     z.extend(gz);
                 }

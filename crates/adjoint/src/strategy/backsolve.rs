@@ -1,7 +1,7 @@
 //! The backsolve adjoint: `z` integrated backwards beside the adjoint.
 
 use super::{backward_options, solve_forward, sweep, AdjointStrategy, Pullback, Record};
-use crate::{AdjointOptions, Error, VectorField};
+use crate::{AdjointOptions, Error, Float, VectorField};
 
 /// The adjoint method of Chen et al. (2018), Algorithm 1: the augmented state
 /// `[z, a, ∂L/∂θ]` solved backwards with dynamics `[f, -aᵀ∂f/∂z, -aᵀ∂f/∂θ]`, `z` reset to
@@ -9,27 +9,27 @@ use crate::{AdjointOptions, Error, VectorField};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Backsolve;
 
-impl AdjointStrategy for Backsolve {
+impl<R: Float> AdjointStrategy<R> for Backsolve {
     /// Nothing beyond the outputs.
     type Tape = ();
 
-    fn forward<F: VectorField + ?Sized>(
+    fn forward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        z0: &[f64],
-        ts: &[f64],
+        z0: &[R],
+        ts: &[R],
         opts: &AdjointOptions,
-    ) -> Result<Record<()>, Error> {
+    ) -> Result<Record<(), R>, Error> {
         solve_forward(field, z0, ts, opts, |o| o, |_| Some(()))
     }
 
-    fn backward<F: VectorField + ?Sized>(
+    fn backward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        record: &Record<()>,
-        cotangents: &[Vec<f64>],
+        record: &Record<(), R>,
+        cotangents: &[Vec<R>],
         opts: &AdjointOptions,
-    ) -> Result<Pullback, Error> {
+    ) -> Result<Pullback<R>, Error> {
         crate::block::checked_pull(field, &record.ts, &record.zs, cotangents, || {
             self.pull(field, &record.ts, &record.zs, cotangents, opts)
         })
@@ -38,20 +38,20 @@ impl AdjointStrategy for Backsolve {
 
 impl Backsolve {
     /// The backward pass from the recorded outputs `zs` at `ts`.
-    pub(crate) fn pull<F: VectorField + ?Sized>(
+    pub(crate) fn pull<R: Float, F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        ts: &[f64],
-        zs: &[Vec<f64>],
-        cotangents: &[Vec<f64>],
+        ts: &[R],
+        zs: &[Vec<R>],
+        cotangents: &[Vec<R>],
         opts: &AdjointOptions,
-    ) -> Result<Pullback, Error> {
+    ) -> Result<Pullback<R>, Error> {
         let (d, p) = (field.dim(), field.params().len());
         let n = ts.len();
-        let mut state = vec![0.0; 2 * d + p];
+        let mut state = vec![R::zero(); 2 * d + p];
         state[..d].copy_from_slice(&zs[n - 1]);
         state[d..2 * d].copy_from_slice(&cotangents[n - 1]);
-        let augmented = |t: f64, s: &[f64], ds: &mut [f64]| {
+        let augmented = |t: R, s: &[R], ds: &mut [R]| {
             let (z, a) = (&s[..d], &s[d..2 * d]);
             let (dz, rest) = ds.split_at_mut(d);
             let (da, dp) = rest.split_at_mut(d);

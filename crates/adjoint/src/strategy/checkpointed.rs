@@ -4,7 +4,7 @@ use ode_solvers::Dense;
 
 use super::{backward_options, solve_forward, sweep, AdjointStrategy, Pullback, Record};
 use crate::error::backward;
-use crate::{AdjointOptions, Error, VectorField};
+use crate::{AdjointOptions, Error, Float, VectorField};
 
 /// The backward ODE for `[a, ∂L/∂θ]`, with `z(t)` read from the forward solve's dense
 /// output (every accepted step's stages, kept by the forward pass) instead of integrated
@@ -14,27 +14,27 @@ use crate::{AdjointOptions, Error, VectorField};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Checkpointed;
 
-impl AdjointStrategy for Checkpointed {
+impl<R: Float> AdjointStrategy<R> for Checkpointed {
     /// The forward solve's dense output.
-    type Tape = Dense<f64>;
+    type Tape = Dense<R>;
 
-    fn forward<F: VectorField + ?Sized>(
+    fn forward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        z0: &[f64],
-        ts: &[f64],
+        z0: &[R],
+        ts: &[R],
         opts: &AdjointOptions,
-    ) -> Result<Record<Dense<f64>>, Error> {
+    ) -> Result<Record<Dense<R>, R>, Error> {
         solve_forward(field, z0, ts, opts, |o| o.dense(true), |sol| sol.dense.take())
     }
 
-    fn backward<F: VectorField + ?Sized>(
+    fn backward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        record: &Record<Dense<f64>>,
-        cotangents: &[Vec<f64>],
+        record: &Record<Dense<R>, R>,
+        cotangents: &[Vec<R>],
         opts: &AdjointOptions,
-    ) -> Result<Pullback, Error> {
+    ) -> Result<Pullback<R>, Error> {
         crate::block::checked_pull(field, &record.ts, &record.zs, cotangents, || {
             self.pull(field, &record.ts, &record.tape, cotangents, opts)
         })
@@ -43,20 +43,20 @@ impl AdjointStrategy for Checkpointed {
 
 impl Checkpointed {
     /// The backward pass over the forward solve's `dense` output.
-    pub(crate) fn pull<F: VectorField + ?Sized>(
+    pub(crate) fn pull<R: Float, F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        ts: &[f64],
-        dense: &Dense<f64>,
-        cotangents: &[Vec<f64>],
+        ts: &[R],
+        dense: &Dense<R>,
+        cotangents: &[Vec<R>],
         opts: &AdjointOptions,
-    ) -> Result<Pullback, Error> {
+    ) -> Result<Pullback<R>, Error> {
         let (d, p) = (field.dim(), field.params().len());
         let n = ts.len();
-        let scratch = std::cell::RefCell::new((vec![0.0; d], vec![0.0; d]));
-        let mut state = vec![0.0; d + p];
+        let scratch = std::cell::RefCell::new((vec![R::zero(); d], vec![R::zero(); d]));
+        let mut state = vec![R::zero(); d + p];
         state[..d].copy_from_slice(&cotangents[n - 1]);
-        let adjoint = |t: f64, s: &[f64], ds: &mut [f64]| {
+        let adjoint = |t: R, s: &[R], ds: &mut [R]| {
             let mut guard = scratch.borrow_mut();
             let (z, f) = &mut *guard;
             dense.at_into(t, z).map_err(backward)?;

@@ -18,23 +18,24 @@ pub use direct::Direct;
 use ode_solvers::{odeint, Dense, Fallible, Options, Solution, StateLayout, Steps, Tolerance};
 
 use crate::error::{backward, forward};
-use crate::{AdjointOptions, Error, VectorField};
+use crate::{AdjointOptions, Error, Float, VectorField};
 
-/// What a forward pass leaves for its backward pass.
+/// What a forward pass leaves for its backward pass (states and times in the solve's
+/// precision `R`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Record<T> {
+pub struct Record<T, R: Float = f64> {
     /// The output times.
-    pub ts: Vec<f64>,
+    pub ts: Vec<R>,
     /// The states at the output times.
-    pub zs: Vec<Vec<f64>>,
+    pub zs: Vec<Vec<R>>,
     /// Right-hand-side evaluations of the forward solve.
     pub nfe_forward: usize,
     /// The strategy's own record.
     pub tape: T,
 }
 
-impl<T> Record<T> {
-    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U> {
+impl<T, R: Float> Record<T, R> {
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Record<U, R> {
         Record { ts: self.ts, zs: self.zs, nfe_forward: self.nfe_forward, tape: f(self.tape) }
     }
 }
@@ -42,11 +43,11 @@ impl<T> Record<T> {
 /// What a backward pass returns: the adjoint at the first output time and the parameter
 /// gradient.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pullback {
+pub struct Pullback<R: Float = f64> {
     /// `∂L/∂z(t_0)`.
-    pub z0: Vec<f64>,
+    pub z0: Vec<R>,
     /// `∂L/∂θ`.
-    pub params: Vec<f64>,
+    pub params: Vec<R>,
     /// Evaluations of the backward pass (each a VJP, or a recomputed forward stage).
     pub nfe_backward: usize,
 }
@@ -57,28 +58,28 @@ pub struct Pullback {
 /// strategy; the built-in ones ([`Backsolve`], [`Checkpointed`], [`Direct`], [`Strategy`])
 /// also check their own (`block::check_inputs`, `block::checked_pull`), so one called
 /// directly never panics on bad input or returns a non-finite gradient as `Ok`. The
-/// checks are O(state + parameters), not per step.
-pub trait AdjointStrategy {
+/// checks are O(state + parameters), not per step. `R` is the solve's precision.
+pub trait AdjointStrategy<R: Float = f64> {
     /// What the forward pass keeps.
     type Tape;
 
     /// Solves forward and records.
-    fn forward<F: VectorField + ?Sized>(
+    fn forward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        z0: &[f64],
-        ts: &[f64],
+        z0: &[R],
+        ts: &[R],
         opts: &AdjointOptions,
-    ) -> Result<Record<Self::Tape>, Error>;
+    ) -> Result<Record<Self::Tape, R>, Error>;
 
     /// Pulls `cotangents` (one per output time, each of the state's length) back.
-    fn backward<F: VectorField + ?Sized>(
+    fn backward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        record: &Record<Self::Tape>,
-        cotangents: &[Vec<f64>],
+        record: &Record<Self::Tape, R>,
+        cotangents: &[Vec<R>],
         opts: &AdjointOptions,
-    ) -> Result<Pullback, Error>;
+    ) -> Result<Pullback<R>, Error>;
 }
 
 /// The strategies as one value, chosen at run time (from a command line, a config).
@@ -128,26 +129,26 @@ impl std::str::FromStr for Strategy {
 
 /// What [`Strategy`]'s forward pass keeps: its strategy's own tape.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tape {
+pub enum Tape<R: Float = f64> {
     /// [`Backsolve`]'s: nothing beyond the outputs.
     Outputs,
     /// [`Checkpointed`]'s: the forward solve's dense output.
-    Dense(Dense<f64>),
+    Dense(Dense<R>),
     /// [`Direct`]'s: every accepted forward step.
-    Steps(Steps<f64>),
+    Steps(Steps<R>),
 }
 
-impl AdjointStrategy for Strategy {
+impl<R: Float> AdjointStrategy<R> for Strategy {
     /// The chosen strategy's tape.
-    type Tape = Tape;
+    type Tape = Tape<R>;
 
-    fn forward<F: VectorField + ?Sized>(
+    fn forward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        z0: &[f64],
-        ts: &[f64],
+        z0: &[R],
+        ts: &[R],
         opts: &AdjointOptions,
-    ) -> Result<Record<Tape>, Error> {
+    ) -> Result<Record<Tape<R>, R>, Error> {
         Ok(match self {
             Strategy::Backsolve => Backsolve.forward(field, z0, ts, opts)?.map(|()| Tape::Outputs),
             Strategy::Checkpointed => Checkpointed.forward(field, z0, ts, opts)?.map(Tape::Dense),
@@ -155,13 +156,13 @@ impl AdjointStrategy for Strategy {
         })
     }
 
-    fn backward<F: VectorField + ?Sized>(
+    fn backward<F: VectorField<R> + ?Sized>(
         &self,
         field: &F,
-        record: &Record<Tape>,
-        cotangents: &[Vec<f64>],
+        record: &Record<Tape<R>, R>,
+        cotangents: &[Vec<R>],
         opts: &AdjointOptions,
-    ) -> Result<Pullback, Error> {
+    ) -> Result<Pullback<R>, Error> {
         let (ts, zs) = (&record.ts, &record.zs);
         let mismatch = || Error::InvalidArgument {
             what: "record",
@@ -181,7 +182,7 @@ impl AdjointStrategy for Strategy {
 }
 
 /// The forward layout: the options' if set, else the field's.
-pub(crate) fn forward_layout<F: VectorField + ?Sized>(
+pub(crate) fn forward_layout<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
     opts: &Options,
 ) -> Result<StateLayout, Error> {
@@ -191,7 +192,7 @@ pub(crate) fn forward_layout<F: VectorField + ?Sized>(
 }
 
 /// The forward options with the field's layout in force.
-pub(crate) fn forward_options<F: VectorField + ?Sized>(
+pub(crate) fn forward_options<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
     opts: &AdjointOptions,
 ) -> Result<Options, Error> {
@@ -225,11 +226,11 @@ fn backward_tolerance(tol: &Tolerance, d: usize, copies: usize, p: usize) -> Tol
 /// a mean square), and an unscaled `atol` on it alone acts as a loose relative tolerance
 /// (issue #16: a 3.4e-4 error where 1e-6 was asked). With `z` in the norm (backsolve) its
 /// steps stay as accurate as the forward ones, and the tolerance is left as given.
-pub(crate) fn backward_options<F: VectorField + ?Sized>(
+pub(crate) fn backward_options<R: Float, F: VectorField<R> + ?Sized>(
     field: &F,
     opts: &AdjointOptions,
     with_z: bool,
-    cotangents: &[Vec<f64>],
+    cotangents: &[Vec<R>],
 ) -> Result<Options, Error> {
     let fwd = forward_layout(field, &opts.forward)?;
     let (d, p) = (field.dim(), field.params().len());
@@ -243,7 +244,7 @@ pub(crate) fn backward_options<F: VectorField + ?Sized>(
     let n = layout.len();
     let mut b = opts.backward.clone().layout(layout);
     b.rtol = backward_tolerance(&opts.backward.rtol, d, copies, p);
-    let scale = cotangents.iter().flatten().fold(0.0f64, |m, c| m.max(c.abs()));
+    let scale = cotangents.iter().flatten().fold(0.0f64, |m, c| m.max(c.abs().to_f64_lossless()));
     let mut atol = match backward_tolerance(&opts.backward.atol, d, copies, p) {
         Tolerance::Scalar(x) => vec![x; n],
         Tolerance::PerComponent(v) => v,
@@ -257,14 +258,14 @@ pub(crate) fn backward_options<F: VectorField + ?Sized>(
 
 /// The plain forward solve as a record: `configure` adds what the strategy keeps to the
 /// forward options, `keep` takes it out of the solution as the tape.
-pub(crate) fn solve_forward<F: VectorField + ?Sized, T>(
+pub(crate) fn solve_forward<R: Float, F: VectorField<R> + ?Sized, T>(
     field: &F,
-    z0: &[f64],
-    ts: &[f64],
+    z0: &[R],
+    ts: &[R],
     opts: &AdjointOptions,
     configure: impl FnOnce(Options) -> Options,
-    keep: impl FnOnce(&mut Solution<f64>) -> Option<T>,
-) -> Result<Record<T>, Error> {
+    keep: impl FnOnce(&mut Solution<R>) -> Option<T>,
+) -> Result<Record<T, R>, Error> {
     crate::block::check_inputs(field, z0, ts)?;
     let fopts = configure(forward_options(field, opts)?);
     let mut sol = odeint(field, z0, ts, &fopts).map_err(forward)?;
@@ -280,18 +281,18 @@ pub(crate) fn solve_forward<F: VectorField + ?Sized, T>(
 /// first, solve `rhs` over each interval, take its end state, let `after` adjust it (the
 /// backsolve resets `z`), and add `∂L/∂z(t_{i-1})` to the adjoint at `state[a..a + d]`.
 /// Returns the evaluations spent.
-pub(crate) fn sweep<R, A>(
-    ts: &[f64],
-    cotangents: &[Vec<f64>],
-    state: &mut [f64],
+pub(crate) fn sweep<T: Float, R, A>(
+    ts: &[T],
+    cotangents: &[Vec<T>],
+    state: &mut [T],
     a: usize,
     opts: &Options,
     rhs: R,
     mut after: A,
 ) -> Result<usize, Error>
 where
-    R: Fn(f64, &[f64], &mut [f64]) -> Result<(), Error>,
-    A: FnMut(usize, &mut [f64]) -> Result<(), Error>,
+    R: Fn(T, &[T], &mut [T]) -> Result<(), Error>,
+    A: FnMut(usize, &mut [T]) -> Result<(), Error>,
 {
     let system = Fallible(rhs);
     let mut nfe = 0;
@@ -300,8 +301,8 @@ where
         nfe += seg.stats.nfe;
         state.copy_from_slice(&seg.ys[1]);
         after(i - 1, state)?;
-        for (x, g) in state[a..a + cotangents[i - 1].len()].iter_mut().zip(&cotangents[i - 1]) {
-            *x += g;
+        for (x, &g) in state[a..a + cotangents[i - 1].len()].iter_mut().zip(&cotangents[i - 1]) {
+            *x = *x + g;
         }
     }
     Ok(nfe)
