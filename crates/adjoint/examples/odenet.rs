@@ -22,7 +22,7 @@ use std::time::Instant;
 use clap::Parser;
 use rayon::prelude::*;
 
-use adjoint::{AdjointOptions, AutodiffField, OdeBlock, Strategy, VectorField};
+use adjoint::{AdjointOptions, AutodiffField, Float, OdeBlock, Strategy, VectorField};
 use autodiff::checkpoint::OptimizerState;
 use autodiff::layers::{global_avg_pool, ConcatConv2d, Conv2d, GroupNorm, Linear};
 use autodiff::optim::{Adam, AdamConfig, Schedule, Sgd, SgdConfig};
@@ -134,6 +134,10 @@ struct Args {
     /// Save the training state every N steps (with --resume).
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
+    /// Run the RK-Net's and ODE-Net's stem, ODE block and head in single precision
+    /// (parameters, optimiser and checkpoints stay f64).
+    #[arg(long)]
+    f32: bool,
 }
 
 /// Sizes and training settings of one model.
@@ -142,6 +146,7 @@ struct Config {
     width: usize,
     batch: usize,
     chunks: usize,
+    f32: bool,
 }
 
 fn geometry(
@@ -239,34 +244,36 @@ fn single(kind: Kind, cfg: Config, side: usize, rng: &mut Rng) -> Result<Classif
     Ok(Classifier::new(g, x, logits, false)?)
 }
 
-/// stem → ODE block → head, each half differentiated by its own means.
-struct OdeNet {
-    stem: GraphBlock,
-    field: AutodiffField,
-    head: Classifier,
+/// stem → ODE block → head, each half differentiated by its own means, in precision `T`.
+struct OdeNet<T: Float> {
+    stem: GraphBlock<T>,
+    field: AutodiffField<T>,
+    head: Classifier<T>,
     block: OdeBlock,
     set: ParamSet,
     /// Features after the stem: rows × columns.
     features: (usize, usize),
+    /// The images and the parameter gradients of the stem and the field in `T`.
+    buffers: (Vec<T>, Vec<T>, Vec<T>),
 }
 
-impl OdeNet {
+impl<T: Float> OdeNet<T> {
     fn new(kind: Kind, cfg: Config, side: usize, rng: &mut Rng) -> Result<Self> {
         let (c, bc) = (cfg.width, cfg.batch / cfg.chunks);
         let mut g = Graph::new();
         let x = g.input(bc, side * side);
         let (h0, s) = stem(&mut g, x, side, c, rng)?;
         let features = (bc, g.shape(h0)?.1);
-        let stem = GraphBlock::new(g, x, h0)?;
+        let stem = GraphBlock::build(g, x, h0)?;
         let mut fg = Graph::new();
         let z = fg.input(features.0, features.1);
         let t = fg.input(1, 1);
         let f = odefunc(&mut fg, z, t, c, s, rng)?;
-        let field = AutodiffField::new(fg, f)?;
+        let field = AutodiffField::from_graph(fg, f)?;
         let mut hg = Graph::new();
         let h1 = hg.input(features.0, features.1);
         let logits = head(&mut hg, h1, c, s, rng)?;
-        let head = Classifier::new(hg, h1, logits, true)?;
+        let head = Classifier::build(hg, h1, logits, true)?;
         let (strategy, forward) = if kind == Kind::Odenet {
             (Strategy::Backsolve, Options::new(Method::Dopri5).rtol(1e-3).atol(1e-3))
         } else {
@@ -284,18 +291,24 @@ impl OdeNet {
             block: OdeBlock::new(strategy, AdjointOptions::new(forward)),
             set,
             features,
+            buffers: (Vec::new(), Vec::new(), Vec::new()),
         })
     }
 
-    /// The features after the ODE block for the images `x`.
-    fn features(&mut self, x: &Mat) -> Result<(Mat, adjoint::Record<adjoint::Tape>)> {
-        let z0 = self.stem.forward(x.as_slice())?.to_vec();
-        let rec = self.block.forward(&self.field, &z0, &[0.0, 1.0])?;
-        Ok((Mat::from_column_slice(self.features.0, self.features.1, &rec.zs[1]), rec))
+    /// The features after the ODE block for the images `x` (in `f64` for the head's
+    /// `f64` interface) and the block's record.
+    fn features(&mut self, x: &Mat) -> Result<(Mat, adjoint::Record<adjoint::Tape<T>, T>)> {
+        let xs = &mut self.buffers.0;
+        xs.clear();
+        xs.extend(x.iter().map(|&v| <T as autodiff::Real>::of(v)));
+        let z0 = self.stem.forward(xs)?.to_vec();
+        let rec = self.block.forward(&self.field, &z0, &[T::zero(), T::one()])?;
+        let h1 = rec.zs[1].iter().map(|&v| v.to_f64_lossless());
+        Ok((Mat::from_iterator(self.features.0, self.features.1, h1), rec))
     }
 }
 
-impl Model for OdeNet {
+impl<T: Float> Model for OdeNet<T> {
     type Batch = LabelledBatch;
 
     fn num_params(&self) -> usize {
@@ -324,10 +337,14 @@ impl Model for OdeNet {
         let [rs, rf, rh] = [0, 1, 2].map(|i| self.set.parts()[i].1.clone());
         let loss = self.head.loss_grad(&h1, &batch.y, &mut grad[rh])?;
         let dh1 = self.head.input_grad().unwrap_or_default().to_vec();
-        let cotangents = [vec![0.0; dh1.len()], dh1];
+        let cotangents = [vec![T::zero(); dh1.len()], dh1];
         let g = self.block.backward(&self.field, &rec, &cotangents).map_err(train::Error::model)?;
-        grad[rf].copy_from_slice(&g.params);
-        self.stem.backward(&g.z0, &mut grad[rs])?;
+        grad[rf].iter_mut().zip(&g.params).for_each(|(d, &v)| *d = v.to_f64_lossless());
+        let ds = &mut self.buffers.1;
+        ds.clear();
+        ds.resize(rs.len(), T::zero());
+        self.stem.backward(&g.z0, ds)?;
+        grad[rs].iter_mut().zip(ds.iter()).for_each(|(d, &v)| *d = v.to_f64_lossless());
         Ok(StepReport {
             loss,
             metrics: Vec::new(),
@@ -340,7 +357,8 @@ impl Model for OdeNet {
 /// A model of either shape, `K` copies for the batch chunks.
 enum Net {
     Single(Replicas<Classifier>),
-    Ode(Replicas<OdeNet>),
+    Ode(Replicas<OdeNet<f64>>),
+    Ode32(Replicas<OdeNet<f32>>),
 }
 
 impl Net {
@@ -349,6 +367,9 @@ impl Net {
         Ok(if matches!(kind, Kind::Mlp | Kind::Resnet) {
             let copies = (0..cfg.chunks).map(|_| single(kind, cfg, side, &mut Rng::new(seed)));
             Net::Single(Replicas::new(copies.collect::<Result<_>>()?)?)
+        } else if cfg.f32 {
+            let copies = (0..cfg.chunks).map(|_| OdeNet::new(kind, cfg, side, &mut Rng::new(seed)));
+            Net::Ode32(Replicas::new(copies.collect::<Result<_>>()?)?)
         } else {
             let copies = (0..cfg.chunks).map(|_| OdeNet::new(kind, cfg, side, &mut Rng::new(seed)));
             Net::Ode(Replicas::new(copies.collect::<Result<_>>()?)?)
@@ -359,6 +380,7 @@ impl Net {
         match self {
             Net::Single(m) => m.num_params(),
             Net::Ode(m) => m.num_params(),
+            Net::Ode32(m) => m.num_params(),
         }
     }
 
@@ -382,17 +404,8 @@ impl Net {
                         .map(|(i, c)| Ok(c.predict(&b.chunk(i, k)?.x)?))
                         .collect()
                 }
-                Net::Ode(m) => {
-                    let k = m.copies().len();
-                    m.copies_mut()
-                        .par_iter_mut()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            let (h1, _) = c.features(&b.chunk(i, k)?.x)?;
-                            Ok(argmax_rows(c.head.logits(&h1)?))
-                        })
-                        .collect()
-                }
+                Net::Ode(m) => ode_predictions(m, &b),
+                Net::Ode32(m) => ode_predictions(m, &b),
             };
             let mut pred = Vec::with_capacity(batch);
             for p in parts {
@@ -405,6 +418,22 @@ impl Net {
         }
         Ok(wrong as f64 / seen.max(1) as f64)
     }
+}
+
+/// Predicted classes of an ODE model's copies, each on its chunk of `b`.
+fn ode_predictions<T: Float>(
+    m: &mut Replicas<OdeNet<T>>,
+    b: &train::LabelledBatch,
+) -> Vec<Result<Vec<usize>>> {
+    let k = m.copies().len();
+    m.copies_mut()
+        .par_iter_mut()
+        .enumerate()
+        .map(|(i, c)| {
+            let (h1, _) = c.features(&b.chunk(i, k)?.x)?;
+            Ok(argmax_rows(c.head.logits(&h1)?))
+        })
+        .collect()
 }
 
 /// Results of one model.
@@ -455,8 +484,14 @@ fn train_one(
             ..SgdConfig::default()
         })),
     };
-    let architecture =
-        format!("{} width {} chunks {} {:?}", kind.name(), cfg.width, cfg.chunks, args.dataset);
+    let precision = if cfg.f32 && matches!(kind, Kind::Rknet | Kind::Odenet) { " f32" } else { "" };
+    let architecture = format!(
+        "{} width {} chunks {} {:?}{precision}",
+        kind.name(),
+        cfg.width,
+        cfg.chunks,
+        args.dataset
+    );
     let mut trainer = Trainer::new(tc, optimizer, &architecture)?;
     let shift = RandomShift(args.shift);
     let data = ImageBatches {
@@ -469,6 +504,7 @@ fn train_one(
     let summary = match &mut net {
         Net::Single(m) => trainer.fit(m, &data, None, &mut printer)?,
         Net::Ode(m) => trainer.fit(m, &data, None, &mut printer)?,
+        Net::Ode32(m) => trainer.fit(m, &data, None, &mut printer)?,
     };
     let peak_bytes = train::memory::since(base).unwrap_or(0);
     let started = Instant::now();
@@ -549,6 +585,7 @@ fn run() -> Result<()> {
         width: args.width.unwrap_or(if mnist { 64 } else { 32 }),
         batch,
         chunks: args.chunks,
+        f32: args.f32,
     };
     println!(
         "{:?}: {} training and {} test images, {} epoch(s), width {}, batch {} in {} chunk(s), {:?} lr {}, label smoothing {}, shift {}",

@@ -1,7 +1,7 @@
 //! A recorded graph as a layer with a forward and a backward half, so that graphs compose
 //! with other differentiable pieces (an ODE block) by passing cotangents.
 
-use crate::{Error, Executor, Graph, Op, Var};
+use crate::{Error, Executor, Graph, Op, Real, Var};
 
 /// `y = net(x; θ)` with its pullback `ȳ ↦ (∂L/∂θ, ∂L/∂x)`, each half replayed without
 /// re-recording:
@@ -21,20 +21,27 @@ use crate::{Error, Executor, Graph, Op, Var};
 /// # Ok::<(), autodiff::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct GraphBlock {
+pub struct GraphBlock<T: Real = f64> {
     graph: Graph,
     x: Var,
     y: Var,
     seed: Var,
     grads: Vec<Var>,
     dx: Var,
-    forward: Executor,
-    backward: Executor,
+    forward: Executor<T>,
+    backward: Executor<T>,
 }
 
 impl GraphBlock {
     /// `graph` must have `x` as its only input and compute `y` from it.
-    pub fn new(mut graph: Graph, x: Var, y: Var) -> Result<Self, Error> {
+    pub fn new(graph: Graph, x: Var, y: Var) -> Result<Self, Error> {
+        Self::build(graph, x, y)
+    }
+}
+
+impl<T: Real> GraphBlock<T> {
+    /// [`GraphBlock::new`] replayed in `T` (`f32` or `f64`); parameters stay `f64`.
+    pub fn build(mut graph: Graph, x: Var, y: Var) -> Result<Self, Error> {
         if graph.inputs() != [x] {
             return Err(Error::InvalidArgument {
                 op: "graph block",
@@ -54,10 +61,10 @@ impl GraphBlock {
             op: "graph block",
             detail: "no input gradient".into(),
         })?;
-        let forward = Executor::new(&graph, &[y])?;
+        let forward = Executor::build(&graph, &[y])?;
         let mut outs = grads.clone();
         outs.push(dx);
-        let backward = Executor::new(&graph, &outs)?;
+        let backward = Executor::build(&graph, &outs)?;
         Ok(GraphBlock { graph, x, y, seed, grads, dx, forward, backward })
     }
 
@@ -72,7 +79,7 @@ impl GraphBlock {
     }
 
     /// `y` for `x` (column-major, the input's length); `x` is kept for the backward half.
-    pub fn forward(&mut self, x: &[f64]) -> Result<&[f64], Error> {
+    pub fn forward(&mut self, x: &[T]) -> Result<&[T], Error> {
         self.forward.set_input(&self.graph, self.x, x)?;
         self.backward.set_input(&self.graph, self.x, x)?;
         self.forward.replay(&self.graph)?;
@@ -81,7 +88,7 @@ impl GraphBlock {
 
     /// For the cotangent `ȳ` of the last forward's output: writes `∂L/∂θ` into `dparams`
     /// and returns `∂L/∂x`.
-    pub fn backward(&mut self, dy: &[f64], dparams: &mut [f64]) -> Result<&[f64], Error> {
+    pub fn backward(&mut self, dy: &[T], dparams: &mut [T]) -> Result<&[T], Error> {
         self.backward.set_input(&self.graph, self.seed, dy)?;
         self.backward.replay(&self.graph)?;
         self.backward.gather(&self.graph, &self.grads, dparams)?;
@@ -91,12 +98,7 @@ impl GraphBlock {
     /// The pullback at an earlier input `x` (not necessarily the last forward's): writes
     /// `∂L/∂θ` into `dparams` and returns `∂L/∂x`, for backpropagation through a sequence
     /// of applications of one block (a recurrent cell) that keeps only each step's input.
-    pub fn backward_at(
-        &mut self,
-        x: &[f64],
-        dy: &[f64],
-        dparams: &mut [f64],
-    ) -> Result<&[f64], Error> {
+    pub fn backward_at(&mut self, x: &[T], dy: &[T], dparams: &mut [T]) -> Result<&[T], Error> {
         self.backward.set_input(&self.graph, self.x, x)?;
         self.backward(dy, dparams)
     }

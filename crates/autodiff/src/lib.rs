@@ -58,5 +58,8 @@ pub use block::GraphBlock;
 pub use error::Error;
 pub use exec::{eval, Executor};
 pub use graph::{Axis, Binary, ConvGeometry, Graph, Mat, Mat32, Node, Op, ParamBlock, Unary, Var};
+/// The dense matrix type of every value (`Mat` is `DMatrix<f64>`), for code generic over
+/// [`Real`].
+pub use nalgebra::DMatrix;
 pub use real::Real;
 pub use rng::Rng;

@@ -53,6 +53,9 @@ pub trait Real:
     /// The graph's `f64` parameters as this type without copying, where they already are.
     #[doc(hidden)]
     fn native(values: &[f64]) -> Option<&[Self]>;
+    /// [`Real::native`], writable.
+    #[doc(hidden)]
+    fn native_mut(values: &mut [f64]) -> Option<&mut [Self]>;
     /// `out = tanh(xs)` in AVX-512 intrinsics where this type has such a kernel (returns
     /// `false`, writing nothing, where not).
     ///
@@ -108,6 +111,10 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn native(values: &[f64]) -> Option<&[Self]> {
+        Some(values)
+    }
+    #[inline(always)]
+    fn native_mut(values: &mut [f64]) -> Option<&mut [Self]> {
         Some(values)
     }
     #[inline(always)]
@@ -180,6 +187,10 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn native(_: &[f64]) -> Option<&[Self]> {
+        None
+    }
+    #[inline(always)]
+    fn native_mut(_: &mut [f64]) -> Option<&mut [Self]> {
         None
     }
     #[inline(always)]

@@ -2,12 +2,16 @@
 //! against target distributions, parameter gradients (and, for a model's head, the
 //! gradient with respect to its input), replayed per batch without re-recording.
 
-use autodiff::{Executor, Graph, Mat, Var};
+use autodiff::{DMatrix, Executor, Graph, Mat, Real, Var};
 
 use crate::{Error, LabelledBatch, Model, StepReport};
 
 /// `logits = net(x)`, `loss = cross_entropy(logits, y)` (the batch mean).
-pub struct Classifier {
+///
+/// `Classifier<f32>` ([`Classifier::build`]) replays the graph in single precision; its
+/// batches, parameters and gradients stay `f64` at the boundary (converted in buffers it
+/// keeps), so it trains through [`crate::Trainer`] like any model.
+pub struct Classifier<T: Real = f64> {
     graph: Graph,
     x: Var,
     y: Var,
@@ -15,15 +19,36 @@ pub struct Classifier {
     logits: Var,
     grads: Vec<Var>,
     input_grad: Option<Var>,
-    train: Executor,
-    predict: Executor,
+    train: Executor<T>,
+    predict: Executor<T>,
+    /// Conversion buffers for `T` other than `f64`: inputs, targets, gradients.
+    buffers: (Vec<T>, Vec<T>, Vec<T>),
+}
+
+/// `src` as `T`: itself where `T` is `f64`, else converted into `buf`.
+fn narrow<'a, T: Real>(src: &'a [f64], buf: &'a mut Vec<T>) -> &'a [T] {
+    match T::native(src) {
+        Some(s) => s,
+        None => {
+            buf.clear();
+            buf.extend(src.iter().map(|&v| T::of(v)));
+            buf
+        }
+    }
 }
 
 impl Classifier {
     /// `graph` has the input `x` (`B × features`) as its only input and computes
     /// `logits` (`B × classes`) from it; with `input_grad` the loss gradient with respect
     /// to `x` is computed too ([`Classifier::input_grad`]).
-    pub fn new(mut graph: Graph, x: Var, logits: Var, input_grad: bool) -> Result<Self, Error> {
+    pub fn new(graph: Graph, x: Var, logits: Var, input_grad: bool) -> Result<Self, Error> {
+        Self::build(graph, x, logits, input_grad)
+    }
+}
+
+impl<T: Real> Classifier<T> {
+    /// [`Classifier::new`] replayed in `T` (`f32` or `f64`).
+    pub fn build(mut graph: Graph, x: Var, logits: Var, input_grad: bool) -> Result<Self, Error> {
         if graph.inputs() != [x] {
             return Err(Error::InvalidArgument {
                 what: "classifier graph",
@@ -42,9 +67,10 @@ impl Classifier {
         let mut outs = vec![loss, logits];
         outs.extend(&grads);
         outs.extend(input_grad);
-        let train = Executor::new(&graph, &outs)?;
-        let predict = Executor::new(&graph, &[logits])?;
-        Ok(Classifier { graph, x, y, loss, logits, grads, input_grad, train, predict })
+        let train = Executor::build(&graph, &outs)?;
+        let predict = Executor::build(&graph, &[logits])?;
+        let buffers = (Vec::new(), Vec::new(), Vec::new());
+        Ok(Classifier { graph, x, y, loss, logits, grads, input_grad, train, predict, buffers })
     }
 
     /// The graph (its parameters).
@@ -59,22 +85,32 @@ impl Classifier {
 
     /// Loss of `x` against targets `y`, the parameter gradient written into `grad`.
     pub fn loss_grad(&mut self, x: &Mat, y: &Mat, grad: &mut [f64]) -> Result<f64, Error> {
-        self.train.set_input(&self.graph, self.x, x.as_slice())?;
-        self.train.set_input(&self.graph, self.y, y.as_slice())?;
+        let (bx, by, bg) = &mut self.buffers;
+        self.train.set_input(&self.graph, self.x, narrow(x.as_slice(), bx))?;
+        self.train.set_input(&self.graph, self.y, narrow(y.as_slice(), by))?;
         self.train.replay(&self.graph)?;
-        self.train.gather(&self.graph, &self.grads, grad)?;
-        Ok(self.train.value(self.loss)[(0, 0)])
+        match T::native_mut(grad) {
+            Some(g) => self.train.gather(&self.graph, &self.grads, g)?,
+            None => {
+                bg.clear();
+                bg.resize(grad.len(), T::zero());
+                self.train.gather(&self.graph, &self.grads, bg)?;
+                grad.iter_mut().zip(bg.iter()).for_each(|(g, &v)| *g = v.widen());
+            }
+        }
+        Ok(self.train.value(self.loss)[(0, 0)].widen())
     }
 
     /// `∂loss/∂x` of the last [`Classifier::loss_grad`] (column-major, `x`'s shape), when
     /// built with `input_grad`.
-    pub fn input_grad(&self) -> Option<&[f64]> {
+    pub fn input_grad(&self) -> Option<&[T]> {
         self.input_grad.map(|v| self.train.value(v).as_slice())
     }
 
     /// The logits of `x`.
-    pub fn logits(&mut self, x: &Mat) -> Result<&Mat, Error> {
-        self.predict.set_input(&self.graph, self.x, x.as_slice())?;
+    pub fn logits(&mut self, x: &Mat) -> Result<&DMatrix<T>, Error> {
+        let (bx, _, _) = &mut self.buffers;
+        self.predict.set_input(&self.graph, self.x, narrow(x.as_slice(), bx))?;
         self.predict.replay(&self.graph)?;
         Ok(self.predict.value(self.logits))
     }
@@ -99,13 +135,16 @@ pub fn copy_params(dst: &mut [f64], src: &[f64]) -> Result<(), Error> {
 }
 
 /// The index of each row's largest entry.
-pub fn argmax_rows(m: &Mat) -> Vec<usize> {
+pub fn argmax_rows<T: Real>(m: &DMatrix<T>) -> Vec<usize> {
+    let key = |v: T| v.widen();
     (0..m.nrows())
-        .map(|i| (0..m.ncols()).max_by(|&a, &b| m[(i, a)].total_cmp(&m[(i, b)])).unwrap_or(0))
+        .map(|i| {
+            (0..m.ncols()).max_by(|&a, &b| key(m[(i, a)]).total_cmp(&key(m[(i, b)]))).unwrap_or(0)
+        })
         .collect()
 }
 
-impl Model for Classifier {
+impl<T: Real> Model for Classifier<T> {
     type Batch = LabelledBatch;
 
     fn num_params(&self) -> usize {

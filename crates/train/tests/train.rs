@@ -192,3 +192,29 @@ fn csv_files_parse_with_or_without_a_header_and_bad_ones_say_where() {
     assert!(matches!(load_digits(&write("d.csv", "1,2\n")), Err(Error::Format { .. })));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_f32_classifier_gives_the_f64_loss_and_gradient_to_f32_accuracy() {
+    let (train_set, _) = digits();
+    let data = ImageBatches { images: &train_set, augment: None, smoothing: 0.1 };
+    let idx: Vec<usize> = (0..32).collect();
+    let batch = train::Dataset::batch(&data, &idx, &mut Rng::new(1)).unwrap();
+    let build = |g: &mut Graph| {
+        let x = g.input(32, 64);
+        let mlp = Mlp::new(g, "mlp", &[64, 24, 10], Activation::Tanh, &mut Rng::new(7)).unwrap();
+        (x, mlp.forward(g, x).unwrap())
+    };
+    let (mut g64, mut g32) = (Graph::new(), Graph::new());
+    let ((x64, l64), (x32, l32)) = (build(&mut g64), build(&mut g32));
+    let mut wide = Classifier::new(g64, x64, l64, false).unwrap();
+    let mut narrow = Classifier::<f32>::build(g32, x32, l32, false).unwrap();
+    let n = wide.num_params();
+    let (mut gw, mut gn) = (vec![0.0; n], vec![0.0; n]);
+    let lw = wide.loss_and_grad(&batch, &mut gw).unwrap().loss;
+    let ln = narrow.loss_and_grad(&batch, &mut gn).unwrap().loss;
+    assert!((lw - ln).abs() < 1e-6 * lw.abs(), "loss {lw} against {ln}");
+    let scale = gw.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = gw.iter().zip(&gn).fold(0.0f64, |m, (a, b)| m.max((a - b).abs())) / scale;
+    assert!(err < 1e-5, "gradient differs by {err:.2e} of its scale");
+    assert_eq!(wide.predict(&batch.x).unwrap(), narrow.predict(&batch.x).unwrap());
+}
