@@ -507,6 +507,11 @@ fn autodiff_api(s: &mut Suite) {
         let c = Checkpoint::from_graph(&Graph::new(), "", OptimizerState::None, u64::MAX);
         c.to_bytes().is_ok_and(|b| Checkpoint::from_bytes(&b).is_ok())
     });
+    s.case("precision_case", SIZES, "zero dimensions: no difference, no error made up", || {
+        autodiff::check::cases().iter().all(|case| {
+            autodiff::check::precision_case::<f32>(case, (0, 0, 0), 0).map_or(true, |e| e == 0.0)
+        })
+    });
     s.case("check_case", SIZES, "zero dimensions: nothing to compare, no error made up", || {
         autodiff::check::cases().iter().all(|case| {
             autodiff::check::check_case(case, (0, 0, 0), 0)

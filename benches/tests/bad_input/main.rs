@@ -510,6 +510,11 @@ fn autodiff_cases(s: &mut Suite) {
         let big = h.input(usize::MAX / 4, 4);
         matches!(Executor::new(&h, &[big]), Err(A::InvalidArgument { .. }))
     });
+    s.case("Executor::build", SIZES, "a huge input in f32", || {
+        let mut h = Graph::new();
+        let big = h.input(usize::MAX / 2, 4);
+        matches!(Executor::<f32>::build(&h, &[big]), Err(A::InvalidArgument { .. }))
+    });
     s.case("Executor::run", SHAPES, "another graph", || {
         let mut h = Graph::new();
         let i = h.input(1, 1);
@@ -744,6 +749,12 @@ fn autodiff_cases(s: &mut Suite) {
         let _b = h.input(1, 1);
         GraphBlock::new(h, a, a).is_err()
     });
+    s.case("GraphBlock::build", SHAPES, "two inputs, f32", || {
+        let mut h = Graph::new();
+        let a = h.input(1, 1);
+        let _b = h.input(1, 1);
+        GraphBlock::<f32>::build(h, a, a).is_err()
+    });
     s.case("GraphBlock::forward", SHAPES, "input of the wrong length", || {
         let mut h = Graph::new();
         let a = h.input(2, 1);
@@ -905,6 +916,12 @@ fn adjoint_cases(s: &mut Suite) {
         let z = g.input(2, 2);
         let o = g.sum(z, autodiff::Axis::Rows).unwrap();
         AutodiffField::new(g, o).is_err()
+    });
+    s.case("AutodiffField::from_graph", SHAPES, "output shape differs, f32", || {
+        let mut g = Graph::new();
+        let z = g.input(2, 2);
+        let o = g.sum(z, autodiff::Axis::Rows).unwrap();
+        AutodiffField::<f32>::from_graph(g, o).is_err()
     });
     s.case("AutodiffField::new", SHAPES, "three inputs", || {
         let mut g = Graph::new();
@@ -1076,6 +1093,12 @@ fn train_cases(s: &mut Suite) {
         let a = h.input(1, 2);
         let _b = h.input(1, 2);
         Classifier::new(h, a, a, false).is_err()
+    });
+    s.case("Classifier::build", SHAPES, "two inputs, f32", || {
+        let mut h = Graph::new();
+        let a = h.input(1, 2);
+        let _b = h.input(1, 2);
+        Classifier::<f32>::build(h, a, a, false).is_err()
     });
     s.case("load_csv", FILES, "ragged rows", || load_csv(&write("r.csv", b"1,2\n3\n")).is_err());
     s.case("load_csv", FILES, "not numbers", || load_csv(&write("n.csv", b"1,2\n3,x\n")).is_err());
