@@ -861,6 +861,26 @@ fn train_api(s: &mut Suite) {
             .and_then(|mut t| t.fit(&mut m, &batch, None, &mut train::Quiet));
         done.is_ok() && m.graph().params() == before.as_slice()
     });
+    s.case("TrainConfig::total_steps", SIZES, "zero steps: no step taken", || {
+        let mut cfg = TrainConfig::new(3, 4, 1e-3);
+        cfg.total_steps = Some(0);
+        let adam = OptimizerState::Adam(Adam::new(AdamConfig::default()));
+        let mut m = classifier();
+        let before = m.graph().params().to_vec();
+        let done = train::Trainer::new(cfg, adam, "m")
+            .and_then(|mut t| t.fit(&mut m, &batch, None, &mut train::Quiet));
+        done.is_ok_and(|d| d.steps == 0) && m.graph().params() == before.as_slice()
+    });
+    s.case("TrainConfig::total_steps", SIZES, "u64::MAX steps: the epochs end the run", || {
+        // Batches of 2, the classifier's input rows: one epoch of 8 images is 4 steps.
+        let mut cfg = TrainConfig::new(1, 2, 1e-3);
+        cfg.total_steps = Some(u64::MAX);
+        let adam = OptimizerState::Adam(Adam::new(AdamConfig::default()));
+        let mut m = classifier();
+        let done = train::Trainer::new(cfg, adam, "m")
+            .and_then(|mut t| t.fit(&mut m, &batch, None, &mut train::Quiet));
+        done.is_ok_and(|d| d.finished && d.steps == 4)
+    });
     s.case("Classifier::loss_and_grad", NONFINITE, "a NaN image: refused, not a NaN loss", || {
         let mut m = classifier();
         let mut nan = b.clone();

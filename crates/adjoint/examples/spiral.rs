@@ -244,7 +244,7 @@ fn main() -> Result<()> {
     };
     let per_epoch = (Starts.len() / BATCH) as u64;
     let mut cfg = TrainConfig::new(args.iterations.div_ceil(per_epoch), BATCH, 1e-3);
-    cfg.max_steps = Some(args.iterations);
+    cfg.total_steps = Some(args.iterations);
     cfg.seed = 42;
     let adam = OptimizerState::Adam(Adam::new(AdamConfig { lr: 1e-3, ..AdamConfig::default() }));
     let mut trainer = Trainer::new(cfg, adam, "spiral mlp 2-50-2")?;

@@ -199,7 +199,7 @@ fn run() -> Result<()> {
     let data = Points::new(&train_rows, dim, trace)?;
     let per_epoch = (train_rows.len() / args.batch).max(1) as u64;
     let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), args.batch, args.lr);
-    tc.max_steps = Some(args.iters);
+    tc.total_steps = Some(args.iters);
     tc.seed = args.seed ^ 0x5EED_0DE5;
     if args.cosine {
         tc.schedule =

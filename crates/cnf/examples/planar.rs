@@ -130,7 +130,7 @@ fn train(args: &Args, kind: Kind, objective: Objective, data: &[Vec<f64>]) -> Re
     let tc = |len: usize| {
         let per_epoch = (len / args.batch).max(1) as u64;
         let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), args.batch, args.lr);
-        tc.max_steps = Some(args.iters);
+        tc.total_steps = Some(args.iters);
         tc.seed = seed;
         tc
     };

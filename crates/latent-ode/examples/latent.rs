@@ -418,7 +418,7 @@ where
     let batch = args.batch.min(train.len()).max(COPIES);
     let per_epoch = (train.len() / batch).max(1) as u64;
     let mut tc = TrainConfig::new(args.iters.div_ceil(per_epoch), batch, args.lr);
-    tc.max_steps = Some(args.iters);
+    tc.total_steps = Some(args.iters);
     tc.seed = args.seed ^ 0x5EED;
     tc.clip = args.clip;
     tc.schedule = match args.schedule.as_str() {

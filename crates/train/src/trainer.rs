@@ -39,6 +39,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop after this many steps of this process (the run can be resumed later).
     pub max_steps: Option<u64>,
+    /// The run's length in steps, counted across resumes: it ends there, part way through
+    /// its last epoch if need be (at most `epochs` full epochs either way). A resumed run
+    /// that already took them trains no further.
+    pub total_steps: Option<u64>,
 }
 
 impl TrainConfig {
@@ -56,6 +60,7 @@ impl TrainConfig {
             resume: false,
             seed: 0,
             max_steps: None,
+            total_steps: None,
         }
     }
 
@@ -87,7 +92,8 @@ impl TrainConfig {
 pub struct Summary {
     /// Steps taken in all (across resumes).
     pub steps: u64,
-    /// Whether the run reached its last epoch (false when `max_steps` stopped it).
+    /// Whether the run reached its end: its last epoch or `total_steps` (false when
+    /// `max_steps` stopped it).
     pub finished: bool,
     /// Training seconds in all (across resumes; evaluation excluded).
     pub seconds: f64,
@@ -159,7 +165,8 @@ impl Trainer {
                 detail: format!("{} samples make no batch of {}", data.len(), cfg.batch_size),
             });
         }
-        let total_steps = cfg.epochs * batches;
+        let total_steps =
+            cfg.total_steps.map_or(cfg.epochs * batches, |t| t.min(cfg.epochs * batches));
         let n = model.num_params();
         let mut params = vec![0.0; n];
         model.read_params(&mut params)?;
@@ -205,7 +212,7 @@ impl Trainer {
             if batch > 0 { shuffled(data.len(), &mut epoch_rng.clone()) } else { Vec::new() };
         // One step per iteration; an epoch's shuffle is drawn when its first step is taken,
         // so a run stopped at an epoch's end resumes with the same stream.
-        while epoch < cfg.epochs {
+        while epoch < cfg.epochs && step < total_steps {
             if cfg.max_steps.is_some_and(|m| taken >= m) {
                 stopped = true;
                 break;
@@ -289,7 +296,7 @@ impl Trainer {
         let done_batches = if batch == 0 { batches } else { batch };
         Ok(Summary {
             steps: step,
-            finished: epoch >= cfg.epochs,
+            finished: epoch >= cfg.epochs || step >= total_steps,
             seconds,
             seconds_per_epoch: seconds * batches as f64 / step.max(1) as f64,
             last_epoch_loss: totals.epoch_loss / done_batches as f64,

@@ -49,6 +49,11 @@ fn adam() -> OptimizerState {
 /// Two replicas of the MLP with a random shift and label smoothing: every part of the
 /// state (Adam moments, both RNG streams, the epoch position) matters.
 fn run(dir: &Path, stops: &[u64]) -> (Vec<f64>, train::Summary) {
+    run_to(dir, stops, None)
+}
+
+/// [`run`] with `TrainConfig::total_steps` set in every process.
+fn run_to(dir: &Path, stops: &[u64], total: Option<u64>) -> (Vec<f64>, train::Summary) {
     let (train_set, _) = digits();
     let shift = RandomShift(1);
     let data = ImageBatches { images: &train_set, augment: Some(&shift), smoothing: 0.1 };
@@ -60,6 +65,7 @@ fn run(dir: &Path, stops: &[u64]) -> (Vec<f64>, train::Summary) {
         let mut cfg = config(dir);
         cfg.resume = i > 0;
         cfg.max_steps = (stop > 0).then_some(stop);
+        cfg.total_steps = total;
         let mut trainer = Trainer::new(cfg, adam(), "mlp 64-24-10").unwrap();
         summary = Some(trainer.fit(&mut model, &data, None, &mut Quiet).unwrap());
         params = vec![0.0; model.num_params()];
@@ -86,6 +92,24 @@ fn resuming_reproduces_the_uninterrupted_run_bit_for_bit() {
     // And training did something: an untrained classifier's loss is ln 10 = 2.30 (the
     // 1-pixel shifts make the 8x8 digits hard: 1.76 measured after 3 epochs).
     assert!(s_straight.last_epoch_loss < 1.9, "{}", s_straight.last_epoch_loss);
+    let _ = std::fs::remove_dir_all(&straight);
+    let _ = std::fs::remove_dir_all(&pieces);
+}
+
+#[test]
+fn a_run_of_total_steps_ends_there_across_resumes() {
+    // 40 steps: part way through the second of three 28-step epochs.
+    let straight = scratch("total-straight");
+    let (p_straight, s_straight) = run_to(&straight, &[0], Some(40));
+    assert_eq!(s_straight.steps, 40);
+    assert!(s_straight.finished);
+    // Stopped at 13, resumed (27 more steps, not 40 more: `max_steps` counts one process's
+    // steps, `total_steps` the run's), then resumed once more with nothing left to do.
+    let pieces = scratch("total-pieces");
+    let (p_pieces, s_pieces) = run_to(&pieces, &[13, 0, 0], Some(40));
+    assert_eq!(s_pieces.steps, 40);
+    assert!(s_pieces.finished);
+    assert_eq!(p_pieces, p_straight);
     let _ = std::fs::remove_dir_all(&straight);
     let _ = std::fs::remove_dir_all(&pieces);
 }
