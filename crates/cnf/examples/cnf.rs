@@ -353,7 +353,10 @@ fn plot(out: &std::path::Path, name: &str, flow: &CnfChain, test: &[Vec<f64>]) -
         root.present()?;
         Ok(())
     };
-    let data: Vec<(f64, f64)> = test.iter().take(4000).map(|p| (p[0], p[1])).collect();
+    // Plotted subsets are spread over the whole held-out set: some toys (2spirals, as in
+    // FFJORD) stack their parts without shuffling, so the first k points are one part.
+    let spread = |k: usize| test.iter().step_by((test.len() / k.max(1)).max(1)).take(k);
+    let data: Vec<(f64, f64)> = spread(4000).map(|p| (p[0], p[1])).collect();
     scatter(
         "data.png",
         &format!("{name}: {} held-out samples", data.len()),
@@ -370,7 +373,7 @@ fn plot(out: &std::path::Path, name: &str, flow: &CnfChain, test: &[Vec<f64>]) -
     let tracer = with_batch(test.len().min(2000), None)?;
     let tight = Options::new(Method::Dopri5).rtol(1e-5).atol(1e-5);
     let b = tracer.blocks()[0].config.batch;
-    let mut cur: Vec<f64> = (0..2).flat_map(|j| test.iter().take(b).map(move |p| p[j])).collect();
+    let mut cur: Vec<f64> = (0..2).flat_map(|j| spread(b).map(move |p| p[j])).collect();
     let mut paths: Vec<Vec<Vec<f64>>> = Vec::new();
     let mut labels: Vec<String> = Vec::new();
     for (k, block) in tracer.blocks().iter().enumerate() {
