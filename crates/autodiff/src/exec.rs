@@ -376,7 +376,7 @@ impl<T: Real> Executor<T> {
     }
 }
 
-/// The packing space the planned products need: the largest left-operand panel set.
+/// The packing space the planned products need: the largest of their [`pack_len`]s.
 fn plan_scratch<T>(g: &Graph, needed: &[bool]) -> usize {
     g.nodes
         .iter()
@@ -386,7 +386,7 @@ fn plan_scratch<T>(g: &Graph, needed: &[bool]) -> usize {
             Op::MatMul { a, ta, .. } => {
                 let (r, c) = g.nodes[a.0].shape;
                 let (m, k) = if ta { (c, r) } else { (r, c) };
-                Some(pack_len::<T>(m, k))
+                Some(pack_len::<T>(m, n.shape.1, k))
             }
             _ => None,
         })
@@ -530,6 +530,12 @@ fn unary_body<T: Real, const FMA: bool>(f: Unary, out: &mut [T], xs: &[T]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn unary_avx2<T: Real>(f: Unary, out: &mut [T], xs: &[T]) {
+    #[allow(unsafe_code)]
+    // SAFETY: this function is compiled for (and only called on) CPUs with AVX2 and FMA,
+    // the features `tanh_avx2` needs.
+    if f == Unary::Tanh && unsafe { T::tanh_avx2(out, xs) } {
+        return;
+    }
     unary_body::<T, true>(f, out, xs)
 }
 

@@ -40,14 +40,21 @@ const fn kc_for<T>(mr: usize) -> usize {
     panel::<T>() / mr
 }
 
-/// Length of the packing buffer [`gemm`] needs.
-pub(crate) fn pack_len<T>(m: usize, k: usize) -> usize {
+/// Length of the packing buffer [`gemm`] needs for an `m×n` product of depth `k`: one row
+/// panel of op(A), then (for the AVX2 kernel) one `kc × n` slab of op(B), `kc` at most
+/// the deepest pass of 8-row panels.
+pub(crate) fn pack_len<T>(m: usize, n: usize, k: usize) -> usize {
     if m >= 8 && k > 0 {
-        panel::<T>()
+        panel::<T>() + k.min(kc_for::<T>(8)) * n
     } else {
         0
     }
 }
+
+/// The instruction sets a body is compiled for, which pick its micro-kernels.
+const PORTABLE: u8 = 0;
+const AVX2: u8 = 1;
+const AVX512: u8 = 2;
 
 /// The `MR×NR` micro-kernel for rows `i..i+MR` (packed panel `panel`: `kc` groups of
 /// `MR`), columns `j..j+NR`; `bq(p)` returns `op(B)[k0 + p, j..j+NR]`. The first pass over
@@ -203,11 +210,108 @@ pub(crate) fn block_48x8(
     }
 }
 
-/// The type's AVX-512 micro-kernel ([`block_24x8`], [`block_48x8`]) where `X512` (only
-/// the AVX-512 body sets it) and the block is `T::WIDE_MR × 8`, else [`block`].
+/// The AVX2 `8×6` micro-kernel for `f64` (BLIS's Haswell shape, transposed): 12
+/// accumulators of 4 lanes, two loads of the panel and six broadcasts of op(B) per 12 FMAs,
+/// enough independent chains to cover the FMA latency at two FMAs per cycle, and 15 of the
+/// 16 registers. The generic [`block`] at `8×4` holds 8 accumulators, which leaves the FMA
+/// units waiting on latency; a `12×4` block needs all 16 registers and spills. Measured on
+/// a Zen core, 512×64×64 (the kernels alone): `8×4` 33, `12×4` 20, `8×6` 41 GFLOP/s
+/// (XLA's whole product: 38).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_8x6(
+    m: usize,
+    kc: usize,
+    panel: &[f64],
+    i: usize,
+    c: &mut [f64],
+    j: usize,
+    first: bool,
+    bq: impl Fn(usize) -> [f64; 6],
+) {
+    use std::arch::x86_64::{
+        __m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd,
+        _mm256_setzero_pd, _mm256_storeu_pd,
+    };
+    let mut acc: [[__m256d; 2]; 6] = [[_mm256_setzero_pd(); 2]; 6];
+    for (p, av) in panel.chunks_exact(8).take(kc).enumerate() {
+        #[allow(unsafe_code)]
+        // SAFETY: `av` holds 8 values, so each 4-lane load at 0 and 4 is in bounds.
+        let (a0, a1) =
+            unsafe { (_mm256_loadu_pd(av.as_ptr()), _mm256_loadu_pd(av.as_ptr().add(4))) };
+        let b = bq(p);
+        for (accq, &bv) in acc.iter_mut().zip(&b) {
+            let bb = _mm256_set1_pd(bv);
+            accq[0] = _mm256_fmadd_pd(a0, bb, accq[0]);
+            accq[1] = _mm256_fmadd_pd(a1, bb, accq[1]);
+        }
+    }
+    for (q, accq) in acc.iter().enumerate() {
+        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 8];
+        for (h, &v) in accq.iter().enumerate() {
+            let d = &mut dst[4 * h..4 * h + 4];
+            #[allow(unsafe_code)]
+            // SAFETY: `d` holds 4 values, the 4 lanes read and written.
+            unsafe {
+                let v = if first { v } else { _mm256_add_pd(_mm256_loadu_pd(d.as_ptr()), v) };
+                _mm256_storeu_pd(d.as_mut_ptr(), v)
+            };
+        }
+    }
+}
+
+/// The `f32` AVX2 `16×6` micro-kernel: [`block_8x6`] with 8 lanes per register.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_16x6_f32(
+    m: usize,
+    kc: usize,
+    panel: &[f32],
+    i: usize,
+    c: &mut [f32],
+    j: usize,
+    first: bool,
+    bq: impl Fn(usize) -> [f32; 6],
+) {
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps,
+    };
+    let mut acc: [[__m256; 2]; 6] = [[_mm256_setzero_ps(); 2]; 6];
+    for (p, av) in panel.chunks_exact(16).take(kc).enumerate() {
+        #[allow(unsafe_code)]
+        // SAFETY: `av` holds 16 values, so each 8-lane load at 0 and 8 is in bounds.
+        let (a0, a1) =
+            unsafe { (_mm256_loadu_ps(av.as_ptr()), _mm256_loadu_ps(av.as_ptr().add(8))) };
+        let b = bq(p);
+        for (accq, &bv) in acc.iter_mut().zip(&b) {
+            let bb = _mm256_set1_ps(bv);
+            accq[0] = _mm256_fmadd_ps(a0, bb, accq[0]);
+            accq[1] = _mm256_fmadd_ps(a1, bb, accq[1]);
+        }
+    }
+    for (q, accq) in acc.iter().enumerate() {
+        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 16];
+        for (h, &v) in accq.iter().enumerate() {
+            let d = &mut dst[8 * h..8 * h + 8];
+            #[allow(unsafe_code)]
+            // SAFETY: `d` holds 8 values, the 8 lanes read and written.
+            unsafe {
+                let v = if first { v } else { _mm256_add_ps(_mm256_loadu_ps(d.as_ptr()), v) };
+                _mm256_storeu_ps(d.as_mut_ptr(), v)
+            };
+        }
+    }
+}
+
+/// The type's AVX-512 micro-kernel ([`block_24x8`], [`block_48x8`]) in the AVX-512 body
+/// where the block is `T::WIDE_MR × 8`, its AVX2 one ([`block_8x6`], [`block_16x6_f32`])
+/// in the AVX2 body where the block is `T::AVX2_MR × 6`, else [`block`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn kernel<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
+fn kernel<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u8>(
     m: usize,
     kc: usize,
     panel: &[T],
@@ -218,7 +322,7 @@ fn kernel<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512
     bq: impl Fn(usize) -> [T; NR],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if X512 && MR == T::WIDE_MR && NR == 8 {
+    if ISA == AVX512 && MR == T::WIDE_MR && NR == 8 {
         let b8 = |p: usize| {
             let v = bq(p);
             let mut w = [T::zero(); 8];
@@ -226,10 +330,26 @@ fn kernel<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512
             w
         };
         #[allow(unsafe_code)]
-        // SAFETY: `X512` is set only by `body_avx512`, which `gemm` calls only on a CPU
+        // SAFETY: `ISA == AVX512` only in `body_avx512`, which `gemm` calls only on a CPU
         // with AVX-512 F (checked by `has_avx512`).
         unsafe {
             T::wide_block(m, kc, panel, i, c, j, first, b8)
+        };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if ISA == AVX2 && MR == T::AVX2_MR && NR == 6 {
+        let b6 = |p: usize| {
+            let v = bq(p);
+            let mut w = [T::zero(); 6];
+            w.copy_from_slice(&v[..6]);
+            w
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `ISA == AVX2` only in `body_avx2`, which `gemm` calls only on a CPU with
+        // AVX2 and FMA (checked by `has_avx2_fma`).
+        unsafe {
+            T::avx2_block(m, kc, panel, i, c, j, first, b6)
         };
         return;
     }
@@ -240,7 +360,7 @@ fn kernel<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512
 /// `k` pass `k0..k0+kc`), `MR×NR` blocks.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn panel_columns<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
+fn panel_columns<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u8>(
     m: usize,
     (k0, kc, first): (usize, usize, bool),
     panel: &[T],
@@ -264,7 +384,7 @@ fn panel_columns<T: Real, const FMA: bool, const MR: usize, const NR: usize, con
                 }
                 v
             };
-            kernel::<T, FMA, MR, NR, X512>(m, kc, panel, i, c, j, first, bq);
+            kernel::<T, FMA, MR, NR, ISA>(m, kc, panel, i, c, j, first, bq);
         }
     } else if b.cs == 1 {
         // op(B) = Bᵀ of a column-major B: row p of op(B) is contiguous.
@@ -273,7 +393,7 @@ fn panel_columns<T: Real, const FMA: bool, const MR: usize, const NR: usize, con
                 let at = (k0 + p) * b.rs + j;
                 <[T; NR]>::try_from(&b.data[at..at + NR]).unwrap_or([T::nan(); NR])
             };
-            kernel::<T, FMA, MR, NR, X512>(m, kc, panel, i, c, j, first, bq);
+            kernel::<T, FMA, MR, NR, ISA>(m, kc, panel, i, c, j, first, bq);
         }
     } else {
         for j in (jlo..jhi).step_by(NR) {
@@ -291,7 +411,7 @@ fn panel_columns<T: Real, const FMA: bool, const MR: usize, const NR: usize, con
 /// Rows `lo..hi` (a multiple of `MR`) × the first `n4` columns (a multiple of 4), `k` in
 /// passes of [`kc_for`]`(MR)`: each row panel is packed once per pass.
 #[inline(always)]
-fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
+fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u8>(
     (m, n4, k): (usize, usize, usize),
     a: Strided<'_, T>,
     b: Strided<'_, T>,
@@ -301,32 +421,63 @@ fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512
 ) {
     let kcmax = kc_for::<T>(MR);
     let aat = |i: usize, p: usize| a.data[i * a.rs + p * a.cs];
+    let bat = |p: usize, j: usize| b.data[p * b.rs + j * b.cs];
+    // NR-wide blocks where rows of op(B) are contiguous (an input gradient `dY·Wᵀ` or a
+    // forward `X·W` of a transposed weight: the 24×8 kernel then reads each row of 8 in
+    // one load; gathering 8 strided values per row measured slower than the 24×4 kernel),
+    // then 4-wide blocks for the rest. In AVX2 the 8×6 kernel reads a packed copy of
+    // op(B), so it takes every layout.
+    // (No row panel, no packing: with fewer than `MR` rows the buffer may be empty.)
+    let packed_b = ISA == AVX2 && MR == T::AVX2_MR && NR == 6 && lo < hi;
+    let mut nw = if NR == 4 || b.cs == 1 || packed_b { n4 - n4 % NR } else { 0 };
+    // The rest must be whole 4-column blocks: with NR = 6, n4 % 6 = 2 leaves 2 columns,
+    // so one 6-block goes back to the 4-wide kernel (2 + 6 = 2 × 4).
+    while (n4 - nw) % 4 != 0 {
+        nw -= NR;
+    }
+    let (apack, bpack) = pack.split_at_mut(panel::<T>().min(pack.len()));
     for k0 in (0..k).step_by(kcmax) {
         let kc = kcmax.min(k - k0);
         let first = k0 == 0;
+        if packed_b {
+            // Goto's B panel: the `kc × nw` slab of op(B) once per pass, each NR-wide
+            // block as `kc` contiguous rows of NR, so the kernel reads one pointer (six
+            // column pointers spill general registers and add a load per FMA pair).
+            for (jb, blk) in bpack[..kc * nw].chunks_exact_mut(kc * NR).enumerate() {
+                for (p, row) in blk.chunks_exact_mut(NR).enumerate() {
+                    for (q, x) in row.iter_mut().enumerate() {
+                        *x = bat(k0 + p, jb * NR + q);
+                    }
+                }
+            }
+        }
         for i in (lo..hi).step_by(MR) {
-            let panel = &mut pack[..MR * kc];
+            let panel = &mut apack[..MR * kc];
             for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
                 for (r, d) in dst.iter_mut().enumerate() {
                     *d = aat(i + r, k0 + p);
                 }
             }
-            let panel = &pack[..MR * kc];
-            // NR-wide blocks where rows of op(B) are contiguous (an input gradient `dY·Wᵀ`
-            // or a forward `X·W` of a transposed weight: the 24×8 kernel then reads each row
-            // of 8 in one load; gathering 8 strided values per row measured slower than
-            // the 24×4 kernel), then 4-wide blocks for the rest.
-            let nw = if NR == 4 || b.cs == 1 { n4 - n4 % NR } else { 0 };
-            let cols = (0, nw);
-            panel_columns::<T, FMA, MR, NR, X512>(m, (k0, kc, first), panel, i, b, c, cols);
+            let panel = &apack[..MR * kc];
+            if packed_b {
+                for (jb, blk) in bpack[..kc * nw].chunks_exact(kc * NR).enumerate() {
+                    let bq = |p: usize| {
+                        <[T; NR]>::try_from(&blk[p * NR..p * NR + NR]).unwrap_or([T::nan(); NR])
+                    };
+                    kernel::<T, FMA, MR, NR, ISA>(m, kc, panel, i, c, jb * NR, first, bq);
+                }
+            } else {
+                let cols = (0, nw);
+                panel_columns::<T, FMA, MR, NR, ISA>(m, (k0, kc, first), panel, i, b, c, cols);
+            }
             let cols = (nw, n4);
-            panel_columns::<T, FMA, MR, 4, false>(m, (k0, kc, first), panel, i, b, c, cols);
+            panel_columns::<T, FMA, MR, 4, PORTABLE>(m, (k0, kc, first), panel, i, b, c, cols);
         }
     }
 }
 
 #[inline(always)]
-fn body<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512: bool>(
+fn body<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u8>(
     m: usize,
     n: usize,
     k: usize,
@@ -352,15 +503,43 @@ fn body<T: Real, const FMA: bool, const MR: usize, const NR: usize, const X512: 
         }
         return;
     }
+    if k <= 3 && a.rs == 1 {
+        // A product 2 or 3 deep with contiguous columns of op(A) (the first layer of an
+        // MLP field on `[z, t]`, or the input gradient of its 2-wide last layer): each
+        // column of C in one pass over the k columns of op(A), which stay in L1. Packing
+        // panels for a 2-deep kernel costs more than the product: at 512×64×2 in f64 the
+        // C stores, 4 KiB apart, made the packed path 3x slower than this one.
+        let cols: [&[T]; 3] = std::array::from_fn(|p| {
+            let p = p.min(k - 1);
+            &a.data[p * a.cs..p * a.cs + m]
+        });
+        for jj in 0..n {
+            let out = &mut c[jj * m..(jj + 1) * m];
+            let (w0, w1) = (bat(0, jj), bat(1, jj));
+            if k == 2 {
+                for ((o, &x0), &x1) in out.iter_mut().zip(cols[0]).zip(cols[1]) {
+                    *o = T::madd::<FMA>(x1, w1, x0 * w0);
+                }
+            } else {
+                let w2 = bat(2, jj);
+                for (((o, &x0), &x1), &x2) in out.iter_mut().zip(cols[0]).zip(cols[1]).zip(cols[2])
+                {
+                    *o = T::madd::<FMA>(x2, w2, T::madd::<FMA>(x1, w1, x0 * w0));
+                }
+            }
+        }
+        return;
+    }
     // Whole `MR`-row blocks, then whole 8-row blocks, × whole 4-column blocks.
     let n4 = n - n % 4;
     let wide = m - m % MR;
-    let i0 = m - m % 8;
+    // (Were `MR` no multiple of 8, the 8-row blocks would start where the wide ones end.)
+    let i0 = wide + (m - wide) / 8 * 8;
     if n4 > 0 {
         // (A product narrower than 4 has no whole column block: packing its row panels
         // would be pure cost, a strided copy of all of op(A).)
-        panels::<T, FMA, MR, NR, X512>((m, n4, k), a, b, c, pack, (0, wide));
-        panels::<T, FMA, 8, 4, false>((m, n4, k), a, b, c, pack, (wide, i0));
+        panels::<T, FMA, MR, NR, ISA>((m, n4, k), a, b, c, pack, (0, wide));
+        panels::<T, FMA, 8, 4, PORTABLE>((m, n4, k), a, b, c, pack, (wide, i0));
     }
     // Columns past a multiple of 4 (all of them for a 1-3-wide product, the thin layers
     // of an MLP field), for the rows in whole 8-row blocks, on contiguous vector paths
@@ -540,7 +719,11 @@ fn body_avx2<T: Real>(
     c: &mut [T],
     pack: &mut [T],
 ) {
-    body::<T, true, 8, 4, false>(m, n, k, a, b, c, pack)
+    if T::AVX2_MR == 16 {
+        body::<T, true, 16, 6, AVX2>(m, n, k, a, b, c, pack)
+    } else {
+        body::<T, true, 8, 6, AVX2>(m, n, k, a, b, c, pack)
+    }
 }
 
 /// The AVX-512 body with `MR = T::WIDE_MR` row panels (three registers of the type's
@@ -556,7 +739,7 @@ fn body_avx512<T: Real, const MR: usize>(
     c: &mut [T],
     pack: &mut [T],
 ) {
-    body::<T, true, MR, 8, true>(m, n, k, a, b, c, pack)
+    body::<T, true, MR, 8, AVX512>(m, n, k, a, b, c, pack)
 }
 
 /// Whether this CPU has AVX2 and FMA (cached by the standard library after the first call).
@@ -577,7 +760,7 @@ pub(crate) fn has_avx512() -> bool {
 }
 
 /// `C = op(A) · op(B)`; see the module docs. `c` holds `m·n`, `pack` at least
-/// [`pack_len`]`(m, k)`, and the strided operands every index they describe; shapes are
+/// [`pack_len`]`(m, n, k)`, and the strided operands every index they describe; shapes are
 /// checked when a graph is built.
 pub(crate) fn gemm<T: Real>(
     m: usize,
@@ -591,7 +774,7 @@ pub(crate) fn gemm<T: Real>(
     let fits = |s: Strided<'_, T>, r: usize, cols: usize| {
         r == 0 || cols == 0 || (r - 1) * s.rs + (cols - 1) * s.cs < s.data.len()
     };
-    if !fits(a, m, k) || !fits(b, k, n) || c.len() < m * n || pack.len() < pack_len::<T>(m, k) {
+    if !fits(a, m, k) || !fits(b, k, n) || c.len() < m * n || pack.len() < pack_len::<T>(m, n, k) {
         debug_assert!(false, "gemm operands smaller than their shapes");
         c.fill(T::nan());
         return;
@@ -620,7 +803,7 @@ pub(crate) fn gemm<T: Real>(
         };
         return;
     }
-    body::<T, false, 8, 4, false>(m, n, k, a, b, c, pack)
+    body::<T, false, 8, 4, PORTABLE>(m, n, k, a, b, c, pack)
 }
 
 #[cfg(test)]
@@ -653,6 +836,13 @@ mod tests {
             (50, 12, 30),
             (72, 21, 9),
             (100, 17, 70),
+            (13, 4, 3),
+            (20, 5, 7),
+            (36, 6, 40),
+            (24, 13, 2),
+            (33, 7, 3),
+            (5, 9, 2),
+            (3, 16, 4),
         ] {
             let a: Vec<T> = (0..m * k).map(|x| T::of((x as f64 * 0.37).sin())).collect();
             let b: Vec<T> = (0..k * n).map(|x| T::of((x as f64 * 0.91).cos())).collect();
@@ -673,7 +863,7 @@ mod tests {
                         Strided { data: &a, rs: 1, cs: m }
                     };
                     let mut c = vec![T::nan(); m * n];
-                    let mut pack = vec![T::zero(); pack_len::<T>(m, k)];
+                    let mut pack = vec![T::zero(); pack_len::<T>(m, n, k)];
                     product(m, n, k, sa, s, &mut c, &mut pack);
                     for i in 0..m {
                         for j in 0..n {
@@ -694,14 +884,39 @@ mod tests {
         }
     }
 
+    /// The AVX2 body ([`block_8x6`], [`block_16x6_f32`] and their remainders) where the
+    /// CPU has AVX2 and FMA, so CPUs with AVX-512 check it too; the portable body where not.
+    fn avx2<T: Real>(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Strided<'_, T>,
+        b: Strided<'_, T>,
+        c: &mut [T],
+        pack: &mut [T],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe {
+                body_avx2(m, n, k, a, b, c, pack)
+            };
+            return;
+        }
+        body::<T, false, 8, 4, PORTABLE>(m, n, k, a, b, c, pack)
+    }
+
     #[test]
     fn matches_a_naive_product_at_every_remainder() {
         check_every_remainder::<f64>(
             &[
                 ("gemm", gemm),
-                ("portable 8", body::<f64, false, 8, 4, false>),
-                ("portable 24", body::<f64, false, 24, 4, false>),
-                ("portable 24x8", body::<f64, false, 24, 8, false>),
+                ("avx2", avx2),
+                ("portable 8", body::<f64, false, 8, 4, PORTABLE>),
+                ("portable 24", body::<f64, false, 24, 4, PORTABLE>),
+                ("portable 24x8", body::<f64, false, 24, 8, PORTABLE>),
+                ("portable 8x6", body::<f64, false, 8, 6, PORTABLE>),
             ],
             1e-13,
         );
@@ -712,9 +927,11 @@ mod tests {
         check_every_remainder::<f32>(
             &[
                 ("gemm", gemm),
-                ("portable 8", body::<f32, false, 8, 4, false>),
-                ("portable 48", body::<f32, false, 48, 4, false>),
-                ("portable 48x8", body::<f32, false, 48, 8, false>),
+                ("avx2", avx2),
+                ("portable 8", body::<f32, false, 8, 4, PORTABLE>),
+                ("portable 48", body::<f32, false, 48, 4, PORTABLE>),
+                ("portable 48x8", body::<f32, false, 48, 8, PORTABLE>),
+                ("portable 16x6", body::<f32, false, 16, 6, PORTABLE>),
             ],
             2e-6,
         );

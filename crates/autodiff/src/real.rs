@@ -34,6 +34,10 @@ pub trait Real:
     /// lanes (24 for `f64`, 48 for `f32`).
     #[doc(hidden)]
     const WIDE_MR: usize;
+    /// Rows of the AVX2 matrix-product micro-kernel: two registers of this type's lanes
+    /// (8 for `f64`, 16 for `f32`).
+    #[doc(hidden)]
+    const AVX2_MR: usize;
     /// `x` rounded to this type.
     fn of(x: f64) -> Self;
     /// This value in `f64` (exact).
@@ -64,6 +68,14 @@ pub trait Real:
     #[doc(hidden)]
     #[allow(unsafe_code)]
     unsafe fn tanh_avx512(out: &mut [Self], xs: &[Self]) -> bool;
+    /// `out = tanh(xs)` in AVX2 + FMA intrinsics (returns `false`, writing nothing, where
+    /// this target has no such kernel).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool;
     /// The `WIDE_MR × 8` AVX-512 micro-kernel of the matrix product (see `gemm.rs`).
     ///
     /// # Safety
@@ -80,11 +92,28 @@ pub trait Real:
         first: bool,
         bq: impl Fn(usize) -> [Self; 8],
     );
+    /// The `AVX2_MR × 6` AVX2 micro-kernel of the matrix product (see `gemm.rs`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments, unsafe_code)]
+    unsafe fn avx2_block(
+        m: usize,
+        kc: usize,
+        panel: &[Self],
+        i: usize,
+        c: &mut [Self],
+        j: usize,
+        first: bool,
+        bq: impl Fn(usize) -> [Self; 6],
+    );
 }
 
 impl Real for f64 {
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
+    const AVX2_MR: usize = 8;
     #[inline(always)]
     fn of(x: f64) -> Self {
         x
@@ -137,6 +166,24 @@ impl Real for f64 {
     }
     #[inline(always)]
     #[allow(unsafe_code)]
+    unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unsafe_code)]
+            // SAFETY: the caller guarantees the CPU features.
+            unsafe {
+                fastmath::tanh_avx2(out, xs)
+            };
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (out, xs);
+            false
+        }
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
     unsafe fn wide_block(
         m: usize,
         kc: usize,
@@ -156,11 +203,33 @@ impl Real for f64 {
         #[cfg(not(target_arch = "x86_64"))]
         crate::gemm::block::<f64, false, 24, 8>(m, kc, panel, i, c, j, first, bq);
     }
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn avx2_block(
+        m: usize,
+        kc: usize,
+        panel: &[Self],
+        i: usize,
+        c: &mut [Self],
+        j: usize,
+        first: bool,
+        bq: impl Fn(usize) -> [Self; 6],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        // SAFETY: the caller guarantees the CPU features.
+        unsafe {
+            crate::gemm::block_8x6(m, kc, panel, i, c, j, first, bq)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        crate::gemm::block::<f64, false, 8, 6>(m, kc, panel, i, c, j, first, bq);
+    }
 }
 
 impl Real for f32 {
     const NAME: &'static str = "f32";
     const WIDE_MR: usize = 48;
+    const AVX2_MR: usize = 16;
     #[inline(always)]
     fn of(x: f64) -> Self {
         x as f32
@@ -200,6 +269,24 @@ impl Real for f32 {
     }
     #[inline(always)]
     #[allow(unsafe_code)]
+    unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unsafe_code)]
+            // SAFETY: the caller guarantees the CPU features.
+            unsafe {
+                fastmath::tanh_avx2_f32(out, xs)
+            };
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (out, xs);
+            false
+        }
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
     unsafe fn wide_block(
         m: usize,
         kc: usize,
@@ -218,5 +305,26 @@ impl Real for f32 {
         };
         #[cfg(not(target_arch = "x86_64"))]
         crate::gemm::block::<f32, false, 48, 8>(m, kc, panel, i, c, j, first, bq);
+    }
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn avx2_block(
+        m: usize,
+        kc: usize,
+        panel: &[Self],
+        i: usize,
+        c: &mut [Self],
+        j: usize,
+        first: bool,
+        bq: impl Fn(usize) -> [Self; 6],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
+        // SAFETY: the caller guarantees the CPU features.
+        unsafe {
+            crate::gemm::block_16x6_f32(m, kc, panel, i, c, j, first, bq)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        crate::gemm::block::<f32, false, 16, 6>(m, kc, panel, i, c, j, first, bq);
     }
 }
