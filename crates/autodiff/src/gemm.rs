@@ -665,39 +665,29 @@ fn thin_axpy<T: Real, const FMA: bool, const W: usize>(
     }
 }
 
-/// `W` dot products `Σ x_i y_w,i` in 8 independent lanes each, reading `x` once.
+/// `W` dot products `Σ x_i y_w,i`, each [`dot`]'s loop over `x` (which stays in L1): one
+/// loop over all `W` let the compiler vectorise across the `W` products (two-lane `xmm`
+/// code) instead of along the lanes.
 #[inline(always)]
 fn dots<T: Real, const FMA: bool, const W: usize>(x: &[T], ys: [&[T]; W]) -> [T; W] {
-    let mut lanes = [[T::zero(); 8]; W];
-    let k8 = x.len() - x.len() % 8;
-    for at in (0..k8).step_by(8) {
-        let xa = &x[at..at + 8];
-        for (lw, y) in lanes.iter_mut().zip(ys) {
-            let ya = &y[at..at + 8];
-            for l in 0..8 {
-                lw[l] = T::madd::<FMA>(xa[l], ya[l], lw[l]);
-            }
-        }
-    }
     let mut out = [T::zero(); W];
-    for (o, (lw, y)) in out.iter_mut().zip(lanes.iter().zip(ys)) {
-        let mut s = lw.iter().copied().sum::<T>();
-        for (&xi, &yi) in x[k8..].iter().zip(&y[k8..]) {
-            s = T::madd::<FMA>(xi, yi, s);
-        }
-        *o = s;
+    for (o, y) in out.iter_mut().zip(ys) {
+        *o = dot::<T, FMA>(x, y);
     }
     out
 }
 
-/// `Σ x_i y_i` in 8 independent lanes.
+/// `Σ x_i y_i` in 16 independent lanes: four `f64` registers of 4 lanes (two of 8 in
+/// `f32`), enough chains to hide the FMA latency where 8 lanes left a weight gradient
+/// `(512×64)ᵀ·(512×2)` waiting on it.
 #[inline(always)]
 fn dot<T: Real, const FMA: bool>(x: &[T], y: &[T]) -> T {
-    let mut lanes = [T::zero(); 8];
-    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    const LANES: usize = 16;
+    let mut lanes = [T::zero(); LANES];
+    let (xc, yc) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (a, b) in xc.zip(yc) {
-        for l in 0..8 {
+        for l in 0..LANES {
             lanes[l] = T::madd::<FMA>(a[l], b[l], lanes[l]);
         }
     }
