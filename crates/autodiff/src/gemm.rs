@@ -92,218 +92,100 @@ pub(crate) fn block<T: Real, const FMA: bool, const MR: usize, const NR: usize>(
     }
 }
 
-/// The AVX-512 `24×8` micro-kernel, [`block`]'s job with explicit vector registers: 24
-/// accumulators of 8 lanes, three loads of the panel and eight broadcasts of op(B) per 24
-/// FMAs (the `24×4` kernel needs seven memory operands per 12). The compiler does not
-/// keep a generic `24×8` block's accumulators in registers, so this one is written out.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn block_24x8(
-    m: usize,
-    kc: usize,
-    panel: &[f64],
-    i: usize,
-    c: &mut [f64],
-    j: usize,
-    first: bool,
-    bq: impl Fn(usize) -> [f64; 8],
-) {
-    use std::arch::x86_64::{
-        __m512d, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_setzero_pd,
-        _mm512_storeu_pd,
-    };
-    let mut acc: [[__m512d; 3]; 8] = [[_mm512_setzero_pd(); 3]; 8];
-    for (p, av) in panel.chunks_exact(24).take(kc).enumerate() {
-        #[allow(unsafe_code)]
-        // SAFETY: `av` holds 24 values, so each 8-lane load at 0, 8 and 16 is in bounds.
-        let (a0, a1, a2) = unsafe {
-            (
-                _mm512_loadu_pd(av.as_ptr()),
-                _mm512_loadu_pd(av.as_ptr().add(8)),
-                _mm512_loadu_pd(av.as_ptr().add(16)),
-            )
-        };
-        let b = bq(p);
-        for (accq, &bv) in acc.iter_mut().zip(&b) {
-            let bb = _mm512_set1_pd(bv);
-            accq[0] = _mm512_fmadd_pd(a0, bb, accq[0]);
-            accq[1] = _mm512_fmadd_pd(a1, bb, accq[1]);
-            accq[2] = _mm512_fmadd_pd(a2, bb, accq[2]);
-        }
-    }
-    for (q, accq) in acc.iter().enumerate() {
-        let mut vals = [0.0f64; 24];
-        for (h, v) in accq.iter().enumerate() {
-            #[allow(unsafe_code)]
-            // SAFETY: `vals` holds 24 values; the store at 8h (h < 3) writes 8 of them.
-            unsafe {
-                _mm512_storeu_pd(vals.as_mut_ptr().add(8 * h), *v)
-            };
-        }
-        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 24];
-        if first {
-            dst.copy_from_slice(&vals);
-        } else {
-            for (d, a) in dst.iter_mut().zip(&vals) {
-                *d += a;
+/// A register-blocked micro-kernel in intrinsics: [`block`]'s job with `REGS` vector
+/// registers of `LANES` lanes per column of C (`MR = REGS × LANES` rows) and `NR` columns,
+/// so `REGS × NR` accumulators stay in registers across `kc` (the compiler does not keep a
+/// generic block's accumulators in registers at these sizes). Per `p`: `REGS` loads of the
+/// packed panel, `NR` broadcasts of op(B), `REGS × NR` FMAs.
+macro_rules! micro_kernel {
+    (
+        $(#[$doc:meta])*
+        $name:ident: $t:ty, $features:literal, $lanes:literal x $regs:literal x $nr:literal,
+        $vec:ident, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident
+    ) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name(
+            m: usize,
+            kc: usize,
+            panel: &[$t],
+            i: usize,
+            c: &mut [$t],
+            j: usize,
+            first: bool,
+            bq: impl Fn(usize) -> [$t; $nr],
+        ) {
+            use std::arch::x86_64::{$add, $fma, $load, $set1, $store, $vec, $zero};
+            const MR: usize = $lanes * $regs;
+            let mut acc: [[$vec; $regs]; $nr] = [[$zero(); $regs]; $nr];
+            for (p, av) in panel.chunks_exact(MR).take(kc).enumerate() {
+                let a: [$vec; $regs] = std::array::from_fn(|h| {
+                    #[allow(unsafe_code)]
+                    // SAFETY: `av` holds MR values, so the load of LANES at h·LANES (h <
+                    // REGS) is in bounds.
+                    unsafe {
+                        $load(av.as_ptr().add(h * $lanes))
+                    }
+                });
+                let b = bq(p);
+                for (accq, &bv) in acc.iter_mut().zip(&b) {
+                    let bb = $set1(bv);
+                    for (x, &ah) in accq.iter_mut().zip(&a) {
+                        *x = $fma(ah, bb, *x);
+                    }
+                }
+            }
+            for (q, accq) in acc.iter().enumerate() {
+                let dst = &mut c[i + (j + q) * m..i + (j + q) * m + MR];
+                for (d, &v) in dst.chunks_exact_mut($lanes).zip(accq) {
+                    #[allow(unsafe_code)]
+                    // SAFETY: `d` holds LANES values, the lanes read and written.
+                    unsafe {
+                        let v = if first { v } else { $add($load(d.as_ptr()), v) };
+                        $store(d.as_mut_ptr(), v)
+                    };
+                }
             }
         }
-    }
+    };
 }
 
-/// The `f32` AVX-512 `48×8` micro-kernel: [`block_24x8`] with 16 lanes per register (24
-/// accumulators of 16 lanes, three loads of the panel and eight broadcasts per 24 FMAs).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn block_48x8(
-    m: usize,
-    kc: usize,
-    panel: &[f32],
-    i: usize,
-    c: &mut [f32],
-    j: usize,
-    first: bool,
-    bq: impl Fn(usize) -> [f32; 8],
-) {
-    use std::arch::x86_64::{
-        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
-    };
-    let mut acc: [[__m512; 3]; 8] = [[_mm512_setzero_ps(); 3]; 8];
-    for (p, av) in panel.chunks_exact(48).take(kc).enumerate() {
-        #[allow(unsafe_code)]
-        // SAFETY: `av` holds 48 values, so each 16-lane load at 0, 16 and 32 is in bounds.
-        let (a0, a1, a2) = unsafe {
-            (
-                _mm512_loadu_ps(av.as_ptr()),
-                _mm512_loadu_ps(av.as_ptr().add(16)),
-                _mm512_loadu_ps(av.as_ptr().add(32)),
-            )
-        };
-        let b = bq(p);
-        for (accq, &bv) in acc.iter_mut().zip(&b) {
-            let bb = _mm512_set1_ps(bv);
-            accq[0] = _mm512_fmadd_ps(a0, bb, accq[0]);
-            accq[1] = _mm512_fmadd_ps(a1, bb, accq[1]);
-            accq[2] = _mm512_fmadd_ps(a2, bb, accq[2]);
-        }
-    }
-    for (q, accq) in acc.iter().enumerate() {
-        let mut vals = [0.0f32; 48];
-        for (h, v) in accq.iter().enumerate() {
-            #[allow(unsafe_code)]
-            // SAFETY: `vals` holds 48 values; the store at 16h (h < 3) writes 16 of them.
-            unsafe {
-                _mm512_storeu_ps(vals.as_mut_ptr().add(16 * h), *v)
-            };
-        }
-        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 48];
-        if first {
-            dst.copy_from_slice(&vals);
-        } else {
-            for (d, a) in dst.iter_mut().zip(&vals) {
-                *d += a;
-            }
-        }
-    }
+micro_kernel! {
+    /// The AVX-512 `24×8` micro-kernel for `f64`: 24 accumulators of 8 lanes, three loads
+    /// of the panel and eight broadcasts of op(B) per 24 FMAs (the `24×4` kernel needs seven
+    /// memory operands per 12).
+    block_24x8: f64, "avx512f,avx2,fma", 8 x 3 x 8,
+    __m512d, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd,
+    _mm512_fmadd_pd, _mm512_add_pd
 }
 
-/// The AVX2 `8×6` micro-kernel for `f64` (BLIS's Haswell shape, transposed): 12
-/// accumulators of 4 lanes, two loads of the panel and six broadcasts of op(B) per 12 FMAs,
-/// enough independent chains to cover the FMA latency at two FMAs per cycle, and 15 of the
-/// 16 registers. The generic [`block`] at `8×4` holds 8 accumulators, which leaves the FMA
-/// units waiting on latency; a `12×4` block needs all 16 registers and spills. Measured on
-/// a Zen core, 512×64×64 (the kernels alone): `8×4` 33, `12×4` 20, `8×6` 41 GFLOP/s
-/// (XLA's whole product: 38).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn block_8x6(
-    m: usize,
-    kc: usize,
-    panel: &[f64],
-    i: usize,
-    c: &mut [f64],
-    j: usize,
-    first: bool,
-    bq: impl Fn(usize) -> [f64; 6],
-) {
-    use std::arch::x86_64::{
-        __m256d, _mm256_add_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd,
-        _mm256_setzero_pd, _mm256_storeu_pd,
-    };
-    let mut acc: [[__m256d; 2]; 6] = [[_mm256_setzero_pd(); 2]; 6];
-    for (p, av) in panel.chunks_exact(8).take(kc).enumerate() {
-        #[allow(unsafe_code)]
-        // SAFETY: `av` holds 8 values, so each 4-lane load at 0 and 4 is in bounds.
-        let (a0, a1) =
-            unsafe { (_mm256_loadu_pd(av.as_ptr()), _mm256_loadu_pd(av.as_ptr().add(4))) };
-        let b = bq(p);
-        for (accq, &bv) in acc.iter_mut().zip(&b) {
-            let bb = _mm256_set1_pd(bv);
-            accq[0] = _mm256_fmadd_pd(a0, bb, accq[0]);
-            accq[1] = _mm256_fmadd_pd(a1, bb, accq[1]);
-        }
-    }
-    for (q, accq) in acc.iter().enumerate() {
-        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 8];
-        for (h, &v) in accq.iter().enumerate() {
-            let d = &mut dst[4 * h..4 * h + 4];
-            #[allow(unsafe_code)]
-            // SAFETY: `d` holds 4 values, the 4 lanes read and written.
-            unsafe {
-                let v = if first { v } else { _mm256_add_pd(_mm256_loadu_pd(d.as_ptr()), v) };
-                _mm256_storeu_pd(d.as_mut_ptr(), v)
-            };
-        }
-    }
+micro_kernel! {
+    /// The `f32` AVX-512 `48×8` micro-kernel: [`block_24x8`] with 16 lanes per register.
+    block_48x8: f32, "avx512f,avx2,fma", 16 x 3 x 8,
+    __m512, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+    _mm512_fmadd_ps, _mm512_add_ps
 }
 
-/// The `f32` AVX2 `16×6` micro-kernel: [`block_8x6`] with 8 lanes per register.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn block_16x6_f32(
-    m: usize,
-    kc: usize,
-    panel: &[f32],
-    i: usize,
-    c: &mut [f32],
-    j: usize,
-    first: bool,
-    bq: impl Fn(usize) -> [f32; 6],
-) {
-    use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
-    };
-    let mut acc: [[__m256; 2]; 6] = [[_mm256_setzero_ps(); 2]; 6];
-    for (p, av) in panel.chunks_exact(16).take(kc).enumerate() {
-        #[allow(unsafe_code)]
-        // SAFETY: `av` holds 16 values, so each 8-lane load at 0 and 8 is in bounds.
-        let (a0, a1) =
-            unsafe { (_mm256_loadu_ps(av.as_ptr()), _mm256_loadu_ps(av.as_ptr().add(8))) };
-        let b = bq(p);
-        for (accq, &bv) in acc.iter_mut().zip(&b) {
-            let bb = _mm256_set1_ps(bv);
-            accq[0] = _mm256_fmadd_ps(a0, bb, accq[0]);
-            accq[1] = _mm256_fmadd_ps(a1, bb, accq[1]);
-        }
-    }
-    for (q, accq) in acc.iter().enumerate() {
-        let dst = &mut c[i + (j + q) * m..i + (j + q) * m + 16];
-        for (h, &v) in accq.iter().enumerate() {
-            let d = &mut dst[8 * h..8 * h + 8];
-            #[allow(unsafe_code)]
-            // SAFETY: `d` holds 8 values, the 8 lanes read and written.
-            unsafe {
-                let v = if first { v } else { _mm256_add_ps(_mm256_loadu_ps(d.as_ptr()), v) };
-                _mm256_storeu_ps(d.as_mut_ptr(), v)
-            };
-        }
-    }
+micro_kernel! {
+    /// The AVX2 `8×6` micro-kernel for `f64` (BLIS's Haswell shape, transposed): 12
+    /// accumulators of 4 lanes, two loads of the panel and six broadcasts of op(B) per 12
+    /// FMAs, enough independent chains to cover the FMA latency at two FMAs per cycle, and
+    /// 15 of the 16 registers. The generic [`block`] at `8×4` holds 8 accumulators, which
+    /// leaves the FMA units waiting on latency; a `12×4` block needs all 16 registers and
+    /// spills. Measured on a Zen core, 512×64×64 (the kernels alone): `8×4` 33, `12×4` 20,
+    /// `8×6` 41 GFLOP/s (XLA's whole product: 38).
+    block_8x6: f64, "avx2,fma", 4 x 2 x 6,
+    __m256d, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
+    _mm256_fmadd_pd, _mm256_add_pd
+}
+
+micro_kernel! {
+    /// The `f32` AVX2 `16×6` micro-kernel: [`block_8x6`] with 8 lanes per register.
+    block_16x6_f32: f32, "avx2,fma", 8 x 2 x 6,
+    __m256, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+    _mm256_fmadd_ps, _mm256_add_ps
 }
 
 /// The type's AVX-512 micro-kernel ([`block_24x8`], [`block_48x8`]) in the AVX-512 body
@@ -322,34 +204,15 @@ fn kernel<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA:
     bq: impl Fn(usize) -> [T; NR],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if ISA == AVX512 && MR == T::WIDE_MR && NR == 8 {
-        let b8 = |p: usize| {
-            let v = bq(p);
-            let mut w = [T::zero(); 8];
-            w.copy_from_slice(&v[..8]);
-            w
-        };
+    if (ISA == AVX512 && MR == T::WIDE_MR && NR == 8)
+        || (ISA == AVX2 && MR == T::AVX2_MR && NR == 6)
+    {
         #[allow(unsafe_code)]
         // SAFETY: `ISA == AVX512` only in `body_avx512`, which `gemm` calls only on a CPU
-        // with AVX-512 F (checked by `has_avx512`).
+        // with AVX-512 F (checked by `has_avx512`), `ISA == AVX2` only in `body_avx2`, on a
+        // CPU with AVX2 and FMA (checked by `has_avx2_fma`).
         unsafe {
-            T::wide_block(m, kc, panel, i, c, j, first, b8)
-        };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if ISA == AVX2 && MR == T::AVX2_MR && NR == 6 {
-        let b6 = |p: usize| {
-            let v = bq(p);
-            let mut w = [T::zero(); 6];
-            w.copy_from_slice(&v[..6]);
-            w
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: `ISA == AVX2` only in `body_avx2`, which `gemm` calls only on a CPU with
-        // AVX2 and FMA (checked by `has_avx2_fma`).
-        unsafe {
-            T::avx2_block(m, kc, panel, i, c, j, first, b6)
+            T::intrinsic_block(m, kc, panel, i, c, j, first, bq)
         };
         return;
     }

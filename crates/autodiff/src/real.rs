@@ -76,13 +76,14 @@ pub trait Real:
     #[doc(hidden)]
     #[allow(unsafe_code)]
     unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool;
-    /// The `WIDE_MR × 8` AVX-512 micro-kernel of the matrix product (see `gemm.rs`).
+    /// The matrix product's micro-kernel in intrinsics (see `gemm.rs`): for `NR = 8` the
+    /// `WIDE_MR × 8` AVX-512 one, for `NR = 6` the `AVX2_MR × 6` AVX2 one.
     ///
     /// # Safety
-    /// The CPU must support AVX-512 F, AVX2 and FMA.
+    /// The CPU must support AVX2 and FMA, and for `NR = 8` AVX-512 F.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments, unsafe_code)]
-    unsafe fn wide_block(
+    unsafe fn intrinsic_block<const NR: usize>(
         m: usize,
         kc: usize,
         panel: &[Self],
@@ -90,27 +91,75 @@ pub trait Real:
         c: &mut [Self],
         j: usize,
         first: bool,
-        bq: impl Fn(usize) -> [Self; 8],
-    );
-    /// The `AVX2_MR × 6` AVX2 micro-kernel of the matrix product (see `gemm.rs`).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments, unsafe_code)]
-    unsafe fn avx2_block(
-        m: usize,
-        kc: usize,
-        panel: &[Self],
-        i: usize,
-        c: &mut [Self],
-        j: usize,
-        first: bool,
-        bq: impl Fn(usize) -> [Self; 6],
+        bq: impl Fn(usize) -> [Self; NR],
     );
 }
 
+/// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2` and
+/// `intrinsic_block` (with the portable block of the same shape off x86-64).
+macro_rules! forward_kernels {
+    ($t:ty, $tanh:ident, $wide:ident, $wide_mr:literal, $avx2:ident, $avx2_mr:literal) => {
+        #[inline(always)]
+        #[allow(unsafe_code)]
+        unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(unsafe_code)]
+                // SAFETY: the caller guarantees the CPU features.
+                unsafe {
+                    fastmath::$tanh(out, xs)
+                };
+                true
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (out, xs);
+                false
+            }
+        }
+        #[inline(always)]
+        #[allow(unsafe_code)]
+        unsafe fn intrinsic_block<const NR: usize>(
+            m: usize,
+            kc: usize,
+            panel: &[Self],
+            i: usize,
+            c: &mut [Self],
+            j: usize,
+            first: bool,
+            bq: impl Fn(usize) -> [Self; NR],
+        ) {
+            /// `bq`'s rows as the kernel's fixed width (`W == NR` where it is called).
+            fn rows<T: Copy + Default, const NR: usize, const W: usize>(
+                bq: impl Fn(usize) -> [T; NR],
+            ) -> impl Fn(usize) -> [T; W] {
+                move |p| {
+                    let v = bq(p);
+                    std::array::from_fn(|q| v.get(q).copied().unwrap_or_default())
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: the caller guarantees the CPU features.
+            unsafe {
+                if NR == 8 {
+                    crate::gemm::$wide(m, kc, panel, i, c, j, first, rows::<_, NR, 8>(bq))
+                } else {
+                    crate::gemm::$avx2(m, kc, panel, i, c, j, first, rows::<_, NR, 6>(bq))
+                }
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            if NR == 8 {
+                crate::gemm::block::<$t, false, $wide_mr, NR>(m, kc, panel, i, c, j, first, bq);
+            } else {
+                crate::gemm::block::<$t, false, $avx2_mr, NR>(m, kc, panel, i, c, j, first, bq);
+            }
+        }
+    };
+}
+
 impl Real for f64 {
+    forward_kernels!(f64, tanh_avx2, block_24x8, 24, block_8x6, 8);
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
     const AVX2_MR: usize = 8;
@@ -164,69 +213,10 @@ impl Real for f64 {
             false
         }
     }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[allow(unsafe_code)]
-            // SAFETY: the caller guarantees the CPU features.
-            unsafe {
-                fastmath::tanh_avx2(out, xs)
-            };
-            true
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (out, xs);
-            false
-        }
-    }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn wide_block(
-        m: usize,
-        kc: usize,
-        panel: &[Self],
-        i: usize,
-        c: &mut [Self],
-        j: usize,
-        first: bool,
-        bq: impl Fn(usize) -> [Self; 8],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        #[allow(unsafe_code)]
-        // SAFETY: the caller guarantees the CPU features.
-        unsafe {
-            crate::gemm::block_24x8(m, kc, panel, i, c, j, first, bq)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        crate::gemm::block::<f64, false, 24, 8>(m, kc, panel, i, c, j, first, bq);
-    }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn avx2_block(
-        m: usize,
-        kc: usize,
-        panel: &[Self],
-        i: usize,
-        c: &mut [Self],
-        j: usize,
-        first: bool,
-        bq: impl Fn(usize) -> [Self; 6],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        #[allow(unsafe_code)]
-        // SAFETY: the caller guarantees the CPU features.
-        unsafe {
-            crate::gemm::block_8x6(m, kc, panel, i, c, j, first, bq)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        crate::gemm::block::<f64, false, 8, 6>(m, kc, panel, i, c, j, first, bq);
-    }
 }
 
 impl Real for f32 {
+    forward_kernels!(f32, tanh_avx2_f32, block_48x8, 48, block_16x6_f32, 16);
     const NAME: &'static str = "f32";
     const WIDE_MR: usize = 48;
     const AVX2_MR: usize = 16;
@@ -266,65 +256,5 @@ impl Real for f32 {
     #[allow(unsafe_code)]
     unsafe fn tanh_avx512(_: &mut [Self], _: &[Self]) -> bool {
         false
-    }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[allow(unsafe_code)]
-            // SAFETY: the caller guarantees the CPU features.
-            unsafe {
-                fastmath::tanh_avx2_f32(out, xs)
-            };
-            true
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (out, xs);
-            false
-        }
-    }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn wide_block(
-        m: usize,
-        kc: usize,
-        panel: &[Self],
-        i: usize,
-        c: &mut [Self],
-        j: usize,
-        first: bool,
-        bq: impl Fn(usize) -> [Self; 8],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        #[allow(unsafe_code)]
-        // SAFETY: the caller guarantees the CPU features.
-        unsafe {
-            crate::gemm::block_48x8(m, kc, panel, i, c, j, first, bq)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        crate::gemm::block::<f32, false, 48, 8>(m, kc, panel, i, c, j, first, bq);
-    }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn avx2_block(
-        m: usize,
-        kc: usize,
-        panel: &[Self],
-        i: usize,
-        c: &mut [Self],
-        j: usize,
-        first: bool,
-        bq: impl Fn(usize) -> [Self; 6],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        #[allow(unsafe_code)]
-        // SAFETY: the caller guarantees the CPU features.
-        unsafe {
-            crate::gemm::block_16x6_f32(m, kc, panel, i, c, j, first, bq)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        crate::gemm::block::<f32, false, 16, 6>(m, kc, panel, i, c, j, first, bq);
     }
 }
