@@ -3,16 +3,16 @@
 //! `C = op(A) · op(B)` with `C` (`m×n`) column-major and both operands read through
 //! strides (transposes cost nothing). The loops follow Goto and van de Geijn's layered
 //! scheme: `k` is cut into passes of `kc`; in each pass an `MR`-row panel of `op(A)` is
-//! packed contiguously (into a caller-provided 32 KiB buffer, so it stays in L1) and
+//! packed contiguously (into a caller-provided buffer, 32 KiB of it, so it stays in L1) and
 //! reused by every 4-column block of `C`, while the `kc × n` slab of `op(B)` stays in L2.
 //! A register-blocked `MR×4` micro-kernel keeps its accumulators in registers across
 //! `kc`. The code is compiled three times and picked at run time: `MR = 24` for AVX-512
 //! (12 accumulator registers of 8 lanes; a `24×8` kernel with 24, written with intrinsics,
-//! where rows of op(B) are contiguous), `MR = 8` for AVX2 + FMA and for other CPUs. It is
-//! generic over the element type ([`Real`]): in `f32` the AVX-512 panels are 48 rows and
-//! the intrinsics kernel `48×8`, 16 lanes per register, so a product takes half the
-//! instructions of its `f64` form.
-//! Products with 1-3 columns skip packing and run on their own vector paths.
+//! where rows of op(B) are contiguous), `MR = 8` for AVX2 + FMA (an `8×6` kernel in
+//! intrinsics on a packed slab of op(B)) and for other CPUs (`8×4`). It is generic over
+//! the element type ([`Real`]): in `f32` the panels hold twice the rows (`48×8`, `16×6`),
+//! so a product takes half the instructions of its `f64` form.
+//! Products with 1-3 columns, or 2-3 deep, skip packing and run on their own vector paths.
 //! General libraries such as `matrixmultiply` allocate packing buffers on every call,
 //! which a replayed vector field evaluated thousands of times per solve cannot afford.
 
