@@ -294,6 +294,22 @@ fn bench_tanh(c: &mut Criterion) {
             b.iter(|| exe.run(&g, &[black_box(&av), black_box(&tv)]).unwrap())
         });
     }
+    // `tanh(x + b)` with a broadcast bias: fused (the sum computed in L1-sized pieces
+    // inside the `tanh` step, never stored) beside the sum stored first (planned as an
+    // output too, which is what stops the fusion).
+    let bv = rng.matrix(1, 64, Rng::normal).unwrap();
+    for fused in [true, false] {
+        let mut g = Graph::new();
+        let (x, b) = (g.input(512, 64), g.input(1, 64));
+        let sum = g.add(x, b).unwrap();
+        let y = g.tanh(sum).unwrap();
+        let outs = if fused { vec![y] } else { vec![y, sum] };
+        let mut exe = Executor::new(&g, &outs).unwrap();
+        let name = if fused { "bias_tanh_512x64" } else { "bias_tanh_unfused_512x64" };
+        group.bench_function(name, |bn| {
+            bn.iter(|| exe.run(&g, &[black_box(&xv), black_box(&bv)]).unwrap())
+        });
+    }
     group.finish();
 }
 

@@ -77,6 +77,10 @@ enum Loc {
     Kept(usize),
     /// The first `rows·cols` entries of `Executor::work[s]`.
     Work(usize),
+    /// An element-wise binary node read only by one unary node (not an output): the
+    /// reader evaluates it in L1-sized pieces as it goes, so it is never stored (see
+    /// [`fuses_into_reader`]).
+    Fused,
 }
 
 /// Read access to the values of a run in progress.
@@ -127,12 +131,45 @@ impl<T: Real> Executor<T> {
                 }
             }
         }
-        let plan: Vec<usize> = (0..n)
+        let mut plan: Vec<usize> = (0..n)
             .filter(|&i| {
                 needed[i] && !matches!(g.nodes[i].op, Op::Param(_) | Op::Constant(_) | Op::Input(_))
             })
             .collect();
         let mut loc = vec![Loc::Nowhere; n];
+        // Element-wise fusion: `f(a ∘ b)` with the binary node read by nothing else.
+        let mut readers = vec![0usize; n];
+        for &i in &plan {
+            let mut ops = operands(&g.nodes[i].op);
+            ops.sort_unstable_by_key(|v| v.0);
+            ops.dedup_by_key(|v| v.0);
+            for v in ops {
+                readers[v.0] += 1;
+            }
+        }
+        for &i in &plan {
+            if let Op::Unary(_, x) = g.nodes[i].op {
+                if readers[x.0] == 1 && !kept_node[x.0] && fuses_into_reader(g, x) {
+                    loc[x.0] = Loc::Fused;
+                }
+            }
+        }
+        plan.retain(|&i| loc[i] != Loc::Fused);
+        // The values a plan step reads: its operands, or a fused operand's own operands.
+        let step_operands = |i: usize| -> Vec<Var> {
+            let mut ops = Vec::new();
+            for v in operands(&g.nodes[i].op) {
+                if loc[v.0] == Loc::Fused {
+                    ops.extend(operands(&g.nodes[v.0].op));
+                } else {
+                    ops.push(v);
+                }
+            }
+            ops.sort_unstable_by_key(|v| v.0);
+            ops.dedup_by_key(|v| v.0);
+            ops
+        };
+        let step_ops: Vec<Vec<Var>> = plan.iter().map(|&i| step_operands(i)).collect();
         let mut kept = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             let keep = match node.op {
@@ -150,8 +187,8 @@ impl<T: Real> Executor<T> {
         }
         // The plan step of each node's last read.
         let mut last_read = vec![None; n];
-        for (k, &i) in plan.iter().enumerate() {
-            for v in operands(&g.nodes[i].op) {
+        for (k, ops) in step_ops.iter().enumerate() {
+            for v in ops {
                 last_read[v.0] = Some(k);
             }
         }
@@ -182,10 +219,7 @@ impl<T: Real> Executor<T> {
                     free.push(s);
                 }
             }
-            let mut ops = operands(&g.nodes[i].op);
-            ops.sort_unstable_by_key(|v| v.0);
-            ops.dedup_by_key(|v| v.0);
-            for v in ops {
+            for v in &step_ops[k] {
                 if let (Loc::Work(s), Some(last)) = (loc[v.0], last_read[v.0]) {
                     if last == k {
                         free.push(s);
@@ -194,7 +228,7 @@ impl<T: Real> Executor<T> {
             }
         }
         let work = caps.iter().map(|&cap| vec![T::zero(); cap]).collect();
-        let scratch_len = plan_scratch::<T>(g, &needed);
+        let scratch_len = plan_scratch::<T>(g, &plan, &loc);
         let params = match T::native(&g.params) {
             Some(_) => Vec::new(),
             None => Vec::with_capacity(g.params.len()),
@@ -290,7 +324,7 @@ impl<T: Real> Executor<T> {
                     eval_node(g, &vals, i, &mut self.scratch, &mut out[..r * c]);
                     self.work[s] = out;
                 }
-                Loc::Nowhere => {}
+                Loc::Nowhere | Loc::Fused => {}
             }
         }
         Ok(())
@@ -376,22 +410,43 @@ impl<T: Real> Executor<T> {
     }
 }
 
-/// The packing space the planned products need: the largest of their [`pack_len`]s.
-fn plan_scratch<T>(g: &Graph, needed: &[bool]) -> usize {
-    g.nodes
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| needed[*i])
-        .filter_map(|(_, n)| match n.op {
-            Op::MatMul { a, ta, .. } => {
-                let (r, c) = g.nodes[a.0].shape;
-                let (m, k) = if ta { (c, r) } else { (r, c) };
-                Some(pack_len::<T>(m, n.shape.1, k))
+/// The scratch space the planned steps need: the largest of the products' [`pack_len`]s
+/// and of the fused steps' pieces.
+fn plan_scratch<T>(g: &Graph, plan: &[usize], loc: &[Loc]) -> usize {
+    plan.iter()
+        .map(|&i| {
+            let node = &g.nodes[i];
+            match node.op {
+                Op::MatMul { a, ta, .. } => {
+                    let (r, c) = g.nodes[a.0].shape;
+                    let (m, k) = if ta { (c, r) } else { (r, c) };
+                    pack_len::<T>(m, node.shape.1, k)
+                }
+                Op::Unary(_, x) if loc[x.0] == Loc::Fused => {
+                    FUSED_PIECE.min(node.shape.0 * node.shape.1)
+                }
+                _ => 0,
             }
-            _ => None,
         })
         .max()
         .unwrap_or(0)
+}
+
+/// Rows per piece of a fused step: 8 KiB of `f64`, which stays in L1 between the binary
+/// operation writing it and the unary one reading it.
+const FUSED_PIECE: usize = 1024;
+
+/// Whether the binary node `x` may be evaluated piecewise inside its (unary) reader
+/// instead of stored: its pieces are long enough to run at vector speed (columns of 64
+/// rows or more, or neither operand broadcasts, so the pieces run over the flat matrix).
+fn fuses_into_reader(g: &Graph, x: Var) -> bool {
+    match g.nodes[x.0].op {
+        Op::Binary(_, a, b) => {
+            let s = g.nodes[x.0].shape;
+            s.0 >= 64 || (g.nodes[a.0].shape == s && g.nodes[b.0].shape == s)
+        }
+        _ => false,
+    }
 }
 
 /// Evaluates `outputs` once on `inputs` (the eager path: same kernels as a replay).
@@ -421,7 +476,7 @@ fn data<'a, T>(g: &'a Graph, vals: &Values<'a, T>, v: Var) -> &'a [T] {
                 let (r, c) = g.nodes[v.0].shape;
                 &vals.work[s][..r * c]
             }
-            Loc::Nowhere => &[],
+            Loc::Nowhere | Loc::Fused => &[],
         },
     }
 }
@@ -576,53 +631,111 @@ fn unary<T: Real>(f: Unary, out: &mut [T], xs: &[T]) {
     unary_body::<T, false>(f, out, xs)
 }
 
-/// `out = f(a, b)` with broadcasting, column by column so each inner loop is a straight
-/// map over a column or a column against one value.
+/// One side of a binary operation over a piece of a column: a run of values, or one
+/// value broadcast along it.
+#[derive(Clone, Copy)]
+enum Side<'a, T> {
+    Run(&'a [T]),
+    One(T),
+}
+
+impl<'a, T: Real> Side<'a, T> {
+    /// Rows `rows` of column `j` of the column-major `x` of shape `s`, broadcast to a
+    /// larger shape where `s` has one row or one column.
+    #[inline(always)]
+    fn of(x: &'a [T], s: (usize, usize), j: usize, rows: std::ops::Range<usize>) -> Self {
+        let col = if s.1 == 1 { 0 } else { j * s.0 };
+        if s.0 == 1 {
+            Side::One(x[col])
+        } else {
+            Side::Run(&x[col + rows.start..col + rows.end])
+        }
+    }
+}
+
+/// `out = f(a, b)` over one piece, one straight loop per broadcast case.
+#[inline(always)]
+fn zip_map<T: Real>(out: &mut [T], a: Side<'_, T>, b: Side<'_, T>, f: impl Fn(T, T) -> T) {
+    match (a, b) {
+        (Side::Run(a), Side::Run(b)) => {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        }
+        (Side::Run(a), Side::One(y)) => {
+            for (o, &x) in out.iter_mut().zip(a) {
+                *o = f(x, y);
+            }
+        }
+        (Side::One(x), Side::Run(b)) => {
+            for (o, &y) in out.iter_mut().zip(b) {
+                *o = f(x, y);
+            }
+        }
+        (Side::One(x), Side::One(y)) => out.fill(f(x, y)),
+    }
+}
+
+/// [`zip_map`] with the closure of the binary operation `f`.
+#[inline(always)]
+fn binary_piece<T: Real>(f: Binary, out: &mut [T], a: Side<'_, T>, b: Side<'_, T>) {
+    match f {
+        Binary::Add => zip_map(out, a, b, |x, y| x + y),
+        Binary::Sub => zip_map(out, a, b, |x, y| x - y),
+        Binary::Mul => zip_map(out, a, b, |x, y| x * y),
+        Binary::Div => zip_map(out, a, b, |x, y| x / y),
+        Binary::TanhGrad => zip_map(out, a, b, |x, y| x - x * y * y),
+    }
+}
+
+/// `out = f(a, b)` with broadcasting: one pass over the whole matrix where neither
+/// operand broadcasts, else column by column, so each inner loop is a straight map over
+/// a column or a column against one value.
 #[inline(always)]
 fn binary<T: Real>(
+    f: Binary,
     out: &mut [T],
     (r, c): (usize, usize),
-    a: &[T],
-    sa: (usize, usize),
-    b: &[T],
-    sb: (usize, usize),
-    f: impl Fn(T, T) -> T,
+    (a, sa): (&[T], (usize, usize)),
+    (b, sb): (&[T], (usize, usize)),
 ) {
     if sa == (r, c) && sb == (r, c) {
-        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-            *o = f(x, y);
+        return binary_piece(f, out, Side::Run(a), Side::Run(b));
+    }
+    for (j, o) in out.chunks_exact_mut(r.max(1)).enumerate().take(c) {
+        binary_piece(f, o, Side::of(a, sa, j, 0..r), Side::of(b, sb, j, 0..r));
+    }
+}
+
+/// `out = u(f(a, b))` for a fused binary node ([`Loc::Fused`]): the binary operation
+/// writes pieces of at most [`FUSED_PIECE`] rows into `buf` and the unary one reads them
+/// back from L1, so the binary node's value never goes through memory.
+#[inline(always)]
+fn binary_unary<T: Real>(
+    u: Unary,
+    f: Binary,
+    out: &mut [T],
+    (r, c): (usize, usize),
+    (a, sa): (&[T], (usize, usize)),
+    (b, sb): (&[T], (usize, usize)),
+    buf: &mut [T],
+) {
+    if sa == (r, c) && sb == (r, c) {
+        // Neither broadcasts: pieces of the flat matrix.
+        for (start, o) in (0..).step_by(FUSED_PIECE).zip(out.chunks_mut(FUSED_PIECE)) {
+            let rows = start..start + o.len();
+            let piece = &mut buf[..o.len()];
+            binary_piece(f, piece, Side::Run(&a[rows.clone()]), Side::Run(&b[rows]));
+            unary(u, o, piece);
         }
         return;
     }
-    for j in 0..c {
-        let col = |s: (usize, usize)| -> usize {
-            if s.1 == 1 {
-                0
-            } else {
-                j * s.0
-            }
-        };
-        let (ca, cb) = (col(sa), col(sb));
-        let o = &mut out[j * r..(j + 1) * r];
-        match (sa.0 == 1, sb.0 == 1) {
-            (false, false) => {
-                for ((o, &x), &y) in o.iter_mut().zip(&a[ca..ca + r]).zip(&b[cb..cb + r]) {
-                    *o = f(x, y);
-                }
-            }
-            (false, true) => {
-                let y = b[cb];
-                for (o, &x) in o.iter_mut().zip(&a[ca..ca + r]) {
-                    *o = f(x, y);
-                }
-            }
-            (true, false) => {
-                let x = a[ca];
-                for (o, &y) in o.iter_mut().zip(&b[cb..cb + r]) {
-                    *o = f(x, y);
-                }
-            }
-            (true, true) => o.fill(f(a[ca], b[cb])),
+    for (j, col) in out.chunks_exact_mut(r.max(1)).enumerate().take(c) {
+        for (start, o) in (0..).step_by(FUSED_PIECE).zip(col.chunks_mut(FUSED_PIECE)) {
+            let rows = start..start + o.len();
+            let piece = &mut buf[..o.len()];
+            binary_piece(f, piece, Side::of(a, sa, j, rows.clone()), Side::of(b, sb, j, rows));
+            unary(u, o, piece);
         }
     }
 }
@@ -762,17 +875,16 @@ fn eval_node_body<T: Real>(
     let shape = |v: Var| g.nodes[v.0].shape;
     match &g.nodes[i].op {
         Op::Input(_) | Op::Param(_) | Op::Constant(_) => {}
-        Op::Unary(f, x) => unary(*f, o, data(g, done, *x)),
-        Op::Binary(f, a, b) => {
-            let (da, db) = (data(g, done, *a), data(g, done, *b));
-            let (sa, sb) = (shape(*a), shape(*b));
-            match f {
-                Binary::Add => binary(o, (r, c), da, sa, db, sb, |x, y| x + y),
-                Binary::Sub => binary(o, (r, c), da, sa, db, sb, |x, y| x - y),
-                Binary::Mul => binary(o, (r, c), da, sa, db, sb, |x, y| x * y),
-                Binary::Div => binary(o, (r, c), da, sa, db, sb, |x, y| x / y),
-                Binary::TanhGrad => binary(o, (r, c), da, sa, db, sb, |x, y| x - x * y * y),
+        Op::Unary(u, x) => match (done.loc[x.0], &g.nodes[x.0].op) {
+            (Loc::Fused, Op::Binary(f, a, b)) => {
+                let (a, b) = ((data(g, done, *a), shape(*a)), (data(g, done, *b), shape(*b)));
+                binary_unary(*u, *f, o, (r, c), a, b, scratch);
             }
+            _ => unary(*u, o, data(g, done, *x)),
+        },
+        Op::Binary(f, a, b) => {
+            let (a, b) = ((data(g, done, *a), shape(*a)), (data(g, done, *b), shape(*b)));
+            binary(*f, o, (r, c), a, b);
         }
         Op::MatMul { a, b, ta, tb } => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));

@@ -106,10 +106,28 @@ pub(crate) fn tanh<const FMA: bool>(x: f64) -> f64 {
 /// and the division replaced by `rcp14` and three Newton steps (the division unit takes
 /// 16 cycles per 8 lanes; this takes 7 FMA-port operations). The last step corrects the
 /// quotient itself, so the error stays within [`tanh`]'s few ulp. `out` and `xs` have one
-/// length (the caller's contract); a tail of under 8 runs the scalar form.
+/// length (the caller's contract). A tail shorter than a vector runs the same vector code on
+/// a zero-padded copy, so an element's value never depends on where it sits (a fused
+/// step's pieces and a whole matrix agree bit for bit).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 pub(crate) fn tanh_avx512(out: &mut [f64], xs: &[f64]) {
+    let n = out.len().min(xs.len());
+    let whole = n / 8 * 8;
+    tanh_avx512_whole(&mut out[..whole], &xs[..whole]);
+    if whole < n {
+        let (mut x, mut t) = ([0.0; 8], [0.0; 8]);
+        x[..n - whole].copy_from_slice(&xs[whole..n]);
+        tanh_avx512_whole(&mut t, &x);
+        out[whole..n].copy_from_slice(&t[..n - whole]);
+    }
+}
+
+/// [`tanh_avx512`] over whole vectors (a tail shorter than one is left alone).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[inline]
+fn tanh_avx512_whole(out: &mut [f64], xs: &[f64]) {
     use std::arch::x86_64::*;
     let n8 = out.len().min(xs.len()) / 8 * 8;
     const SHIFTER: f64 = 6_755_399_441_055_744.0;
@@ -161,9 +179,6 @@ pub(crate) fn tanh_avx512(out: &mut [f64], xs: &[f64]) {
             _mm512_storeu_pd(o.as_mut_ptr(), t)
         };
     }
-    for (o, &x) in out[n8..].iter_mut().zip(&xs[n8..]) {
-        *o = tanh::<true>(x);
-    }
 }
 
 /// `out = tanh(xs)` in AVX2 + FMA intrinsics: [`tanh`]'s formula with its polynomial in
@@ -172,10 +187,26 @@ pub(crate) fn tanh_avx512(out: &mut [f64], xs: &[f64]) {
 /// against 2.5 for the compiler's vectorisation of [`tanh`] on a Zen core), the scaling by
 /// `2^k` as an integer shift of `k`'s rounding bits, and the sign by a bit-or. The division
 /// stays: `rcp_ps` through a conversion to `f32` and three Newton steps measured slower.
-/// Errors as [`tanh`]'s. A tail of under 4 runs the scalar form.
+/// Errors as [`tanh`]'s. A tail runs on a padded copy, as in [`tanh_avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn tanh_avx2(out: &mut [f64], xs: &[f64]) {
+    let n = out.len().min(xs.len());
+    let whole = n / 4 * 4;
+    tanh_avx2_whole(&mut out[..whole], &xs[..whole]);
+    if whole < n {
+        let (mut x, mut t) = ([0.0; 4], [0.0; 4]);
+        x[..n - whole].copy_from_slice(&xs[whole..n]);
+        tanh_avx2_whole(&mut t, &x);
+        out[whole..n].copy_from_slice(&t[..n - whole]);
+    }
+}
+
+/// [`tanh_avx2`] over whole vectors (a tail shorter than one is left alone).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tanh_avx2_whole(out: &mut [f64], xs: &[f64]) {
     use std::arch::x86_64::*;
     let n4 = out.len().min(xs.len()) / 4 * 4;
     const SHIFTER: f64 = 6_755_399_441_055_744.0;
@@ -232,9 +263,6 @@ pub(crate) fn tanh_avx2(out: &mut [f64], xs: &[f64]) {
         unsafe {
             _mm256_storeu_pd(o.as_mut_ptr(), t)
         };
-    }
-    for (o, &x) in out[n4..].iter_mut().zip(&xs[n4..]) {
-        *o = tanh::<true>(x);
     }
 }
 
@@ -315,11 +343,27 @@ pub(crate) fn tanh_f32<const FMA: bool>(x: f32) -> f32 {
 
 /// `out = tanh(xs)` in `f32` AVX2 + FMA intrinsics, 8 lanes: [`tanh_f32`]'s formula with
 /// [`tanh_avx2`]'s Estrin/Horner polynomial, shift and sign (0.78 ns per element against
-/// 0.87 for the compiler's vectorisation of [`tanh_f32`] on a Zen core). A tail of under 8
-/// runs the scalar form.
+/// 0.87 for the compiler's vectorisation of [`tanh_f32`] on a Zen core). A tail runs
+/// on a padded copy, as in [`tanh_avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn tanh_avx2_f32(out: &mut [f32], xs: &[f32]) {
+    let n = out.len().min(xs.len());
+    let whole = n / 8 * 8;
+    tanh_avx2_f32_whole(&mut out[..whole], &xs[..whole]);
+    if whole < n {
+        let (mut x, mut t) = ([0.0; 8], [0.0; 8]);
+        x[..n - whole].copy_from_slice(&xs[whole..n]);
+        tanh_avx2_f32_whole(&mut t, &x);
+        out[whole..n].copy_from_slice(&t[..n - whole]);
+    }
+}
+
+/// [`tanh_avx2_f32`] over whole vectors (a tail shorter than one is left alone).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tanh_avx2_f32_whole(out: &mut [f32], xs: &[f32]) {
     use std::arch::x86_64::*;
     let n8 = out.len().min(xs.len()) / 8 * 8;
     let c = |v: f32| _mm256_set1_ps(v);
@@ -354,9 +398,6 @@ pub(crate) fn tanh_avx2_f32(out: &mut [f32], xs: &[f32]) {
         unsafe {
             _mm256_storeu_ps(o.as_mut_ptr(), t)
         };
-    }
-    for (o, &x) in out[n8..].iter_mut().zip(&xs[n8..]) {
-        *o = tanh_f32::<true>(x);
     }
 }
 
@@ -417,13 +458,24 @@ mod tests {
     }
 
     /// A vector `tanh` kernel against libm: within `tol` relative error with the sign of
-    /// the argument (zeros included), NaN for NaN, tails of every length.
+    /// the argument (zeros included), NaN for NaN, tails of every length, and each value
+    /// bit for bit the same wherever it sits (in a vector or in the tail).
     fn check_vector_tanh(kernel: impl Fn(&mut [f64], &[f64]), tol: f64) {
         let xs = tanh_arguments();
+        let mut first = vec![0.0; xs.len()];
+        kernel(&mut first, &xs);
         for tail in 0..9 {
             let xs = &xs[tail..];
             let mut out = vec![0.0; xs.len()];
             kernel(&mut out, xs);
+            let same = out.iter().zip(&first[tail..]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "values moved by {tail} changed");
+            // Every 37th value alone, so all of the tail path's arguments.
+            for (&x, &t) in xs.iter().zip(&out).step_by(37) {
+                let mut one = [0.0];
+                kernel(&mut one, &[x]);
+                assert_eq!(one[0].to_bits(), t.to_bits(), "tanh({x}) alone");
+            }
             for (&x, &t) in xs.iter().zip(&out) {
                 let want = x.tanh();
                 let err = if want == 0.0 { t.abs() } else { ((t - want) / want).abs() };
@@ -462,6 +514,12 @@ mod tests {
             .chain([0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, f32::INFINITY, f32::NEG_INFINITY])
             .chain((0..2000).map(|i| (i as f32 - 1000.0) * 1e-6))
             .collect();
+        let mut first = vec![0.0f32; xs.len()];
+        #[allow(unsafe_code)]
+        // SAFETY: as above.
+        unsafe {
+            tanh_avx2_f32(&mut first, &xs)
+        };
         for tail in 0..9 {
             let xs = &xs[tail..];
             let mut out = vec![0.0f32; xs.len()];
@@ -470,6 +528,17 @@ mod tests {
             unsafe {
                 tanh_avx2_f32(&mut out, xs)
             };
+            let same = out.iter().zip(&first[tail..]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "f32 values moved by {tail} changed");
+            for (&x, &t) in xs.iter().zip(&out).step_by(37) {
+                let mut one = [0.0f32];
+                #[allow(unsafe_code)]
+                // SAFETY: as above.
+                unsafe {
+                    tanh_avx2_f32(&mut one, &[x])
+                };
+                assert_eq!(one[0].to_bits(), t.to_bits(), "f32 tanh({x}) alone");
+            }
             for (&x, &t) in xs.iter().zip(&out) {
                 let want = f64::from(x).tanh();
                 let got = f64::from(t);

@@ -181,3 +181,59 @@ fn an_f32_replay_allocates_nothing_and_follows_parameter_changes() {
         }
     }
 }
+
+/// A binary node read only by a unary one is evaluated inside it, in L1-sized pieces,
+/// and never stored. Fused and stored (the binary node planned as an output too) must
+/// agree bit for bit for every binary and broadcast case, pieces that split columns
+/// (1500 rows) and the flat matrix (10 × 300, no broadcast), in f64 and f32; and the
+/// fused plan must hold no work buffer.
+#[test]
+fn fused_binary_unary_steps_agree_bit_for_bit_with_stored_ones() {
+    use autodiff::{Binary, Unary};
+    let mut rng = Rng::new(21);
+    let cases: [((usize, usize), (usize, usize), (usize, usize)); 7] = [
+        ((512, 3), (512, 3), (1, 3)),
+        ((512, 3), (1, 3), (512, 3)),
+        ((100, 5), (100, 5), (100, 1)),
+        ((64, 4), (64, 4), (1, 1)),
+        ((1500, 2), (1500, 2), (1, 2)),
+        ((10, 300), (10, 300), (10, 300)),
+        ((1500, 2), (1500, 2), (1500, 2)),
+    ];
+    let binaries = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::TanhGrad];
+    let unaries = [Unary::Tanh, Unary::Sigmoid, Unary::Exp, Unary::Relu, Unary::Square];
+    for (shape, sa, sb) in cases {
+        let (av, bv) = (
+            rng.matrix(sa.0, sa.1, Rng::normal).unwrap(),
+            rng.matrix(sb.0, sb.1, Rng::normal).unwrap(),
+        );
+        for f in binaries {
+            for u in unaries {
+                let mut g = Graph::new();
+                let (a, b) = (g.input(sa.0, sa.1), g.input(sb.0, sb.1));
+                let x = g.binary(f, a, b).unwrap();
+                let y = g.unary(u, x).unwrap();
+                let what = format!("{u:?}({f:?}) at {shape:?}, {sa:?} with {sb:?}");
+                let mut fused = Executor::new(&g, &[y]).unwrap();
+                let mut stored = Executor::new(&g, &[y, x]).unwrap();
+                fused.run(&g, &[&av, &bv]).unwrap();
+                stored.run(&g, &[&av, &bv]).unwrap();
+                let bits = |m: &Mat| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(fused.value(y)), bits(stored.value(y)), "{what}");
+                let held = (av.len() + bv.len() + shape.0 * shape.1) * 8;
+                assert_eq!(fused.buffer_bytes(), held, "{what}: a work buffer");
+                let mut fused32 = Executor::<f32>::build(&g, &[y]).unwrap();
+                let mut stored32 = Executor::<f32>::build(&g, &[y, x]).unwrap();
+                let (a32, b32) = (av.map(|v| v as f32), bv.map(|v| v as f32));
+                fused32.run(&g, &[&a32, &b32]).unwrap();
+                stored32.run(&g, &[&a32, &b32]).unwrap();
+                let same = fused32
+                    .value(y)
+                    .iter()
+                    .zip(stored32.value(y).iter())
+                    .all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(same, "f32 {what}");
+            }
+        }
+    }
+}
