@@ -95,10 +95,18 @@ pub trait Real:
     );
 }
 
-/// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2` and
-/// `intrinsic_block` (with the portable block of the same shape off x86-64).
+/// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2`,
+/// `tanh_avx512` and `intrinsic_block` (with the portable block of the same shape off x86-64).
 macro_rules! forward_kernels {
-    ($t:ty, $tanh:ident, $wide:ident, $wide_mr:literal, $avx2:ident, $avx2_mr:literal) => {
+    (
+        $t:ty,
+        $tanh:ident,
+        $tanh512:ident,
+        $wide:ident,
+        $wide_mr:literal,
+        $avx2:ident,
+        $avx2_mr:literal
+    ) => {
         #[inline(always)]
         #[allow(unsafe_code)]
         unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
@@ -108,6 +116,24 @@ macro_rules! forward_kernels {
                 // SAFETY: the caller guarantees the CPU features.
                 unsafe {
                     fastmath::$tanh(out, xs)
+                };
+                true
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (out, xs);
+                false
+            }
+        }
+        #[inline(always)]
+        #[allow(unsafe_code)]
+        unsafe fn tanh_avx512(out: &mut [Self], xs: &[Self]) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(unsafe_code)]
+                // SAFETY: the caller guarantees the CPU features.
+                unsafe {
+                    fastmath::$tanh512(out, xs)
                 };
                 true
             }
@@ -159,7 +185,7 @@ macro_rules! forward_kernels {
 }
 
 impl Real for f64 {
-    forward_kernels!(f64, tanh_avx2, block_24x8, 24, block_8x6, 8);
+    forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8);
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
     const AVX2_MR: usize = 8;
@@ -195,28 +221,10 @@ impl Real for f64 {
     fn native_mut(values: &mut [f64]) -> Option<&mut [Self]> {
         Some(values)
     }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn tanh_avx512(out: &mut [Self], xs: &[Self]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[allow(unsafe_code)]
-            // SAFETY: the caller guarantees the CPU features.
-            unsafe {
-                fastmath::tanh_avx512(out, xs)
-            };
-            true
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (out, xs);
-            false
-        }
-    }
 }
 
 impl Real for f32 {
-    forward_kernels!(f32, tanh_avx2_f32, block_48x8, 48, block_16x6_f32, 16);
+    forward_kernels!(f32, tanh_avx2_f32, tanh_avx512_f32, block_48x8, 48, block_16x6_f32, 16);
     const NAME: &'static str = "f32";
     const WIDE_MR: usize = 48;
     const AVX2_MR: usize = 16;
@@ -251,10 +259,5 @@ impl Real for f32 {
     #[inline(always)]
     fn native_mut(_: &mut [f64]) -> Option<&mut [Self]> {
         None
-    }
-    #[inline(always)]
-    #[allow(unsafe_code)]
-    unsafe fn tanh_avx512(_: &mut [Self], _: &[Self]) -> bool {
-        false
     }
 }
