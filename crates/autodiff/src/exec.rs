@@ -140,10 +140,8 @@ impl<T: Real> Executor<T> {
         // Element-wise fusion: `f(a ∘ b)` with the binary node read by nothing else.
         let mut readers = vec![0usize; n];
         for &i in &plan {
-            let mut ops = operands(&g.nodes[i].op);
-            ops.sort_unstable_by_key(|v| v.0);
-            ops.dedup_by_key(|v| v.0);
-            for v in ops {
+            // Nothing is fused yet: these are the node's distinct operands.
+            for v in step_operands(g, i, &loc) {
                 readers[v.0] += 1;
             }
         }
@@ -155,21 +153,7 @@ impl<T: Real> Executor<T> {
             }
         }
         plan.retain(|&i| loc[i] != Loc::Fused);
-        // The values a plan step reads: its operands, or a fused operand's own operands.
-        let step_operands = |i: usize| -> Vec<Var> {
-            let mut ops = Vec::new();
-            for v in operands(&g.nodes[i].op) {
-                if loc[v.0] == Loc::Fused {
-                    ops.extend(operands(&g.nodes[v.0].op));
-                } else {
-                    ops.push(v);
-                }
-            }
-            ops.sort_unstable_by_key(|v| v.0);
-            ops.dedup_by_key(|v| v.0);
-            ops
-        };
-        let step_ops: Vec<Vec<Var>> = plan.iter().map(|&i| step_operands(i)).collect();
+        let step_ops: Vec<Vec<Var>> = plan.iter().map(|&i| step_operands(g, i, &loc)).collect();
         let mut kept = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
             let keep = match node.op {
@@ -435,6 +419,22 @@ fn plan_scratch<T>(g: &Graph, plan: &[usize], loc: &[Loc]) -> usize {
 /// Rows per piece of a fused step: 8 KiB of `f64`, which stays in L1 between the binary
 /// operation writing it and the unary one reading it.
 const FUSED_PIECE: usize = 1024;
+
+/// The distinct values the plan step of node `i` reads: its operands, with an operand
+/// planned as [`Loc::Fused`] replaced by that node's own operands.
+fn step_operands(g: &Graph, i: usize, loc: &[Loc]) -> Vec<Var> {
+    let mut ops = Vec::new();
+    for v in operands(&g.nodes[i].op) {
+        if loc[v.0] == Loc::Fused {
+            ops.extend(operands(&g.nodes[v.0].op));
+        } else {
+            ops.push(v);
+        }
+    }
+    ops.sort_unstable_by_key(|v| v.0);
+    ops.dedup_by_key(|v| v.0);
+    ops
+}
 
 /// Whether the binary node `x` may be evaluated piecewise inside its (unary) reader
 /// instead of stored: its pieces are long enough to run at vector speed (columns of 64

@@ -95,6 +95,31 @@ pub trait Real:
     );
 }
 
+/// A `tanh` kernel method of [`Real`] that calls `fastmath::$kernel` on x86-64 (and returns
+/// `false`, writing nothing, elsewhere).
+macro_rules! forward_tanh {
+    ($name:ident, $kernel:ident) => {
+        #[inline(always)]
+        #[allow(unsafe_code)]
+        unsafe fn $name(out: &mut [Self], xs: &[Self]) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(unsafe_code)]
+                // SAFETY: the caller guarantees the CPU features.
+                unsafe {
+                    fastmath::$kernel(out, xs)
+                };
+                true
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (out, xs);
+                false
+            }
+        }
+    };
+}
+
 /// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2`,
 /// `tanh_avx512` and `intrinsic_block` (with the portable block of the same shape off x86-64).
 macro_rules! forward_kernels {
@@ -107,42 +132,8 @@ macro_rules! forward_kernels {
         $avx2:ident,
         $avx2_mr:literal
     ) => {
-        #[inline(always)]
-        #[allow(unsafe_code)]
-        unsafe fn tanh_avx2(out: &mut [Self], xs: &[Self]) -> bool {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[allow(unsafe_code)]
-                // SAFETY: the caller guarantees the CPU features.
-                unsafe {
-                    fastmath::$tanh(out, xs)
-                };
-                true
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                let _ = (out, xs);
-                false
-            }
-        }
-        #[inline(always)]
-        #[allow(unsafe_code)]
-        unsafe fn tanh_avx512(out: &mut [Self], xs: &[Self]) -> bool {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[allow(unsafe_code)]
-                // SAFETY: the caller guarantees the CPU features.
-                unsafe {
-                    fastmath::$tanh512(out, xs)
-                };
-                true
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                let _ = (out, xs);
-                false
-            }
-        }
+        forward_tanh!(tanh_avx2, $tanh);
+        forward_tanh!(tanh_avx512, $tanh512);
         #[inline(always)]
         #[allow(unsafe_code)]
         unsafe fn intrinsic_block<const NR: usize>(
