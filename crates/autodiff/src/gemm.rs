@@ -405,7 +405,7 @@ fn body<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u
     // Two registers' rows keep 8 accumulators, enough independent FMA chains for two
     // ports; 8 rows of `f64` keep 4. A weight gradient's 64 rows are 24 + 24 + 16.
     let two_regs = if ISA == AVX512 && MR == T::WIDE_MR { MR / 3 * 2 } else { 0 };
-    let mid = if two_regs > 0 { wide + (m - wide) / two_regs * two_regs } else { wide };
+    let mid = wide + (m - wide).checked_div(two_regs).unwrap_or(0) * two_regs;
     // (Were `MR` no multiple of 8, the 8-row blocks would start where the wide ones end.)
     let i0 = mid + (m - mid) / 8 * 8;
     if n4 > 0 {
