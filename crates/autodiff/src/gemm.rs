@@ -507,8 +507,9 @@ fn body<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u
 /// `C[..i0, n4..n4+W] = op(A)[..i0, :] · op(B)[:, n4..n4+W]` for contiguous columns of
 /// op(A) (`a.rs == 1`) into `tail` (the `W` columns of `C`, `m` each): blocks of 32 rows
 /// (then 8) keep their `W` columns of `C` in registers over all of `k`, so op(A) is read
-/// once and `C` written once. (Loading and storing `C` for every few `p` ran 2-3x slower
-/// where `C` and op(A)'s columns, 4 KiB apart at batch 512, aliased in the store buffer.)
+/// once and `C` written once. (Loading and storing `C` every four `p` ran up to 2x slower
+/// at batch 512, where the columns of `C` and op(A) sit 4 KiB apart: likely loads
+/// aliasing the pending stores.)
 #[inline(always)]
 fn thin_axpy<T: Real, const FMA: bool, const W: usize>(
     m: usize,
