@@ -8,6 +8,7 @@
 //! the repeats and their minimum (only tasks whose names contain the optional filter), NFE, accepted steps, the loss, and for gradients the relative error of
 //! `dL/dz0` and `dL/dθ` against a Dop853 `1e-12` reference. `benches/peers/diffrax_tasks.py`
 //! prints the same lines for diffrax from the same file, and `compare.py` joins the two.
+//! `peers kernels [FILTER]` times the fields' single products and `tanh` (see [`kernels`]).
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Gradients, Strategy};
 use autodiff::layers::{Activation, Linear};
@@ -464,6 +465,65 @@ fn scaling(inputs: &Inputs, chunks: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The T2 and T3 fields' products and `tanh` at batch 512 as single-node replays,
+/// `f64`, one thread: one JSON line per case with the best microseconds per replay over
+/// 20 rounds of 200, for comparing two builds run alternately (`docs/BENCHMARKS.md`).
+/// `nn` is `A·B`, `nt` `A·Bᵀ` (an input gradient), `tn` `Aᵀ·B` (a weight gradient).
+fn kernels(filter: &str) -> Result<(), String> {
+    type Case = (String, Graph, autodiff::Executor, f64);
+    let mut rng = Rng::new(7);
+    let mut cases: Vec<Case> = Vec::new();
+    let products: [(&str, (usize, usize), (usize, usize), bool, bool); 9] = [
+        ("nn_512x64.64x64", (512, 64), (64, 64), false, false),
+        ("nt_512x64.64x64", (512, 64), (64, 64), false, true),
+        ("tn_512x64.512x64", (512, 64), (512, 64), true, false),
+        ("nn_512x64.64x2", (512, 64), (64, 2), false, false),
+        ("nt_512x2.64x2", (512, 2), (64, 2), false, true),
+        ("tn_512x64.512x2", (512, 64), (512, 2), true, false),
+        ("nn_512x3.3x64", (512, 3), (3, 64), false, false),
+        ("nt_512x64.3x64", (512, 64), (3, 64), false, true),
+        ("tn_512x3.512x64", (512, 3), (512, 64), true, false),
+    ];
+    let err = |e: autodiff::Error| e.to_string();
+    for (name, sa, sb, ta, tb) in products {
+        let mut g = Graph::new();
+        let (a, b) = (g.input(sa.0, sa.1), g.input(sb.0, sb.1));
+        let y = g.matmul_t(a, b, ta, tb).map_err(err)?;
+        let (r, c) = g.shape(y).map_err(err)?;
+        let k = if ta { sa.0 } else { sa.1 };
+        let mut exe = autodiff::Executor::new(&g, &[y]).map_err(err)?;
+        exe.set_input(&g, a, rng.matrix(sa.0, sa.1, Rng::normal).map_err(err)?.as_slice())
+            .map_err(err)?;
+        exe.set_input(&g, b, rng.matrix(sb.0, sb.1, Rng::normal).map_err(err)?.as_slice())
+            .map_err(err)?;
+        cases.push((format!("matmul_{name}"), g, exe, (2 * r * c * k) as f64));
+    }
+    let mut g = Graph::new();
+    let x = g.input(512, 64);
+    let y = g.tanh(x).map_err(err)?;
+    let mut exe = autodiff::Executor::new(&g, &[y]).map_err(err)?;
+    exe.set_input(&g, x, rng.matrix(512, 64, Rng::normal).map_err(err)?.as_slice()).map_err(err)?;
+    cases.push(("tanh_512x64".into(), g, exe, 0.0));
+    cases.retain(|c| c.0.contains(filter));
+    let mut best = vec![f64::INFINITY; cases.len()];
+    for _ in 0..20 {
+        for ((_, g, exe, _), best) in cases.iter_mut().zip(&mut best) {
+            let t = Instant::now();
+            for _ in 0..200 {
+                exe.replay(g).map_err(err)?;
+            }
+            *best = best.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
+        }
+    }
+    for ((name, _, _, flops), us) in cases.iter().zip(&best) {
+        println!(
+            "{{\"side\": \"ours\", \"task\": \"{name}\", \"us\": {us:.2}, \"gflops\": {:.1}}}",
+            flops / us / 1e3
+        );
+    }
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -485,8 +545,10 @@ fn main() {
                 let c = chunks.parse::<usize>().map_err(|e| format!("chunks {chunks}: {e}"))?;
                 scaling(&inputs, c)
             }),
+        ["kernels"] => kernels(""),
+        ["kernels", filter] => kernels(filter),
         _ => Err("usage: peers inputs FILE.json | peers time FILE.json [TASK_FILTER] | \
-                  peers scaling FILE.json CHUNKS"
+                  peers scaling FILE.json CHUNKS | peers kernels [FILTER]"
             .into()),
     };
     if let Err(e) = result {
