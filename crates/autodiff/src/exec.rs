@@ -152,6 +152,27 @@ impl<T: Real> Executor<T> {
                 }
             }
         }
+        // Then `(a ∘ b) ∘ c` (a VJP's second-order terms, a sum before `tanh_grad`): a binary
+        // node of its reader's shape, read by nothing else, into a binary reader that is not
+        // itself fused; at most one fused operand per step, and none that has its own.
+        for &i in &plan {
+            if loc[i] == Loc::Fused {
+                continue;
+            }
+            if let Op::Binary(_, p, q) = g.nodes[i].op {
+                let fusable = |x: Var| {
+                    readers[x.0] == 1
+                        && !kept_node[x.0]
+                        && loc[x.0] != Loc::Fused
+                        && g.nodes[x.0].shape == g.nodes[i].shape
+                        && operands(&g.nodes[x.0].op).iter().all(|v| loc[v.0] != Loc::Fused)
+                        && fuses_into_reader(g, x)
+                };
+                if let Some(x) = [p, q].into_iter().find(|&x| fusable(x)) {
+                    loc[x.0] = Loc::Fused;
+                }
+            }
+        }
         plan.retain(|&i| loc[i] != Loc::Fused);
         let step_ops: Vec<Vec<Var>> = plan.iter().map(|&i| step_operands(g, i, &loc)).collect();
         let mut kept = Vec::new();
@@ -407,6 +428,9 @@ fn plan_scratch<T>(g: &Graph, plan: &[usize], loc: &[Loc]) -> usize {
                     pack_len::<T>(m, node.shape.1, k)
                 }
                 Op::Unary(_, x) if loc[x.0] == Loc::Fused => {
+                    FUSED_PIECE.min(node.shape.0 * node.shape.1)
+                }
+                Op::Binary(_, a, b) if loc[a.0] == Loc::Fused || loc[b.0] == Loc::Fused => {
                     FUSED_PIECE.min(node.shape.0 * node.shape.1)
                 }
                 _ => 0,
@@ -740,6 +764,58 @@ fn binary_unary<T: Real>(
     }
 }
 
+/// An operand of a binary step: a stored matrix and its shape, or `None` for the fused
+/// operand's piece.
+type Operand<'a, T> = Option<(&'a [T], (usize, usize))>;
+
+/// Rows `rows` of column `j` of an operand (of the flat matrix where `flat`), or the fused
+/// operand's `piece`.
+#[inline(always)]
+fn operand_side<'a, T: Real>(
+    v: Operand<'a, T>,
+    piece: &'a [T],
+    flat: bool,
+    j: usize,
+    rows: std::ops::Range<usize>,
+) -> Side<'a, T> {
+    match v {
+        Some((d, _)) if flat => Side::Run(&d[rows]),
+        Some((d, s)) => Side::of(d, s, j, rows),
+        None => Side::Run(&piece[..rows.len()]),
+    }
+}
+
+/// `out = f(x, y)` where `x` or `y` (or both, the same node) is a fused binary node
+/// `f1(p, q)` of `out`'s shape ([`Loc::Fused`]): its pieces of at most [`FUSED_PIECE`]
+/// rows go through `buf` (L1), as in [`binary_unary`].
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn binary_binary<T: Real>(
+    f: Binary,
+    out: &mut [T],
+    (r, c): (usize, usize),
+    (f1, (p, sp), (q, sq)): (Binary, (&[T], (usize, usize)), (&[T], (usize, usize))),
+    (x, y): (Operand<'_, T>, Operand<'_, T>),
+    buf: &mut [T],
+) {
+    let flat =
+        [Some((p, sp)), Some((q, sq)), x, y].iter().all(|v| v.is_none_or(|(_, s)| s == (r, c)));
+    let (cols, height) = if flat { (1, r * c) } else { (c, r) };
+    for (j, col) in out.chunks_exact_mut(height.max(1)).enumerate().take(cols) {
+        for (start, o) in (0..).step_by(FUSED_PIECE).zip(col.chunks_mut(FUSED_PIECE)) {
+            let rows = start..start + o.len();
+            let piece = &mut buf[..o.len()];
+            let pp = operand_side(Some((p, sp)), &[], flat, j, rows.clone());
+            let qq = operand_side(Some((q, sq)), &[], flat, j, rows.clone());
+            binary_piece(f1, piece, pp, qq);
+            let piece = &*piece;
+            let xs = operand_side(x, piece, flat, j, rows.clone());
+            let ys = operand_side(y, piece, flat, j, rows);
+            binary_piece(f, o, xs, ys);
+        }
+    }
+}
+
 /// Visits every (output position, patch entry, input position) of a convolution
 /// geometry: `f(q, col, src)` with `src = None` for padding.
 #[inline(always)]
@@ -883,8 +959,22 @@ fn eval_node_body<T: Real>(
             _ => unary(*u, o, data(g, done, *x)),
         },
         Op::Binary(f, a, b) => {
-            let (a, b) = ((data(g, done, *a), shape(*a)), (data(g, done, *b), shape(*b)));
-            binary(*f, o, (r, c), a, b);
+            let fused = |v: Var| match (done.loc[v.0], &g.nodes[v.0].op) {
+                (Loc::Fused, Op::Binary(f1, p, q)) => Some((*f1, *p, *q)),
+                _ => None,
+            };
+            // (At most one distinct operand is fused; `x ∘ x` reads its piece twice.)
+            match fused(*a).map(|x| (x, *a)).or_else(|| fused(*b).map(|x| (x, *b))) {
+                Some(((f1, p, q), x)) => {
+                    let inner = (f1, (data(g, done, p), shape(p)), (data(g, done, q), shape(q)));
+                    let side = |v: Var| (v != x).then(|| (data(g, done, v), shape(v)));
+                    binary_binary(*f, o, (r, c), inner, (side(*a), side(*b)), scratch);
+                }
+                None => {
+                    let (a, b) = ((data(g, done, *a), shape(*a)), (data(g, done, *b), shape(*b)));
+                    binary(*f, o, (r, c), a, b);
+                }
+            }
         }
         Op::MatMul { a, b, ta, tb } => {
             let (da, db) = (data(g, done, *a), data(g, done, *b));

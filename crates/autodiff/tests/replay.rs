@@ -187,6 +187,68 @@ fn an_f32_replay_allocates_nothing_and_follows_parameter_changes() {
 /// agree bit for bit for every binary and broadcast case, pieces that split columns
 /// (1500 rows) and the flat matrix (10 × 300, no broadcast), in f64 and f32; and the
 /// fused plan must hold no work buffer.
+/// `f2(f1(a, b), c)`, `f2(c, f1(a, b))` and `f2(x, x)` with `x = f1(a, b)` planned fused
+/// (pieces in scratch, no work buffer) give the bits of the same graph with `x` stored.
+#[test]
+fn fused_binary_binary_steps_agree_bit_for_bit_with_stored_ones() {
+    use autodiff::Binary;
+    let mut rng = Rng::new(22);
+    let cases: [((usize, usize), (usize, usize), (usize, usize), (usize, usize)); 6] = [
+        ((512, 3), (512, 3), (1, 3), (512, 3)),
+        ((512, 3), (1, 3), (512, 3), (1, 3)),
+        ((100, 5), (100, 5), (100, 1), (100, 5)),
+        ((1500, 2), (1500, 2), (1500, 2), (1, 1)),
+        ((10, 300), (10, 300), (10, 300), (10, 300)),
+        ((1500, 2), (1500, 2), (1, 2), (1500, 2)),
+    ];
+    let binaries = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::TanhGrad];
+    for (shape, sa, sb, sc) in cases {
+        let (av, bv, cv) = (
+            rng.matrix(sa.0, sa.1, Rng::normal).unwrap(),
+            rng.matrix(sb.0, sb.1, Rng::normal).unwrap(),
+            rng.matrix(sc.0, sc.1, Rng::normal).unwrap(),
+        );
+        for f1 in binaries {
+            for f2 in binaries {
+                for order in 0..3 {
+                    let mut g = Graph::new();
+                    let (a, b, c) = (g.input(sa.0, sa.1), g.input(sb.0, sb.1), g.input(sc.0, sc.1));
+                    let x = g.binary(f1, a, b).unwrap();
+                    let y = match order {
+                        0 => g.binary(f2, x, c).unwrap(),
+                        1 => g.binary(f2, c, x).unwrap(),
+                        _ => g.binary(f2, x, x).unwrap(),
+                    };
+                    let what =
+                        format!("{f2:?}/{order} of {f1:?} at {shape:?}: {sa:?} {sb:?} {sc:?}");
+                    let mut fused = Executor::new(&g, &[y]).unwrap();
+                    let mut stored = Executor::new(&g, &[y, x]).unwrap();
+                    fused.run(&g, &[&av, &bv, &cv]).unwrap();
+                    stored.run(&g, &[&av, &bv, &cv]).unwrap();
+                    let bits = |m: &Mat| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(fused.value(y)), bits(stored.value(y)), "{what}");
+                    // (`x ∘ x` does not read `c`, so nothing holds it.)
+                    let c_len = if order < 2 { cv.len() } else { 0 };
+                    let held = (av.len() + bv.len() + c_len + shape.0 * shape.1) * 8;
+                    assert_eq!(fused.buffer_bytes(), held, "{what}: a work buffer");
+                    let mut fused32 = Executor::<f32>::build(&g, &[y]).unwrap();
+                    let mut stored32 = Executor::<f32>::build(&g, &[y, x]).unwrap();
+                    let (a32, b32, c32) =
+                        (av.map(|v| v as f32), bv.map(|v| v as f32), cv.map(|v| v as f32));
+                    fused32.run(&g, &[&a32, &b32, &c32]).unwrap();
+                    stored32.run(&g, &[&a32, &b32, &c32]).unwrap();
+                    let same = fused32
+                        .value(y)
+                        .iter()
+                        .zip(stored32.value(y).iter())
+                        .all(|(p, q)| p.to_bits() == q.to_bits());
+                    assert!(same, "f32 {what}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn fused_binary_unary_steps_agree_bit_for_bit_with_stored_ones() {
     use autodiff::{Binary, Unary};
