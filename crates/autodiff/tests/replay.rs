@@ -182,11 +182,71 @@ fn an_f32_replay_allocates_nothing_and_follows_parameter_changes() {
     }
 }
 
+/// Runs `g` planned for `[y]` (where `x`, read only by `y`, is fused) and for `[y, x]` (`x`
+/// stored), in f64 and f32, asserts that `y` agrees bit for bit, and returns the fused
+/// f64 plan's buffer bytes.
+fn fused_and_stored_agree(g: &Graph, y: Var, x: Var, inputs: &[&Mat], what: &str) -> usize {
+    let mut fused = Executor::new(g, &[y]).unwrap();
+    let mut stored = Executor::new(g, &[y, x]).unwrap();
+    fused.run(g, inputs).unwrap();
+    stored.run(g, inputs).unwrap();
+    let bits = |m: &Mat| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(fused.value(y)), bits(stored.value(y)), "{what}");
+    let mut fused32 = Executor::<f32>::build(g, &[y]).unwrap();
+    let mut stored32 = Executor::<f32>::build(g, &[y, x]).unwrap();
+    let narrow: Vec<_> = inputs.iter().map(|m| m.map(|v| v as f32)).collect();
+    let narrow: Vec<_> = narrow.iter().collect();
+    fused32.run(g, &narrow).unwrap();
+    stored32.run(g, &narrow).unwrap();
+    let same = fused32
+        .value(y)
+        .iter()
+        .zip(stored32.value(y).iter())
+        .all(|(p, q)| p.to_bits() == q.to_bits());
+    assert!(same, "f32 {what}");
+    fused.buffer_bytes()
+}
+
 /// A binary node read only by a unary one is evaluated inside it, in L1-sized pieces,
 /// and never stored. Fused and stored (the binary node planned as an output too) must
 /// agree bit for bit for every binary and broadcast case, pieces that split columns
 /// (1500 rows) and the flat matrix (10 × 300, no broadcast), in f64 and f32; and the
 /// fused plan must hold no work buffer.
+#[test]
+fn fused_binary_unary_steps_agree_bit_for_bit_with_stored_ones() {
+    use autodiff::{Binary, Unary};
+    let mut rng = Rng::new(21);
+    let cases: [((usize, usize), (usize, usize), (usize, usize)); 7] = [
+        ((512, 3), (512, 3), (1, 3)),
+        ((512, 3), (1, 3), (512, 3)),
+        ((100, 5), (100, 5), (100, 1)),
+        ((64, 4), (64, 4), (1, 1)),
+        ((1500, 2), (1500, 2), (1, 2)),
+        ((10, 300), (10, 300), (10, 300)),
+        ((1500, 2), (1500, 2), (1500, 2)),
+    ];
+    let binaries = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::TanhGrad];
+    let unaries = [Unary::Tanh, Unary::Sigmoid, Unary::Exp, Unary::Relu, Unary::Square];
+    for (shape, sa, sb) in cases {
+        let (av, bv) = (
+            rng.matrix(sa.0, sa.1, Rng::normal).unwrap(),
+            rng.matrix(sb.0, sb.1, Rng::normal).unwrap(),
+        );
+        for f in binaries {
+            for u in unaries {
+                let mut g = Graph::new();
+                let (a, b) = (g.input(sa.0, sa.1), g.input(sb.0, sb.1));
+                let x = g.binary(f, a, b).unwrap();
+                let y = g.unary(u, x).unwrap();
+                let what = format!("{u:?}({f:?}) at {shape:?}, {sa:?} with {sb:?}");
+                let bytes = fused_and_stored_agree(&g, y, x, &[&av, &bv], &what);
+                let held = (av.len() + bv.len() + shape.0 * shape.1) * 8;
+                assert_eq!(bytes, held, "{what}: a work buffer");
+            }
+        }
+    }
+}
+
 /// `f2(f1(a, b), c)`, `f2(c, f1(a, b))` and `f2(x, x)` with `x = f1(a, b)` planned fused
 /// (pieces in scratch, no work buffer) give the bits of the same graph with `x` stored.
 #[test]
@@ -221,80 +281,12 @@ fn fused_binary_binary_steps_agree_bit_for_bit_with_stored_ones() {
                     };
                     let what =
                         format!("{f2:?}/{order} of {f1:?} at {shape:?}: {sa:?} {sb:?} {sc:?}");
-                    let mut fused = Executor::new(&g, &[y]).unwrap();
-                    let mut stored = Executor::new(&g, &[y, x]).unwrap();
-                    fused.run(&g, &[&av, &bv, &cv]).unwrap();
-                    stored.run(&g, &[&av, &bv, &cv]).unwrap();
-                    let bits = |m: &Mat| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(fused.value(y)), bits(stored.value(y)), "{what}");
+                    let bytes = fused_and_stored_agree(&g, y, x, &[&av, &bv, &cv], &what);
                     // (`x ∘ x` does not read `c`, so nothing holds it.)
                     let c_len = if order < 2 { cv.len() } else { 0 };
                     let held = (av.len() + bv.len() + c_len + shape.0 * shape.1) * 8;
-                    assert_eq!(fused.buffer_bytes(), held, "{what}: a work buffer");
-                    let mut fused32 = Executor::<f32>::build(&g, &[y]).unwrap();
-                    let mut stored32 = Executor::<f32>::build(&g, &[y, x]).unwrap();
-                    let (a32, b32, c32) =
-                        (av.map(|v| v as f32), bv.map(|v| v as f32), cv.map(|v| v as f32));
-                    fused32.run(&g, &[&a32, &b32, &c32]).unwrap();
-                    stored32.run(&g, &[&a32, &b32, &c32]).unwrap();
-                    let same = fused32
-                        .value(y)
-                        .iter()
-                        .zip(stored32.value(y).iter())
-                        .all(|(p, q)| p.to_bits() == q.to_bits());
-                    assert!(same, "f32 {what}");
+                    assert_eq!(bytes, held, "{what}: a work buffer");
                 }
-            }
-        }
-    }
-}
-
-#[test]
-fn fused_binary_unary_steps_agree_bit_for_bit_with_stored_ones() {
-    use autodiff::{Binary, Unary};
-    let mut rng = Rng::new(21);
-    let cases: [((usize, usize), (usize, usize), (usize, usize)); 7] = [
-        ((512, 3), (512, 3), (1, 3)),
-        ((512, 3), (1, 3), (512, 3)),
-        ((100, 5), (100, 5), (100, 1)),
-        ((64, 4), (64, 4), (1, 1)),
-        ((1500, 2), (1500, 2), (1, 2)),
-        ((10, 300), (10, 300), (10, 300)),
-        ((1500, 2), (1500, 2), (1500, 2)),
-    ];
-    let binaries = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::TanhGrad];
-    let unaries = [Unary::Tanh, Unary::Sigmoid, Unary::Exp, Unary::Relu, Unary::Square];
-    for (shape, sa, sb) in cases {
-        let (av, bv) = (
-            rng.matrix(sa.0, sa.1, Rng::normal).unwrap(),
-            rng.matrix(sb.0, sb.1, Rng::normal).unwrap(),
-        );
-        for f in binaries {
-            for u in unaries {
-                let mut g = Graph::new();
-                let (a, b) = (g.input(sa.0, sa.1), g.input(sb.0, sb.1));
-                let x = g.binary(f, a, b).unwrap();
-                let y = g.unary(u, x).unwrap();
-                let what = format!("{u:?}({f:?}) at {shape:?}, {sa:?} with {sb:?}");
-                let mut fused = Executor::new(&g, &[y]).unwrap();
-                let mut stored = Executor::new(&g, &[y, x]).unwrap();
-                fused.run(&g, &[&av, &bv]).unwrap();
-                stored.run(&g, &[&av, &bv]).unwrap();
-                let bits = |m: &Mat| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(fused.value(y)), bits(stored.value(y)), "{what}");
-                let held = (av.len() + bv.len() + shape.0 * shape.1) * 8;
-                assert_eq!(fused.buffer_bytes(), held, "{what}: a work buffer");
-                let mut fused32 = Executor::<f32>::build(&g, &[y]).unwrap();
-                let mut stored32 = Executor::<f32>::build(&g, &[y, x]).unwrap();
-                let (a32, b32) = (av.map(|v| v as f32), bv.map(|v| v as f32));
-                fused32.run(&g, &[&a32, &b32]).unwrap();
-                stored32.run(&g, &[&a32, &b32]).unwrap();
-                let same = fused32
-                    .value(y)
-                    .iter()
-                    .zip(stored32.value(y).iter())
-                    .all(|(p, q)| p.to_bits() == q.to_bits());
-                assert!(same, "f32 {what}");
             }
         }
     }
