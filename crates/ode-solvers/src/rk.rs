@@ -251,26 +251,6 @@ impl<T: Real> Row<T> {
     }
 }
 
-/// Evaluates stage `i`: `input = base + h Σ_{j<i} a_ij k_j`, then `k_i = f(t_i, input)`.
-#[inline(always)]
-fn eval_stage<T: Real, S: OdeSystem<T> + ?Sized>(
-    system: &S,
-    row: &Row<T>,
-    base: &[T],
-    h: T,
-    t_i: T,
-    k: &mut [T],
-    i: usize,
-    input: &mut [T],
-    nfe: &mut usize,
-) -> Result<(), Error> {
-    let dim = base.len();
-    let (done, rest) = k.split_at_mut(i * dim);
-    row.combine(base, h, done, dim, input);
-    *nfe += 1;
-    system.rhs(t_i, input, &mut rest[..dim]).map_err(|e| rhs_failed(t_i, e))
-}
-
 /// Error weights in the solver's float.
 #[derive(Debug, Clone)]
 enum ErrorRows<T> {
@@ -550,8 +530,20 @@ fn scaled_lanes<T: Real, F: FnMut(usize, T)>(
 }
 
 /// The explicit Runge-Kutta kernel for one trajectory of dimension `dim`.
+///
+/// A thin shell over [`Core`]: only the right-hand-side calls depend on the system `S`;
+/// the stage combinations, error norm, step-size control and dense output are `Core<T>`'s,
+/// compiled once per float type instead of once per system (they were 85% of the
+/// machine code each system instantiated: `error_norm` alone 150 KB, with its vector
+/// unit copies).
 pub struct RkIntegrator<'s, T: Real, S: OdeSystem<T> + ?Sized> {
     system: &'s S,
+    core: Core<T>,
+}
+
+/// Everything of an [`RkIntegrator`] but its system: buffers, coefficients, options and
+/// the step's state. Its methods are generic over the float only.
+struct Core<T: Real> {
     tableau: &'static Tableau,
     dim: usize,
     stages: usize,
@@ -656,10 +648,9 @@ fn check_controller(c: &crate::PidController) -> Result<(), Error> {
     }
 }
 
-impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
-    /// Builds the kernel for `method` on states of length `dim`, validating `opts`. This is
-    /// the only place that allocates.
-    pub fn new(system: &'s S, dim: usize, opts: &Options) -> Result<Self, Error> {
+impl<T: Real> Core<T> {
+    /// Validates `opts` and allocates every buffer (see [`RkIntegrator::new`]).
+    fn new(dim: usize, opts: &Options) -> Result<Self, Error> {
         let tableau = opts.method.tableau().ok_or_else(|| Error::UnsupportedMethod {
             method: opts.method.name(),
             detail: "not a Runge-Kutta method; use odeint".into(),
@@ -742,8 +733,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         ];
         let controlled = mask.as_ref().map_or(dim, |m| m.iter().filter(|&&x| x).count());
         let zeros = || vec![T::zero(); dim];
-        Ok(RkIntegrator {
-            system,
+        Ok(Core {
             tableau,
             dim,
             stages: s,
@@ -801,14 +791,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         })
     }
 
-    /// The method's tableau.
-    pub fn tableau(&self) -> &'static Tableau {
-        self.tableau
-    }
-
-    /// Starts (or restarts) at `(t0, y0)` integrating towards `t_bound`, which steps never
-    /// pass. Choosing the first adaptive step may evaluate the right-hand side twice.
-    pub fn init(&mut self, t0: T, y0: &[T], t_bound: T) -> Result<(), Error> {
+    fn init(&mut self, t0: T, y0: &[T], t_bound: T) -> Result<(), Error> {
         if y0.len() != self.dim {
             return Err(Error::DimensionMismatch { what: "y0", expected: self.dim, got: y0.len() });
         }
@@ -836,9 +819,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         Ok(())
     }
 
-    /// Moves the end of integration (steps never pass it); a non-finite bound is refused
-    /// and leaves the old one in place.
-    pub fn set_bound(&mut self, t_bound: T) -> Result<(), Error> {
+    fn set_bound(&mut self, t_bound: T) -> Result<(), Error> {
         if !t_bound.is_finite() {
             return Err(Error::NonFiniteInput { what: "t_bound", index: 0 });
         }
@@ -849,46 +830,20 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         Ok(())
     }
 
-    /// Current time.
-    pub fn t(&self) -> T {
-        self.t
-    }
-
-    /// Current state.
-    pub fn y(&self) -> &[T] {
-        &self.y
-    }
-
-    /// Start of the last accepted step (equal to `t()` before the first step).
-    pub fn t_prev(&self) -> T {
-        self.t_prev
-    }
-
-    /// The step size the controller proposes next (signed).
-    pub fn proposed_step(&self) -> T {
-        self.h_abs * self.direction
-    }
-
-    /// Counters so far.
-    pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    /// Resets the counters.
-    pub fn reset_stats(&mut self) {
-        self.stats = Stats::default();
-    }
-
-    fn eval(&mut self, t: T, stage: usize, from_ytmp: bool) -> Result<(), Error> {
+    /// The input (`ytmp` or `y`) and output slot (stage `stage`) of an evaluation,
+    /// counted.
+    #[inline(always)]
+    fn eval_io(&mut self, stage: usize, from_ytmp: bool) -> (&[T], &mut [T]) {
         let dim = self.dim;
+        self.stats.nfe += 1;
         let out = &mut self.k[stage * dim..(stage + 1) * dim];
         let y = if from_ytmp { &self.ytmp } else { &self.y };
-        self.stats.nfe += 1;
-        self.system.rhs(t, y, out).map_err(|e| rhs_failed(t, e))
+        (y, out)
     }
 
-    /// Makes `k[0] = f(t, y)` hold.
-    fn ensure_k0(&mut self) -> Result<(), Error> {
+    /// Moves a pending FSAL stage into `k[0]`; whether `k[0] = f(t, y)` then holds.
+    #[inline(always)]
+    fn k0_from_fsal(&mut self) -> bool {
         if self.fsal_pending {
             let dim = self.dim;
             let last = (self.stages - 1) * dim;
@@ -896,60 +851,49 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             self.fsal_pending = false;
             self.k0_valid = true;
         }
-        if !self.k0_valid {
-            self.eval(self.t, 0, false)?;
-            self.k0_valid = true;
-        }
-        Ok(())
+        self.k0_valid
     }
 
-    /// Computes all stages and `y_new` for a step of size `h` ending at `t_new`.
-    fn stages(&mut self, h: T, t_new: T) -> Result<(), Error> {
-        let s = self.stages;
-        self.err_partial = false;
-        for i in 1..s {
-            if i == s - 1 && self.fsal {
-                if let Some((partial, _)) = &self.err_split {
-                    // y_{n+1} and the error's terms before the last stage in one pass.
-                    let dim = self.dim;
-                    let (row, y, k) = (&self.rows[i], &self.y, &self.k[..i * dim]);
-                    let (y_new, err) = (&mut self.y_new, &mut self.err);
-                    let paired = crate::simd::dispatch(
-                        dim,
-                        #[inline(always)]
-                        || row.sum_pair(partial, y, h, k, dim, y_new, err),
-                    );
-                    if paired.is_some() {
-                        self.err_partial = true;
-                        self.stats.nfe += 1;
-                        let (input, k_last) = (&self.y_new, &mut self.k[i * dim..(i + 1) * dim]);
-                        self.system.rhs(t_new, input, k_last).map_err(|e| rhs_failed(t_new, e))?;
-                        continue;
-                    }
+    /// Stage `i`'s time, input (`y + h Σ_{j<i} a_ij k_j`, summed here) and output slot, of
+    /// a step of size `h` ending at `t_new`; counts the evaluation. The FSAL stage's input
+    /// is `y_{n+1}` itself, summed in one pass with the error estimate's terms before it
+    /// where the method's rows allow.
+    fn stage_io(&mut self, i: usize, h: T, t_new: T) -> (T, &[T], &mut [T]) {
+        let (s, dim) = (self.stages, self.dim);
+        self.stats.nfe += 1;
+        let last = self.fsal && i == s - 1;
+        let (done, rest) = self.k.split_at_mut(i * dim);
+        let out = &mut rest[..dim];
+        if last {
+            if let Some((partial, _)) = &self.err_split {
+                let (row, y) = (&self.rows[i], &self.y);
+                let (y_new, err) = (&mut self.y_new, &mut self.err);
+                let paired = crate::simd::dispatch(
+                    dim,
+                    #[inline(always)]
+                    || row.sum_pair(partial, y, h, done, dim, y_new, err),
+                );
+                if paired.is_some() {
+                    self.err_partial = true;
+                    return (t_new, &self.y_new, out);
                 }
             }
-            // The FSAL stage's input is y_{n+1} itself.
-            let input = if self.fsal && i == s - 1 { &mut self.y_new } else { &mut self.ytmp };
-            let ti = if self.c[i] == T::one() { t_new } else { self.t + self.c[i] * h };
-            eval_stage(
-                self.system,
-                &self.rows[i],
-                &self.y,
-                h,
-                ti,
-                &mut self.k,
-                i,
-                input,
-                &mut self.stats.nfe,
-            )?;
         }
+        let input = if last { &mut self.y_new } else { &mut self.ytmp };
+        let ti = if self.c[i] == T::one() { t_new } else { self.t + self.c[i] * h };
+        self.rows[i].combine(&self.y, h, done, dim, input);
+        (ti, input, out)
+    }
+
+    /// `y_{n+1} = y + h Σ b_i k_i` for a method that does not get it from its last stage.
+    fn end_of_step(&mut self, h: T) {
         if !self.fsal {
             self.b.combine(&self.y, h, &self.k, self.dim, &mut self.y_new);
         }
-        Ok(())
     }
 
     /// The error norm of the step just computed (0 for a fixed-step method).
+    #[inline(never)]
     fn error_norm(&mut self, h: T) -> T {
         let dim = self.dim;
         match &self.error {
@@ -999,10 +943,12 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
     }
 
-    /// Hairer's automatic initial step (Solving ODEs I, §II.4); one extra evaluation.
-    fn initial_step(&mut self) -> Result<T, Error> {
+    /// Hairer's initial step (Solving ODEs I, §II.4), the part before its one evaluation:
+    /// `h0` and `d1 = ‖f0‖`, with `ytmp = y0 + h0 f0` (evaluated into the last stage's
+    /// slot, which no one reads yet).
+    #[inline(never)]
+    fn initial_step_begin(&mut self) -> Result<(T, T), Error> {
         let dim = self.dim;
-        self.ensure_k0()?;
         // A non-finite derivative at the start is the right-hand side's fault, not a step
         // size that underflowed.
         if !self.k[..dim].iter().all(|x| x.is_finite()) {
@@ -1017,9 +963,15 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         for i in 0..dim {
             self.ytmp[i] = self.y[i] + self.direction * h0 * self.k[i];
         }
-        // f(t0 + h0, y0 + h0 f0) goes to the last stage's slot, which no one reads yet.
+        Ok((h0, d1))
+    }
+
+    /// The initial step from `h0`, `d1` and `f(t0 + h0, y0 + h0 f0)` in the last stage's
+    /// slot.
+    #[inline(never)]
+    fn initial_step_end(&mut self, h0: T, d1: T) -> T {
+        let dim = self.dim;
         let slot = self.stages - 1;
-        self.eval(self.t + self.direction * h0, slot, true)?;
         for i in 0..dim {
             self.err[i] = (self.k[slot * dim + i] - self.k[i]) / h0;
         }
@@ -1031,7 +983,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         } else {
             (T::lit(0.01) / d1.max(d2)).powf(order.recip())
         };
-        Ok((T::lit(100.0) * h0).min(h1))
+        (T::lit(100.0) * h0).min(h1)
     }
 
     fn check_budget(&self) -> Result<(), Error> {
@@ -1059,20 +1011,9 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
     }
 
-    /// One adaptive step attempt towards the bound. Returns `Rejected` when the error was
-    /// too large (the state is unchanged and the next call retries with a smaller step).
-    pub fn step(&mut self) -> Result<StepOutcome, Error> {
-        self.check_budget()?;
-        if self.tableau.error_order().is_none() {
-            return Err(Error::MissingStepSize { method: self.tableau.name });
-        }
-        self.ensure_k0()?;
-        if self.h_abs == T::zero() {
-            self.h_abs = match self.first_step {
-                Some(h) => h,
-                None => self.initial_step()?,
-            };
-        }
+    /// The next adaptive step's `(h, t_new, |h| before clipping to the bound)`, or why
+    /// there is none.
+    fn propose(&self) -> Result<(T, T, T), Error> {
         let remaining = (self.t_bound - self.t).abs();
         let mut h_abs = self.h_abs.min(self.dt_max);
         let last = h_abs >= remaining;
@@ -1090,7 +1031,12 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
                 h: h.to_f64_lossless(),
             });
         }
-        self.stages(h, t_new)?;
+        Ok((h, t_new, h_abs))
+    }
+
+    /// Error control of the step just computed: accepts it or not, and sizes the next.
+    #[inline(never)]
+    fn control(&mut self, h: T, t_new: T, h_abs: T) -> Result<StepOutcome, Error> {
         let err = self.error_norm(h);
         let finite = err.is_finite() && crate::simd::all_finite(&self.y_new);
         if !finite {
@@ -1135,42 +1081,37 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
     }
 
-    /// One step without error control, landing exactly on `t_next`.
-    pub fn step_to(&mut self, t_next: T) -> Result<(), Error> {
-        if !t_next.is_finite() {
-            return Err(Error::NonFiniteInput { what: "t_next", index: 0 });
-        }
-        self.check_budget()?;
-        self.ensure_k0()?;
-        let h = t_next - self.t;
-        if h == T::zero() {
-            return Err(Error::StepSizeTooSmall { t: self.t.to_f64_lossless(), h: 0.0 });
-        }
-        self.stages(h, t_next)?;
-        if !crate::simd::all_finite(&self.y_new) {
-            return Err(Error::NonFinite { t: self.t.to_f64_lossless() });
-        }
-        self.accept(t_next, h);
-        Ok(())
+    /// Extra (dense-output) stage `e`'s time, input and output slot, counted.
+    fn extra_stage_io(&mut self, e: usize) -> (T, &[T], &mut [T]) {
+        let (h, dim) = (self.h_prev, self.dim);
+        self.stats.nfe += 1;
+        let te = self.t_prev + self.c[e] * h;
+        let (done, rest) = self.k.split_at_mut(e * dim);
+        self.rows[e].combine(&self.y_prev, h, done, dim, &mut self.ytmp);
+        (te, &self.ytmp, &mut rest[..dim])
     }
 
-    /// Evaluates the dense output of the last accepted step at `t` (which should lie in
-    /// `[t_prev(), t()]`) into `out` (of the state's length). The first call in a step
-    /// evaluates the interpolant's extra stages, if it has any.
-    pub fn interpolate(&mut self, t: T, out: &mut [T]) -> Result<(), Error> {
+    /// Whether the interpolant's extra stages are still to be evaluated in this step.
+    fn extra_pending(&self) -> bool {
+        !self.extra_ready && self.total_stages > self.stages && self.h_prev != T::zero()
+    }
+
+    /// `weights[j] = h·b_j(θ)` at `t = t_prev + θ h` (extra stages evaluated).
+    fn weights_at(&mut self, t: T) {
+        let h = self.h_prev;
+        let theta = (t - self.t_prev) / h;
+        let deg = self.dense_degree;
+        for j in 0..self.total_stages {
+            let w = &self.dense[j * deg..(j + 1) * deg];
+            self.weights[j] = w.iter().rev().fold(T::zero(), |acc, &c| acc * theta + c) * h;
+        }
+    }
+
+    /// The dense output at `t` into `out` (extra stages evaluated).
+    #[inline(never)]
+    fn interpolate_into(&mut self, t: T, out: &mut [T]) {
         let dim = self.dim;
-        if out.len() != dim {
-            return Err(Error::DimensionMismatch {
-                what: "interpolate output",
-                expected: dim,
-                got: out.len(),
-            });
-        }
-        if self.h_prev == T::zero() || t == self.t {
-            out.copy_from_slice(&self.y);
-            return Ok(());
-        }
-        self.weights_at(t)?;
+        self.weights_at(t);
         out.copy_from_slice(&self.y_prev);
         for j in 0..self.total_stages {
             let wj = self.weights[j];
@@ -1181,32 +1122,164 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
                 *o = *o + wj * x;
             }
         }
+    }
+}
+
+impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
+    /// Builds the kernel for `method` on states of length `dim`, validating `opts`. This is
+    /// the only place that allocates.
+    pub fn new(system: &'s S, dim: usize, opts: &Options) -> Result<Self, Error> {
+        Ok(RkIntegrator { system, core: Core::new(dim, opts)? })
+    }
+
+    /// The method's tableau.
+    pub fn tableau(&self) -> &'static Tableau {
+        self.core.tableau
+    }
+
+    /// Starts (or restarts) at `(t0, y0)` integrating towards `t_bound`, which steps never
+    /// pass. Choosing the first adaptive step may evaluate the right-hand side twice.
+    pub fn init(&mut self, t0: T, y0: &[T], t_bound: T) -> Result<(), Error> {
+        self.core.init(t0, y0, t_bound)
+    }
+
+    /// Moves the end of integration (steps never pass it); a non-finite bound is refused
+    /// and leaves the old one in place.
+    pub fn set_bound(&mut self, t_bound: T) -> Result<(), Error> {
+        self.core.set_bound(t_bound)
+    }
+
+    /// Current time.
+    pub fn t(&self) -> T {
+        self.core.t
+    }
+
+    /// Current state.
+    pub fn y(&self) -> &[T] {
+        &self.core.y
+    }
+
+    /// Start of the last accepted step (equal to `t()` before the first step).
+    pub fn t_prev(&self) -> T {
+        self.core.t_prev
+    }
+
+    /// The step size the controller proposes next (signed).
+    pub fn proposed_step(&self) -> T {
+        self.core.h_abs * self.core.direction
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.core.stats
+    }
+
+    /// Resets the counters.
+    pub fn reset_stats(&mut self) {
+        self.core.stats = Stats::default();
+    }
+
+    fn eval(&mut self, t: T, stage: usize, from_ytmp: bool) -> Result<(), Error> {
+        let (y, out) = self.core.eval_io(stage, from_ytmp);
+        self.system.rhs(t, y, out).map_err(|e| rhs_failed(t, e))
+    }
+
+    /// Makes `k[0] = f(t, y)` hold.
+    fn ensure_k0(&mut self) -> Result<(), Error> {
+        if !self.core.k0_from_fsal() {
+            self.eval(self.core.t, 0, false)?;
+            self.core.k0_valid = true;
+        }
+        Ok(())
+    }
+
+    /// Computes all stages and `y_new` for a step of size `h` ending at `t_new`.
+    fn stages(&mut self, h: T, t_new: T) -> Result<(), Error> {
+        self.core.err_partial = false;
+        for i in 1..self.core.stages {
+            let (ti, input, out) = self.core.stage_io(i, h, t_new);
+            self.system.rhs(ti, input, out).map_err(|e| rhs_failed(ti, e))?;
+        }
+        self.core.end_of_step(h);
+        Ok(())
+    }
+
+    /// Hairer's automatic initial step (Solving ODEs I, §II.4); one extra evaluation.
+    fn initial_step(&mut self) -> Result<T, Error> {
+        self.ensure_k0()?;
+        let (h0, d1) = self.core.initial_step_begin()?;
+        let slot = self.core.stages - 1;
+        self.eval(self.core.t + self.core.direction * h0, slot, true)?;
+        Ok(self.core.initial_step_end(h0, d1))
+    }
+
+    /// One adaptive step attempt towards the bound. Returns `Rejected` when the error was
+    /// too large (the state is unchanged and the next call retries with a smaller step).
+    pub fn step(&mut self) -> Result<StepOutcome, Error> {
+        self.core.check_budget()?;
+        if self.core.tableau.error_order().is_none() {
+            return Err(Error::MissingStepSize { method: self.core.tableau.name });
+        }
+        self.ensure_k0()?;
+        if self.core.h_abs == T::zero() {
+            self.core.h_abs = match self.core.first_step {
+                Some(h) => h,
+                None => self.initial_step()?,
+            };
+        }
+        let (h, t_new, h_abs) = self.core.propose()?;
+        self.stages(h, t_new)?;
+        self.core.control(h, t_new, h_abs)
+    }
+
+    /// One step without error control, landing exactly on `t_next`.
+    pub fn step_to(&mut self, t_next: T) -> Result<(), Error> {
+        if !t_next.is_finite() {
+            return Err(Error::NonFiniteInput { what: "t_next", index: 0 });
+        }
+        self.core.check_budget()?;
+        self.ensure_k0()?;
+        let h = t_next - self.core.t;
+        if h == T::zero() {
+            return Err(Error::StepSizeTooSmall { t: self.core.t.to_f64_lossless(), h: 0.0 });
+        }
+        self.stages(h, t_next)?;
+        if !crate::simd::all_finite(&self.core.y_new) {
+            return Err(Error::NonFinite { t: self.core.t.to_f64_lossless() });
+        }
+        self.core.accept(t_next, h);
+        Ok(())
+    }
+
+    /// Evaluates the dense output of the last accepted step at `t` (which should lie in
+    /// `[t_prev(), t()]`) into `out` (of the state's length). The first call in a step
+    /// evaluates the interpolant's extra stages, if it has any.
+    pub fn interpolate(&mut self, t: T, out: &mut [T]) -> Result<(), Error> {
+        let dim = self.core.dim;
+        if out.len() != dim {
+            return Err(Error::DimensionMismatch {
+                what: "interpolate output",
+                expected: dim,
+                got: out.len(),
+            });
+        }
+        if self.core.h_prev == T::zero() || t == self.core.t {
+            out.copy_from_slice(&self.core.y);
+            return Ok(());
+        }
+        self.ensure_extra_stages()?;
+        self.core.interpolate_into(t, out);
         Ok(())
     }
 
     /// Evaluates the extra stages of the interpolant once per step.
     fn ensure_extra_stages(&mut self) -> Result<(), Error> {
-        if !self.extra_ready && self.total_stages > self.stages && self.h_prev != T::zero() {
-            let h = self.h_prev;
-            for e in self.stages..self.total_stages {
-                let te = self.t_prev + self.c[e] * h;
-                let (row, k, nfe) = (&self.rows[e], &mut self.k, &mut self.stats.nfe);
-                eval_stage(self.system, row, &self.y_prev, h, te, k, e, &mut self.ytmp, nfe)?;
+        if self.core.extra_pending() {
+            for e in self.core.stages..self.core.total_stages {
+                let (te, input, out) = self.core.extra_stage_io(e);
+                self.system.rhs(te, input, out).map_err(|err| rhs_failed(te, err))?;
             }
-            self.extra_ready = true;
-        }
-        Ok(())
-    }
-
-    /// `weights[j] = h·b_j(θ)` at `t = t_prev + θ h`.
-    fn weights_at(&mut self, t: T) -> Result<(), Error> {
-        self.ensure_extra_stages()?;
-        let h = self.h_prev;
-        let theta = (t - self.t_prev) / h;
-        let deg = self.dense_degree;
-        for j in 0..self.total_stages {
-            let w = &self.dense[j * deg..(j + 1) * deg];
-            self.weights[j] = w.iter().rev().fold(T::zero(), |acc, &c| acc * theta + c) * h;
+            self.core.extra_ready = true;
         }
         Ok(())
     }
@@ -1220,48 +1293,56 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// for a step only after [`RkIntegrator::interpolate`] or
     /// [`RkIntegrator::dense_weights`] ran in it).
     pub fn total_stages(&self) -> usize {
-        self.total_stages
+        self.core.total_stages
     }
 
     /// `k_i` of the last accepted step.
     pub fn stage(&self, i: usize) -> Option<&[T]> {
-        let start = i.checked_mul(self.dim)?;
-        self.k.get(start..start.checked_add(self.dim)?)
+        let start = i.checked_mul(self.core.dim)?;
+        self.core.k.get(start..start.checked_add(self.core.dim)?)
     }
 
     /// Time of stage `i` of the last accepted step.
     pub fn stage_time(&self, i: usize) -> Option<T> {
-        let c = *self.c.get(i)?;
-        Some(if c == T::one() && i < self.stages { self.t } else { self.t_prev + c * self.h_prev })
+        let c = *self.core.c.get(i)?;
+        Some(if c == T::one() && i < self.core.stages {
+            self.core.t
+        } else {
+            self.core.t_prev + c * self.core.h_prev
+        })
     }
 
     /// Writes the input of stage `i` of the last accepted step, `y_prev + h Σ_j a_ij k_j`,
     /// into `out`.
     pub fn stage_input(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
-        let row = self.rows.get(i).ok_or(Error::DimensionMismatch {
+        let row = self.core.rows.get(i).ok_or(Error::DimensionMismatch {
             what: "stage index",
-            expected: self.total_stages,
+            expected: self.core.total_stages,
             got: i,
         })?;
-        if out.len() != self.dim {
+        if out.len() != self.core.dim {
             return Err(Error::DimensionMismatch {
                 what: "stage input",
-                expected: self.dim,
+                expected: self.core.dim,
                 got: out.len(),
             });
         }
-        row.combine(&self.y_prev, self.h_prev, &self.k, self.dim, out);
+        row.combine(&self.core.y_prev, self.core.h_prev, &self.core.k, self.core.dim, out);
         Ok(())
     }
 
     /// The coefficients `a_ij` of stage `i` (extra stages included) as `(j, a_ij)` pairs.
     pub fn stage_coefficients(&self, i: usize) -> impl Iterator<Item = (usize, T)> + '_ {
-        self.rows.get(i).into_iter().flat_map(|r| r.idx.iter().copied().zip(r.val.iter().copied()))
+        self.core
+            .rows
+            .get(i)
+            .into_iter()
+            .flat_map(|r| r.idx.iter().copied().zip(r.val.iter().copied()))
     }
 
     /// The weights `b_i` of the step's end as `(i, b_i)` pairs.
     pub fn end_weights(&self) -> impl Iterator<Item = (usize, T)> + '_ {
-        self.b.idx.iter().copied().zip(self.b.val.iter().copied())
+        self.core.b.idx.iter().copied().zip(self.core.b.val.iter().copied())
     }
 
     /// The last accepted step's dense output, kept for evaluation after the solve: its
@@ -1269,36 +1350,37 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     pub fn dense_segment(&mut self) -> Result<DenseSegment<T>, Error> {
         self.ensure_extra_stages()?;
         Ok(DenseSegment {
-            t0: self.t_prev,
-            t1: self.t,
-            y0: self.y_prev.clone(),
-            y1: self.y.clone(),
-            k: self.k.clone(),
+            t0: self.core.t_prev,
+            t1: self.core.t,
+            y0: self.core.y_prev.clone(),
+            y1: self.core.y.clone(),
+            k: self.core.k.clone(),
         })
     }
 
     /// The interpolant's power-basis stage weights (`stages × degree`), the degree and the
     /// number of stages: what evaluating a [`DenseSegment`] needs.
     pub(crate) fn dense_coefficients(&self) -> (Vec<T>, usize, usize) {
-        (self.dense.clone(), self.dense_degree, self.total_stages)
+        (self.core.dense.clone(), self.core.dense_degree, self.core.total_stages)
     }
 
     /// Writes `h·b_j(θ)` for every stage `j` (extra stages included, evaluated if needed)
     /// at `t = t_prev + θ h` into `out`: the dense output is `y_prev + Σ_j out_j k_j`.
     pub fn dense_weights(&mut self, t: T, out: &mut [T]) -> Result<(), Error> {
-        if out.len() != self.total_stages {
+        if out.len() != self.core.total_stages {
             return Err(Error::DimensionMismatch {
                 what: "dense weights",
-                expected: self.total_stages,
+                expected: self.core.total_stages,
                 got: out.len(),
             });
         }
-        if self.h_prev == T::zero() {
+        if self.core.h_prev == T::zero() {
             out.fill(T::zero());
             return Ok(());
         }
-        self.weights_at(t)?;
-        out.copy_from_slice(&self.weights);
+        self.ensure_extra_stages()?;
+        self.core.weights_at(t);
+        out.copy_from_slice(&self.core.weights);
         Ok(())
     }
 }
@@ -1346,12 +1428,12 @@ mod tests {
             ] {
                 let run = |fused: bool| {
                     let mut rk = RkIntegrator::<f64, _>::new(&vdp, 2 * n, &opts).unwrap();
-                    assert!(rk.err_split.is_some(), "{method}");
+                    assert!(rk.core.err_split.is_some(), "{method}");
                     if !fused {
-                        rk.err_split = None;
+                        rk.core.err_split = None;
                     }
                     rk.init(0.0, &y0, 3.0).unwrap();
-                    while rk.t < 3.0 {
+                    while rk.t() < 3.0 {
                         rk.step().unwrap();
                     }
                     (bits(rk.y()), rk.stats())
