@@ -1081,6 +1081,35 @@ impl<T: Real> Core<T> {
         }
     }
 
+    /// See [`RkIntegrator::stage_input`].
+    fn stage_input(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
+        let row = self.rows.get(i).ok_or(Error::DimensionMismatch {
+            what: "stage index",
+            expected: self.total_stages,
+            got: i,
+        })?;
+        if out.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                what: "stage input",
+                expected: self.dim,
+                got: out.len(),
+            });
+        }
+        row.combine(&self.y_prev, self.h_prev, &self.k, self.dim, out);
+        Ok(())
+    }
+
+    /// The last accepted step's dense output (extra stages evaluated).
+    fn segment(&self) -> DenseSegment<T> {
+        DenseSegment {
+            t0: self.t_prev,
+            t1: self.t,
+            y0: self.y_prev.clone(),
+            y1: self.y.clone(),
+            k: self.k.clone(),
+        }
+    }
+
     /// Extra (dense-output) stage `e`'s time, input and output slot, counted.
     fn extra_stage_io(&mut self, e: usize) -> (T, &[T], &mut [T]) {
         let (h, dim) = (self.h_prev, self.dim);
@@ -1315,20 +1344,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// Writes the input of stage `i` of the last accepted step, `y_prev + h Σ_j a_ij k_j`,
     /// into `out`.
     pub fn stage_input(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
-        let row = self.core.rows.get(i).ok_or(Error::DimensionMismatch {
-            what: "stage index",
-            expected: self.core.total_stages,
-            got: i,
-        })?;
-        if out.len() != self.core.dim {
-            return Err(Error::DimensionMismatch {
-                what: "stage input",
-                expected: self.core.dim,
-                got: out.len(),
-            });
-        }
-        row.combine(&self.core.y_prev, self.core.h_prev, &self.core.k, self.core.dim, out);
-        Ok(())
+        self.core.stage_input(i, out)
     }
 
     /// The coefficients `a_ij` of stage `i` (extra stages included) as `(j, a_ij)` pairs.
@@ -1349,13 +1365,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// start, end, start state and every stage (the interpolant's extra stages evaluated).
     pub fn dense_segment(&mut self) -> Result<DenseSegment<T>, Error> {
         self.ensure_extra_stages()?;
-        Ok(DenseSegment {
-            t0: self.core.t_prev,
-            t1: self.core.t,
-            y0: self.core.y_prev.clone(),
-            y1: self.core.y.clone(),
-            k: self.core.k.clone(),
-        })
+        Ok(self.core.segment())
     }
 
     /// The interpolant's power-basis stage weights (`stages × degree`), the degree and the

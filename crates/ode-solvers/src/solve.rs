@@ -243,6 +243,37 @@ where
     S: OdeSystem<T> + ?Sized,
     G: Fn(T, &[T]) -> T,
 {
+    let event = event.map(|e| Watch {
+        g: &e.g as &dyn Fn(T, &[T]) -> T,
+        direction: e.direction,
+        tol: e.tol,
+        samples: e.samples,
+    });
+    solve_watching(system, y0, ts, opts, event)
+}
+
+/// An [`Event`] with its function behind a reference, so the event code is compiled once
+/// per float type, not once per event closure.
+struct Watch<'e, T> {
+    g: &'e dyn Fn(T, &[T]) -> T,
+    direction: crate::Direction,
+    tol: f64,
+    samples: usize,
+}
+
+/// [`solve`] with the event erased. The loop is per system; what it calls on every
+/// accepted step ([`Recorder`], [`EventProbe`]) sees the integrator as a `dyn` [`StepView`].
+fn solve_watching<T, S>(
+    system: &S,
+    y0: &[T],
+    ts: &[T],
+    opts: &Options,
+    event: Option<Watch<'_, T>>,
+) -> Result<Solution<T>, Error>
+where
+    T: Real,
+    S: OdeSystem<T> + ?Sized,
+{
     let dir = check_times(ts)?;
     if let Some(index) = y0.iter().position(|x| !x.is_finite()) {
         return Err(Error::NonFiniteInput { what: "y0", index });
@@ -254,7 +285,7 @@ where
                 detail: "events need dense output; use a Runge-Kutta method".into(),
             });
         }
-        return solve_adams(system, y0, ts, opts);
+        return solve_adams(&ByRef(system), y0, ts, opts);
     }
     let fixed = opts.step_size;
     if fixed.is_none() && !opts.method.is_adaptive() {
@@ -267,6 +298,7 @@ where
     let mut out = Recorder::new(ts, y0, opts.save_steps, dir);
     let mut dense = opts.dense.then(Vec::new);
     let mut probe = EventProbe::new(event, ts[0], y0, dim);
+    let dense_of = |rk: &RkIntegrator<'_, T, S>| rk.dense_coefficients();
     let mut last_t = ts[0];
     while out.next < ts.len() {
         if let Some(h) = fixed {
@@ -277,7 +309,7 @@ where
                     d.push(rk.dense_segment()?);
                 }
                 if out.accepted(&mut rk, &mut probe)? {
-                    return Ok(out.finish(rk.stats(), probe.hit, dense, &rk, dim));
+                    return Ok(out.finish(rk.stats(), probe.hit, dense, dense_of(&rk), dim));
                 }
             }
             last_t = target;
@@ -286,11 +318,45 @@ where
                 d.push(rk.dense_segment()?);
             }
             if out.accepted(&mut rk, &mut probe)? {
-                return Ok(out.finish(rk.stats(), probe.hit, dense, &rk, dim));
+                return Ok(out.finish(rk.stats(), probe.hit, dense, dense_of(&rk), dim));
             }
         }
     }
-    Ok(out.finish(rk.stats(), None, dense, &rk, dim))
+    Ok(out.finish(rk.stats(), None, dense, dense_of(&rk), dim))
+}
+
+/// The accepted step as [`Recorder`] and [`EventProbe`] read it: a `dyn` view, so their
+/// code is compiled once per float type instead of once per system.
+trait StepView<T> {
+    fn t_prev(&self) -> T;
+    fn t(&self) -> T;
+    fn y(&self) -> &[T];
+    fn interpolate(&mut self, t: T, out: &mut [T]) -> Result<(), Error>;
+}
+
+impl<T: Real, S: OdeSystem<T> + ?Sized> StepView<T> for RkIntegrator<'_, T, S> {
+    fn t_prev(&self) -> T {
+        RkIntegrator::t_prev(self)
+    }
+    fn t(&self) -> T {
+        RkIntegrator::t(self)
+    }
+    fn y(&self) -> &[T] {
+        RkIntegrator::y(self)
+    }
+    fn interpolate(&mut self, t: T, out: &mut [T]) -> Result<(), Error> {
+        RkIntegrator::interpolate(self, t, out)
+    }
+}
+
+/// A system behind a reference, sized, so it can be used as `dyn OdeSystem`: the fixed-step
+/// Adams methods run through one `dyn` instantiation per float type.
+struct ByRef<'a, S: ?Sized>(&'a S);
+
+impl<T, S: OdeSystem<T> + ?Sized> OdeSystem<T> for ByRef<'_, S> {
+    fn rhs(&self, t: T, y: &[T], dy: &mut [T]) -> Result<(), crate::RhsError> {
+        self.0.rhs(t, y, dy)
+    }
 }
 
 /// Collects outputs at the requested times and, optionally, every step.
@@ -309,10 +375,10 @@ impl<'a, T: Real> Recorder<'a, T> {
     }
 
     /// Records the accepted step; returns true when a terminal event fired in it.
-    fn accepted<S: OdeSystem<T> + ?Sized, G: Fn(T, &[T]) -> T>(
+    fn accepted(
         &mut self,
-        rk: &mut RkIntegrator<'_, T, S>,
-        probe: &mut EventProbe<'_, T, G>,
+        rk: &mut dyn StepView<T>,
+        probe: &mut EventProbe<'_, T>,
     ) -> Result<bool, Error> {
         let stop_at = probe.check(rk)?;
         let limit = stop_at.unwrap_or(rk.t());
@@ -340,67 +406,61 @@ impl<'a, T: Real> Recorder<'a, T> {
         Ok(stop_at.is_some())
     }
 
-    fn finish<S: OdeSystem<T> + ?Sized>(
+    fn finish(
         self,
         stats: Stats,
         event: Option<EventHit<T>>,
         dense: Option<Vec<DenseSegment<T>>>,
-        rk: &RkIntegrator<'_, T, S>,
+        (coefficients, degree, stages): (Vec<T>, usize, usize),
         dim: usize,
     ) -> Solution<T> {
         let n = self.ys.len();
-        let dense = dense.map(|segments| {
-            let (coefficients, degree, stages) = rk.dense_coefficients();
-            Dense { coefficients, degree, stages, dim, segments }
-        });
+        let dense = dense.map(|segments| Dense { coefficients, degree, stages, dim, segments });
         Solution { ts: self.ts[..n].to_vec(), ys: self.ys, stats, steps: self.steps, event, dense }
     }
 }
 
 /// Watches an event function across steps.
-struct EventProbe<'e, T, G> {
-    event: Option<&'e Event<G>>,
+struct EventProbe<'e, T> {
+    event: Option<Watch<'e, T>>,
     g_prev: T,
     buf: Vec<T>,
     hit: Option<EventHit<T>>,
 }
 
-impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
-    fn new(event: Option<&'e Event<G>>, t0: T, y0: &[T], dim: usize) -> Self {
-        let g_prev = event.map_or(T::zero(), |e| (e.g)(t0, y0));
+impl<'e, T: Real> EventProbe<'e, T> {
+    fn new(event: Option<Watch<'e, T>>, t0: T, y0: &[T], dim: usize) -> Self {
+        let g_prev = event.as_ref().map_or(T::zero(), |e| (e.g)(t0, y0));
         EventProbe { event, g_prev, buf: vec![T::zero(); dim], hit: None }
     }
 
-    fn g_at<S: OdeSystem<T> + ?Sized>(
-        &mut self,
-        rk: &mut RkIntegrator<'_, T, S>,
-        g: &G,
+    fn g_at(
+        buf: &mut [T],
+        rk: &mut dyn StepView<T>,
+        g: &dyn Fn(T, &[T]) -> T,
         t: T,
     ) -> Result<T, Error> {
-        rk.interpolate(t, &mut self.buf)?;
-        Ok(g(t, &self.buf))
+        rk.interpolate(t, buf)?;
+        Ok(g(t, buf))
     }
 
     /// Returns the event time if a crossing happened in the last accepted step.
-    fn check<S: OdeSystem<T> + ?Sized>(
-        &mut self,
-        rk: &mut RkIntegrator<'_, T, S>,
-    ) -> Result<Option<T>, Error> {
-        let Some(event) = self.event else { return Ok(None) };
+    fn check(&mut self, rk: &mut dyn StepView<T>) -> Result<Option<T>, Error> {
+        let Some(event) = &self.event else { return Ok(None) };
         let (t0, t1) = (rk.t_prev(), rk.t());
-        let m = event.samples.clamp(1, Event::<G>::MAX_SAMPLES);
+        let m = event.samples.clamp(1, Event::<()>::MAX_SAMPLES);
         let (mut ta, mut ga) = (t0, self.g_prev);
         if ga.is_nan() {
             return Err(Error::NonFiniteEvent { t: t0.to_f64_lossless() });
         }
         for j in 1..=m {
             let tb = if j == m { t1 } else { t0 + (t1 - t0) * T::lit(j as f64 / m as f64) };
-            let gb = self.g_at(rk, &event.g, tb)?;
+            let gb = Self::g_at(&mut self.buf, rk, event.g, tb)?;
             if gb.is_nan() {
                 return Err(Error::NonFiniteEvent { t: tb.to_f64_lossless() });
             }
             if event.direction.crosses(ga.to_f64_lossless(), gb.to_f64_lossless()) {
-                let t = self.refine(rk, event, (ta, ga), (tb, gb))?;
+                let t = Self::refine(&mut self.buf, rk, event, (ta, ga), (tb, gb))?;
                 let mut y = vec![T::zero(); self.buf.len()];
                 rk.interpolate(t, &mut y)?;
                 self.hit = Some(EventHit { t, y });
@@ -414,10 +474,10 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
 
     /// Illinois regula falsi on `[a, b]` (with `g(a)`, `g(b)` of opposite signs, or
     /// `g(b) = 0`), falling back to bisection; returns the far end of the final bracket.
-    fn refine<S: OdeSystem<T> + ?Sized>(
-        &mut self,
-        rk: &mut RkIntegrator<'_, T, S>,
-        event: &Event<G>,
+    fn refine(
+        buf: &mut [T],
+        rk: &mut dyn StepView<T>,
+        event: &Watch<'_, T>,
         (mut a, mut ga): (T, T),
         (mut b, mut gb): (T, T),
     ) -> Result<T, Error> {
@@ -430,7 +490,7 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
             let secant = (a * gb - b * ga) / (gb - ga);
             let inside = (secant - a) * (b - secant) > T::zero();
             let c = if iter % 4 == 3 || !inside { (a + b) * T::lit(0.5) } else { secant };
-            let gc = self.g_at(rk, &event.g, c)?;
+            let gc = Self::g_at(buf, rk, event.g, c)?;
             let crossed_before_c = gc == T::zero() || (gc > T::zero()) != (ga > T::zero());
             if crossed_before_c {
                 (b, gb) = (c, gc);
@@ -450,11 +510,12 @@ impl<'e, T: Real, G: Fn(T, &[T]) -> T> EventProbe<'e, T, G> {
     }
 }
 
-fn solve_adams<T, S>(system: &S, y0: &[T], ts: &[T], opts: &Options) -> Result<Solution<T>, Error>
-where
-    T: Real,
-    S: OdeSystem<T> + ?Sized,
-{
+fn solve_adams<T: Real>(
+    system: &dyn OdeSystem<T>,
+    y0: &[T],
+    ts: &[T],
+    opts: &Options,
+) -> Result<Solution<T>, Error> {
     let h = opts.step_size.ok_or(Error::MissingStepSize { method: opts.method.name() })?;
     if !(h.is_finite() && h > 0.0) {
         return Err(Error::InvalidStepSize { what: "step_size", value: h });
