@@ -102,6 +102,11 @@ impl Executor<f64> {
 impl<T: Real> Executor<T> {
     /// Plans the evaluation of `outputs` in `T`, assigns buffers and allocates them.
     pub fn build(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
+        T::exec_build(g, outputs)
+    }
+
+    /// [`Executor::build`]'s body, instantiated in this crate only ([`Real::exec_build`]).
+    pub(crate) fn build_here(g: &Graph, outputs: &[Var]) -> Result<Self, Error> {
         let n = g.nodes.len();
         // Every value must fit in memory's address space: refuse forged sizes up front
         // instead of overflowing (or aborting) while allocating.
@@ -302,6 +307,11 @@ impl<T: Real> Executor<T> {
     /// Evaluates the planned nodes on the inputs as last set (by [`Executor::run`] or
     /// [`Executor::set_input`]) and the graph's current parameters. Allocates nothing.
     pub fn replay(&mut self, g: &Graph) -> Result<(), Error> {
+        T::exec_replay(self, g)
+    }
+
+    /// [`Executor::replay`]'s body, instantiated in this crate only ([`Real::exec_replay`]).
+    pub(crate) fn replay_here(&mut self, g: &Graph) -> Result<(), Error> {
         self.check_graph(g)?;
         let native = T::native(&g.params);
         if native.is_none() {

@@ -93,6 +93,20 @@ pub trait Real:
         first: bool,
         bq: impl Fn(usize) -> [Self; NR],
     );
+    /// [`Executor::replay`](crate::Executor::replay) for this type, compiled in this crate:
+    /// the kernels (the products, element-wise loops and their AVX-512 and AVX2 copies)
+    /// are then compiled once, here, instead of again in every crate and binary that
+    /// replays a graph (generic code is compiled where it is used, and Rust shares no
+    /// instantiations across crates at `opt-level` 2 or more).
+    #[doc(hidden)]
+    fn exec_replay(exec: &mut crate::Executor<Self>, g: &crate::Graph) -> Result<(), crate::Error>;
+    /// [`Executor::build`](crate::Executor::build) for this type, compiled in this crate
+    /// (see [`Real::exec_replay`]).
+    #[doc(hidden)]
+    fn exec_build(
+        g: &crate::Graph,
+        outputs: &[crate::Var],
+    ) -> Result<crate::Executor<Self>, crate::Error>;
 }
 
 /// A `tanh` kernel method of [`Real`] that calls `fastmath::$kernel` on x86-64 (and returns
@@ -177,6 +191,15 @@ macro_rules! forward_kernels {
 
 impl Real for f64 {
     forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8);
+    fn exec_replay(exec: &mut crate::Executor<Self>, g: &crate::Graph) -> Result<(), crate::Error> {
+        exec.replay_here(g)
+    }
+    fn exec_build(
+        g: &crate::Graph,
+        outputs: &[crate::Var],
+    ) -> Result<crate::Executor<Self>, crate::Error> {
+        crate::Executor::build_here(g, outputs)
+    }
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
     const AVX2_MR: usize = 8;
@@ -216,6 +239,15 @@ impl Real for f64 {
 
 impl Real for f32 {
     forward_kernels!(f32, tanh_avx2_f32, tanh_avx512_f32, block_48x8, 48, block_16x6_f32, 16);
+    fn exec_replay(exec: &mut crate::Executor<Self>, g: &crate::Graph) -> Result<(), crate::Error> {
+        exec.replay_here(g)
+    }
+    fn exec_build(
+        g: &crate::Graph,
+        outputs: &[crate::Var],
+    ) -> Result<crate::Executor<Self>, crate::Error> {
+        crate::Executor::build_here(g, outputs)
+    }
     const NAME: &'static str = "f32";
     const WIDE_MR: usize = 48;
     const AVX2_MR: usize = 16;

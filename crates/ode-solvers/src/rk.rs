@@ -530,20 +530,22 @@ fn scaled_lanes<T: Real, F: FnMut(usize, T)>(
 }
 
 /// The explicit Runge-Kutta kernel for one trajectory of dimension `dim`.
-///
-/// A thin shell over [`Core`]: only the right-hand-side calls depend on the system `S`;
-/// the stage combinations, error norm, step-size control and dense output are `Core<T>`'s,
-/// compiled once per float type instead of once per system (they were 85% of the
-/// machine code each system instantiated: `error_norm` alone 150 KB, with its vector
-/// unit copies).
 pub struct RkIntegrator<'s, T: Real, S: OdeSystem<T> + ?Sized> {
+    // A thin shell over `Core`: only the right-hand-side calls depend on the system `S`;
+    // the stage combinations, error norm, step-size control and dense output are
+    // `Core<T>`'s, compiled once per float type instead of once per system (they were 85%
+    // of the machine code each system instantiated: `error_norm` alone 150 KB, with its
+    // vector-unit copies), and for `f64`/`f32` in this crate only (`Real`'s `rk_*`).
     system: &'s S,
     core: Core<T>,
 }
 
 /// Everything of an [`RkIntegrator`] but its system: buffers, coefficients, options and
-/// the step's state. Its methods are generic over the float only.
-struct Core<T: Real> {
+/// the step's state. Its methods are generic over the float only, and the heavy ones are
+/// reached through [`Real`]'s hidden `rk_*` methods, so that for `f64` and `f32` they are
+/// compiled in this crate only (see `real.rs`).
+#[doc(hidden)]
+pub struct Core<T: Real> {
     tableau: &'static Tableau,
     dim: usize,
     stages: usize,
@@ -650,7 +652,7 @@ fn check_controller(c: &crate::PidController) -> Result<(), Error> {
 
 impl<T: Real> Core<T> {
     /// Validates `opts` and allocates every buffer (see [`RkIntegrator::new`]).
-    fn new(dim: usize, opts: &Options) -> Result<Self, Error> {
+    pub(crate) fn new_here(dim: usize, opts: &Options) -> Result<Self, Error> {
         let tableau = opts.method.tableau().ok_or_else(|| Error::UnsupportedMethod {
             method: opts.method.name(),
             detail: "not a Runge-Kutta method; use odeint".into(),
@@ -858,7 +860,7 @@ impl<T: Real> Core<T> {
     /// a step of size `h` ending at `t_new`; counts the evaluation. The FSAL stage's input
     /// is `y_{n+1}` itself, summed in one pass with the error estimate's terms before it
     /// where the method's rows allow.
-    fn stage_io(&mut self, i: usize, h: T, t_new: T) -> (T, &[T], &mut [T]) {
+    pub(crate) fn stage_io_here(&mut self, i: usize, h: T, t_new: T) -> (T, &[T], &mut [T]) {
         let (s, dim) = (self.stages, self.dim);
         self.stats.nfe += 1;
         let last = self.fsal && i == s - 1;
@@ -886,7 +888,7 @@ impl<T: Real> Core<T> {
     }
 
     /// `y_{n+1} = y + h Σ b_i k_i` for a method that does not get it from its last stage.
-    fn end_of_step(&mut self, h: T) {
+    pub(crate) fn end_of_step_here(&mut self, h: T) {
         if !self.fsal {
             self.b.combine(&self.y, h, &self.k, self.dim, &mut self.y_new);
         }
@@ -947,7 +949,7 @@ impl<T: Real> Core<T> {
     /// `h0` and `d1 = ‖f0‖`, with `ytmp = y0 + h0 f0` (evaluated into the last stage's
     /// slot, which no one reads yet).
     #[inline(never)]
-    fn initial_step_begin(&mut self) -> Result<(T, T), Error> {
+    pub(crate) fn initial_step_begin_here(&mut self) -> Result<(T, T), Error> {
         let dim = self.dim;
         // A non-finite derivative at the start is the right-hand side's fault, not a step
         // size that underflowed.
@@ -969,7 +971,7 @@ impl<T: Real> Core<T> {
     /// The initial step from `h0`, `d1` and `f(t0 + h0, y0 + h0 f0)` in the last stage's
     /// slot.
     #[inline(never)]
-    fn initial_step_end(&mut self, h0: T, d1: T) -> T {
+    pub(crate) fn initial_step_end_here(&mut self, h0: T, d1: T) -> T {
         let dim = self.dim;
         let slot = self.stages - 1;
         for i in 0..dim {
@@ -1036,7 +1038,7 @@ impl<T: Real> Core<T> {
 
     /// Error control of the step just computed: accepts it or not, and sizes the next.
     #[inline(never)]
-    fn control(&mut self, h: T, t_new: T, h_abs: T) -> Result<StepOutcome, Error> {
+    pub(crate) fn control_here(&mut self, h: T, t_new: T, h_abs: T) -> Result<StepOutcome, Error> {
         let err = self.error_norm(h);
         let finite = err.is_finite() && crate::simd::all_finite(&self.y_new);
         if !finite {
@@ -1082,7 +1084,7 @@ impl<T: Real> Core<T> {
     }
 
     /// See [`RkIntegrator::stage_input`].
-    fn stage_input(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
+    pub(crate) fn stage_input_here(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
         let row = self.rows.get(i).ok_or(Error::DimensionMismatch {
             what: "stage index",
             expected: self.total_stages,
@@ -1111,7 +1113,7 @@ impl<T: Real> Core<T> {
     }
 
     /// Extra (dense-output) stage `e`'s time, input and output slot, counted.
-    fn extra_stage_io(&mut self, e: usize) -> (T, &[T], &mut [T]) {
+    pub(crate) fn extra_stage_io_here(&mut self, e: usize) -> (T, &[T], &mut [T]) {
         let (h, dim) = (self.h_prev, self.dim);
         self.stats.nfe += 1;
         let te = self.t_prev + self.c[e] * h;
@@ -1138,7 +1140,7 @@ impl<T: Real> Core<T> {
 
     /// The dense output at `t` into `out` (extra stages evaluated).
     #[inline(never)]
-    fn interpolate_into(&mut self, t: T, out: &mut [T]) {
+    pub(crate) fn interpolate_into_here(&mut self, t: T, out: &mut [T]) {
         let dim = self.dim;
         self.weights_at(t);
         out.copy_from_slice(&self.y_prev);
@@ -1158,7 +1160,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// Builds the kernel for `method` on states of length `dim`, validating `opts`. This is
     /// the only place that allocates.
     pub fn new(system: &'s S, dim: usize, opts: &Options) -> Result<Self, Error> {
-        Ok(RkIntegrator { system, core: Core::new(dim, opts)? })
+        Ok(RkIntegrator { system, core: T::rk_new(dim, opts)? })
     }
 
     /// The method's tableau.
@@ -1226,20 +1228,20 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     fn stages(&mut self, h: T, t_new: T) -> Result<(), Error> {
         self.core.err_partial = false;
         for i in 1..self.core.stages {
-            let (ti, input, out) = self.core.stage_io(i, h, t_new);
+            let (ti, input, out) = T::rk_stage_io(&mut self.core, i, h, t_new);
             self.system.rhs(ti, input, out).map_err(|e| rhs_failed(ti, e))?;
         }
-        self.core.end_of_step(h);
+        T::rk_end_of_step(&mut self.core, h);
         Ok(())
     }
 
     /// Hairer's automatic initial step (Solving ODEs I, §II.4); one extra evaluation.
     fn initial_step(&mut self) -> Result<T, Error> {
         self.ensure_k0()?;
-        let (h0, d1) = self.core.initial_step_begin()?;
+        let (h0, d1) = T::rk_initial_step_begin(&mut self.core)?;
         let slot = self.core.stages - 1;
         self.eval(self.core.t + self.core.direction * h0, slot, true)?;
-        Ok(self.core.initial_step_end(h0, d1))
+        Ok(T::rk_initial_step_end(&mut self.core, h0, d1))
     }
 
     /// One adaptive step attempt towards the bound. Returns `Rejected` when the error was
@@ -1258,7 +1260,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
         }
         let (h, t_new, h_abs) = self.core.propose()?;
         self.stages(h, t_new)?;
-        self.core.control(h, t_new, h_abs)
+        T::rk_control(&mut self.core, h, t_new, h_abs)
     }
 
     /// One step without error control, landing exactly on `t_next`.
@@ -1297,7 +1299,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
             return Ok(());
         }
         self.ensure_extra_stages()?;
-        self.core.interpolate_into(t, out);
+        T::rk_interpolate_into(&mut self.core, t, out);
         Ok(())
     }
 
@@ -1305,7 +1307,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     fn ensure_extra_stages(&mut self) -> Result<(), Error> {
         if self.core.extra_pending() {
             for e in self.core.stages..self.core.total_stages {
-                let (te, input, out) = self.core.extra_stage_io(e);
+                let (te, input, out) = T::rk_extra_stage_io(&mut self.core, e);
                 self.system.rhs(te, input, out).map_err(|err| rhs_failed(te, err))?;
             }
             self.core.extra_ready = true;
@@ -1344,7 +1346,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// Writes the input of stage `i` of the last accepted step, `y_prev + h Σ_j a_ij k_j`,
     /// into `out`.
     pub fn stage_input(&self, i: usize, out: &mut [T]) -> Result<(), Error> {
-        self.core.stage_input(i, out)
+        T::rk_stage_input(&self.core, i, out)
     }
 
     /// The coefficients `a_ij` of stage `i` (extra stages included) as `(j, a_ij)` pairs.
