@@ -152,6 +152,44 @@ fn unsafe_code_stays_in_its_files() {
     assert!(offenders.is_empty(), "unsafe outside the allowed files: {offenders:?}");
 }
 
+/// The lines of `src` after the first line that starts with `header`, up to the first
+/// line equal to `end` (a block's closing brace at its indentation); empty if absent.
+fn block<'a>(src: &'a str, header: &str, end: &str) -> Vec<&'a str> {
+    let mut lines = src.lines().skip_while(|l| !l.trim_start().starts_with(header));
+    if lines.next().is_none() {
+        return Vec::new();
+    }
+    lines.take_while(|l| *l != end).collect()
+}
+
+/// Per-system code stays thin (docs/ARCHITECTURE.md, "Compile time"): `RkIntegrator<T, S>`
+/// reaches the float-only core through `Real`'s `rk_*` methods (compiled once in
+/// `ode-solvers`), never the vector kernels directly, and `Executor::replay`/`build` go
+/// through `autodiff`'s `Real::exec_*`. Calling the kernels from the shell would compile
+/// them again for every system in every crate: 240 KB of machine code per system before.
+#[test]
+fn per_system_code_stays_thin() {
+    let rk = std::fs::read_to_string(root().join("crates/ode-solvers/src/rk.rs")).unwrap();
+    let shell =
+        block(&rk, "impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {", "}");
+    assert!(shell.len() > 100, "the RkIntegrator shell was not found in rk.rs");
+    let kernels =
+        ["dispatch(", "_here(", ".combine(", "sum_into(", "sum_pair(", "enorm", "error_norm("];
+    let offences: Vec<&str> =
+        shell.iter().filter(|l| kernels.iter().any(|k| l.contains(k))).copied().collect();
+    assert!(offences.is_empty(), "RkIntegrator's per-system shell calls kernels: {offences:?}");
+    let calls = shell.iter().filter(|l| l.contains("T::rk_")).count();
+    assert!(calls >= 9, "RkIntegrator's shell reaches the core through T::rk_* ({calls} calls)");
+    let exec = std::fs::read_to_string(root().join("crates/autodiff/src/exec.rs")).unwrap();
+    for (f, via) in [
+        ("pub fn replay(", "T::exec_replay(self, g)"),
+        ("pub fn build(", "T::exec_build(g, outputs)"),
+    ] {
+        let body = block(&exec, f, "    }");
+        assert_eq!(body.iter().map(|l| l.trim()).collect::<Vec<_>>(), [via], "Executor::{f}");
+    }
+}
+
 #[test]
 fn the_tidy_checks_can_fail() {
     assert_eq!(
@@ -159,4 +197,6 @@ fn the_tidy_checks_can_fail() {
         ["autodiff"]
     );
     assert_eq!(library_part("a.unwrap()\n#[cfg(test)]\nb.unwrap()"), "a.unwrap()\n");
+    assert_eq!(block("x\n  impl A {\n  a\n  b\n}\nc", "impl A", "}"), ["  a", "  b"]);
+    assert!(block("x\ny", "impl A", "}").is_empty());
 }
