@@ -1,5 +1,5 @@
-//! Tidy checks, run as ordinary tests: crate layering and no panicking calls in library
-//! sources.
+//! Tidy checks, run as ordinary tests: crate layering, no panicking calls in library
+//! sources, `unsafe` only in its files, and thin per-system code (compile time).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
