@@ -277,9 +277,9 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         let vdp = move |_t: f64, y: &[f64], dy: &mut [f64]| {
             let (x, v) = y.split_at(n);
             let (dx, dv) = dy.split_at_mut(n);
-            for i in 0..n {
-                dx[i] = v[i];
-                dv[i] = (1.0 - x[i] * x[i]) * v[i] - x[i];
+            dx.copy_from_slice(v);
+            for ((d, &x), &v) in dv.iter_mut().zip(x).zip(v) {
+                *d = (1.0 - x * x) * v - x;
             }
         };
         let vdp0: Vec<f64> = (0..n)
