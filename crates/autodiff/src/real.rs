@@ -189,17 +189,28 @@ macro_rules! forward_kernels {
     };
 }
 
+/// [`Real::exec_replay`] and [`Real::exec_build`]: the executor's generic bodies,
+/// instantiated for the implementing type here, in this crate.
+macro_rules! executor_here {
+    () => {
+        fn exec_replay(
+            exec: &mut crate::Executor<Self>,
+            g: &crate::Graph,
+        ) -> Result<(), crate::Error> {
+            exec.replay_here(g)
+        }
+        fn exec_build(
+            g: &crate::Graph,
+            outputs: &[crate::Var],
+        ) -> Result<crate::Executor<Self>, crate::Error> {
+            crate::Executor::build_here(g, outputs)
+        }
+    };
+}
+
 impl Real for f64 {
     forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8);
-    fn exec_replay(exec: &mut crate::Executor<Self>, g: &crate::Graph) -> Result<(), crate::Error> {
-        exec.replay_here(g)
-    }
-    fn exec_build(
-        g: &crate::Graph,
-        outputs: &[crate::Var],
-    ) -> Result<crate::Executor<Self>, crate::Error> {
-        crate::Executor::build_here(g, outputs)
-    }
+    executor_here!();
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
     const AVX2_MR: usize = 8;
@@ -239,15 +250,7 @@ impl Real for f64 {
 
 impl Real for f32 {
     forward_kernels!(f32, tanh_avx2_f32, tanh_avx512_f32, block_48x8, 48, block_16x6_f32, 16);
-    fn exec_replay(exec: &mut crate::Executor<Self>, g: &crate::Graph) -> Result<(), crate::Error> {
-        exec.replay_here(g)
-    }
-    fn exec_build(
-        g: &crate::Graph,
-        outputs: &[crate::Var],
-    ) -> Result<crate::Executor<Self>, crate::Error> {
-        crate::Executor::build_here(g, outputs)
-    }
+    executor_here!();
     const NAME: &'static str = "f32";
     const WIDE_MR: usize = 48;
     const AVX2_MR: usize = 16;
