@@ -298,7 +298,10 @@ where
     let mut out = Recorder::new(ts, y0, opts.save_steps, dir);
     let mut dense = opts.dense.then(Vec::new);
     let mut probe = EventProbe::new(event, ts[0], y0, dim);
-    let dense_of = |rk: &RkIntegrator<'_, T, S>| rk.dense_coefficients();
+    // The interpolant's coefficients go with the segments, copied only where kept.
+    let dense_of = |dense: Option<Vec<DenseSegment<T>>>, rk: &RkIntegrator<'_, T, S>| {
+        dense.map(|segments| (segments, rk.dense_coefficients()))
+    };
     let mut last_t = ts[0];
     while out.next < ts.len() {
         if let Some(h) = fixed {
@@ -309,7 +312,7 @@ where
                     d.push(rk.dense_segment()?);
                 }
                 if out.accepted(&mut rk, &mut probe)? {
-                    return Ok(out.finish(rk.stats(), probe.hit, dense, dense_of(&rk), dim));
+                    return Ok(out.finish(rk.stats(), probe.hit, dense_of(dense, &rk), dim));
                 }
             }
             last_t = target;
@@ -318,11 +321,11 @@ where
                 d.push(rk.dense_segment()?);
             }
             if out.accepted(&mut rk, &mut probe)? {
-                return Ok(out.finish(rk.stats(), probe.hit, dense, dense_of(&rk), dim));
+                return Ok(out.finish(rk.stats(), probe.hit, dense_of(dense, &rk), dim));
             }
         }
     }
-    Ok(out.finish(rk.stats(), None, dense, dense_of(&rk), dim))
+    Ok(out.finish(rk.stats(), None, dense_of(dense, &rk), dim))
 }
 
 /// The accepted step as [`Recorder`] and [`EventProbe`] read it: a `dyn` view, so their
@@ -410,12 +413,17 @@ impl<'a, T: Real> Recorder<'a, T> {
         self,
         stats: Stats,
         event: Option<EventHit<T>>,
-        dense: Option<Vec<DenseSegment<T>>>,
-        (coefficients, degree, stages): (Vec<T>, usize, usize),
+        dense: Option<(Vec<DenseSegment<T>>, (Vec<T>, usize, usize))>,
         dim: usize,
     ) -> Solution<T> {
         let n = self.ys.len();
-        let dense = dense.map(|segments| Dense { coefficients, degree, stages, dim, segments });
+        let dense = dense.map(|(segments, (coefficients, degree, stages))| Dense {
+            coefficients,
+            degree,
+            stages,
+            dim,
+            segments,
+        });
         Solution { ts: self.ts[..n].to_vec(), ys: self.ys, stats, steps: self.steps, event, dense }
     }
 }
