@@ -7,8 +7,10 @@
 //! generic over the float only, not over the right-hand side, so each is compiled three
 //! times per float type, not per system (dispatching a whole step, with the right-hand
 //! side inlined, also vectorised a closure field but multiplied the workspace's build time
-//! by the number of systems). Rust never contracts `a * b + c` into a fused multiply-add,
-//! so the three copies compute bit-identical results.
+//! by the number of systems). The one exception is the right-hand-side call itself
+//! (`rk.rs`'s `call_rhs`): three small copies per system, so that a closure field on a
+//! large state is vectorised too. Rust never contracts `a * b + c` into a fused
+//! multiply-add, so the three copies compute bit-identical results.
 
 /// States shorter than this run the baseline code: for a handful of components the wide
 /// loops' set-up and masked tails cost more than they save (Lotka-Volterra, 2 components,
