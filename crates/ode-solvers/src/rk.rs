@@ -532,9 +532,10 @@ fn scaled_lanes<T: Real, F: FnMut(usize, T)>(
 /// `dy = f(t, y)`, with the call (and the right-hand side, where it inlines: a closure)
 /// compiled for the CPU's widest vector unit on states of [`crate::simd::WIDE_FROM`] or
 /// more components: a user's closure field is compiled for the baseline target otherwise
-/// (SSE2 on x86-64) and took a third of a 2048-dim Van der Pol solve. This is the one
-/// vector-unit copy made per system, and it holds only the call; a field that does not
-/// inline (a neural field's executor) costs three small copies of its call.
+/// (SSE2 on x86-64); the 2048-dim Van der Pol of `benches/peers` ran in 0.95-0.99x of the
+/// undispatched time. This is the one vector-unit copy made per system, and it holds only
+/// the call; a field that does not inline (a neural field's executor) costs three small
+/// copies of its call.
 #[inline(always)]
 fn call_rhs<T: Real, S: OdeSystem<T> + ?Sized>(
     system: &S,
