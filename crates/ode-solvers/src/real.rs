@@ -10,10 +10,13 @@ use std::fmt::{Debug, Display};
 /// `opt-level` 2 or more. Another float type gets the same code as the trait's defaults.
 macro_rules! rk_core_ops {
     () => {
+        /// Only this crate holds a `Token`, so only it can build a `Core`: no other `rk_*`
+        /// method can be reached from outside with a core of a caller's making.
         #[doc(hidden)]
         fn rk_new(
             dim: usize,
             opts: &crate::Options,
+            _: crate::rk::Token,
         ) -> Result<crate::rk::Core<Self>, crate::Error> {
             crate::rk::Core::new_here(dim, opts)
         }

@@ -562,6 +562,11 @@ pub struct RkIntegrator<'s, T: Real, S: OdeSystem<T> + ?Sized> {
     core: Core<T>,
 }
 
+/// Proof of being inside this crate: the argument of `Real::rk_new`, so `Core`s exist only
+/// inside `RkIntegrator`s.
+#[doc(hidden)]
+pub struct Token(());
+
 /// Everything of an [`RkIntegrator`] but its system: buffers, coefficients, options and
 /// the step's state. Its methods are generic over the float only, and the heavy ones are
 /// reached through [`Real`]'s hidden `rk_*` methods, so that for `f64` and `f32` they are
@@ -1182,7 +1187,7 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     /// Builds the kernel for `method` on states of length `dim`, validating `opts`. This is
     /// the only place that allocates.
     pub fn new(system: &'s S, dim: usize, opts: &Options) -> Result<Self, Error> {
-        Ok(RkIntegrator { system, core: T::rk_new(dim, opts)? })
+        Ok(RkIntegrator { system, core: T::rk_new(dim, opts, Token(()))? })
     }
 
     /// The method's tableau.
