@@ -321,9 +321,23 @@ fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA:
         }
         for i in (lo..hi).step_by(MR) {
             let panel = &mut apack[..MR * kc];
-            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
-                for (r, d) in dst.iter_mut().enumerate() {
-                    *d = aat(i + r, k0 + p);
+            if a.cs == 1 {
+                // Rows of op(A) contiguous (a weight gradient's `Xᵀ`): read each row in
+                // order, its values `MR` apart in the panel. Reading `MR` rows at once (one
+                // value each per `p`) touches `MR` lines 4 KiB apart at batch 512, all in
+                // one set of an 8-way L1: `(512×64)ᵀ·(512×64)` took 112 µs against 90 µs
+                // this way on an AMD EPYC (Zen 4, 32 KiB L1d), where `512×64·64×64` takes 88.
+                for r in 0..MR {
+                    let row = &a.data[(i + r) * a.rs + k0..(i + r) * a.rs + k0 + kc];
+                    for (d, &x) in panel[r..].iter_mut().step_by(MR).zip(row) {
+                        *d = x;
+                    }
+                }
+            } else {
+                for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                    for (r, d) in dst.iter_mut().enumerate() {
+                        *d = aat(i + r, k0 + p);
+                    }
                 }
             }
             let panel = &apack[..MR * kc];
