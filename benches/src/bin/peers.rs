@@ -8,7 +8,9 @@
 //! the repeats and their minimum (only tasks whose names contain the optional filter), NFE, accepted steps, the loss, and for gradients the relative error of
 //! `dL/dz0` and `dL/dθ` against a Dop853 `1e-12` reference. `benches/peers/diffrax_tasks.py`
 //! prints the same lines for diffrax from the same file, and `compare.py` joins the two.
-//! `peers kernels [FILTER]` times the fields' single products and `tanh` (see [`kernels`]).
+//! `peers kernels [FILTER]` times the fields' single products and `tanh` (see [`kernels`]);
+//! `peers floors` measures this core's ceilings that the hot paths are held against (see
+//! [`floors`]).
 
 use adjoint::{gradient, AdjointOptions, AutodiffField, Gradients, Strategy};
 use autodiff::layers::{Activation, Linear};
@@ -524,6 +526,123 @@ fn kernels(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// This core's ceilings, for the floors in `docs/BENCHMARKS.md`: the `f64` fused
+/// multiply-add rate (12 independent chains on the widest vector unit, so latency never
+/// binds), and the rate at which one core reads a working set of 12 vectors of 2048 `f64`
+/// (192 KiB: the 2048-dim Van der Pol's, in L2 but not L1), summed with 8 independent
+/// vector accumulators (a read-only pass: no pass that also writes can beat it).
+fn floors() -> Result<(), String> {
+    let (isa, peak) = fma_peak();
+    println!("{{\"side\": \"ours\", \"task\": \"fma_peak_f64_{isa}\", \"gflops\": {peak:.1}}}");
+    let n = 2048;
+    let vs: Vec<Vec<f64>> =
+        (0..12).map(|v| (0..n).map(|i| ((v * n + i) as f64 * 0.37).sin()).collect()).collect();
+    let passes = 4000;
+    let mut best = f64::INFINITY;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let mut s = 0.0;
+        for p in 0..passes {
+            s += read_pass(std::hint::black_box(&vs[p % 12]));
+        }
+        std::hint::black_box(s);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let bytes = (passes * n * 8) as f64;
+    println!(
+        "{{\"side\": \"ours\", \"task\": \"read_192kib_working_set\", \"gb_per_s\": {:.1}}}",
+        bytes / best / 1e9
+    );
+    Ok(())
+}
+
+/// `Σ x_i` in 64 lanes (8 vectors of 8), compiled for AVX-512 where the CPU has it.
+fn read_pass(x: &[f64]) -> f64 {
+    #[inline(always)]
+    fn body(x: &[f64]) -> f64 {
+        let mut acc = [0.0; 64];
+        let mut chunks = x.chunks_exact(64);
+        for c in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        acc.iter().sum::<f64>() + chunks.remainder().iter().sum::<f64>()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn wide(x: &[f64]) -> f64 {
+        body(x)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX-512 F (checked just above).
+        return unsafe { wide(x) };
+    }
+    body(x)
+}
+
+/// The `f64` FMA rate in GFLOP/s of 12 independent accumulators on the widest unit.
+fn fma_peak() -> (&'static str, f64) {
+    const ITERS: usize = 2_000_000;
+    let time = |f: &dyn Fn() -> f64, lanes: usize| {
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        (ITERS * 12 * lanes * 2) as f64 / best / 1e9
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        #[target_feature(enable = "avx512f")]
+        fn run512() -> f64 {
+            let mut acc = [_mm512_set1_pd(0.0); 12];
+            let a = _mm512_set1_pd(std::hint::black_box(0.999_999));
+            let b = _mm512_set1_pd(std::hint::black_box(1e-9));
+            for _ in 0..std::hint::black_box(ITERS) {
+                for x in &mut acc {
+                    *x = _mm512_fmadd_pd(*x, a, b);
+                }
+            }
+            acc.iter().map(|&x| _mm512_reduce_add_pd(x)).sum()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn run256() -> f64 {
+            let mut acc = [_mm256_set1_pd(0.0); 12];
+            let a = _mm256_set1_pd(std::hint::black_box(0.999_999));
+            let b = _mm256_set1_pd(std::hint::black_box(1e-9));
+            for _ in 0..std::hint::black_box(ITERS) {
+                for x in &mut acc {
+                    *x = _mm256_fmadd_pd(*x, a, b);
+                }
+            }
+            let mut out = [0.0; 4];
+            let s = acc.iter().fold(_mm256_set1_pd(0.0), |s, &x| _mm256_add_pd(s, x));
+            #[allow(unsafe_code)]
+            // SAFETY: `out` holds the 4 lanes stored.
+            unsafe {
+                _mm256_storeu_pd(out.as_mut_ptr(), s)
+            };
+            out.iter().sum()
+        }
+        if is_x86_feature_detected!("avx512f") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX-512 F (checked just above).
+            return ("avx512", time(&|| unsafe { run512() }, 8));
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return ("avx2", time(&|| unsafe { run256() }, 4));
+        }
+    }
+    ("scalar", f64::NAN)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -547,8 +666,9 @@ fn main() {
             }),
         ["kernels"] => kernels(""),
         ["kernels", filter] => kernels(filter),
+        ["floors"] => floors(),
         _ => Err("usage: peers inputs FILE.json | peers time FILE.json [TASK_FILTER] | \
-                  peers scaling FILE.json CHUNKS | peers kernels [FILTER]"
+                  peers scaling FILE.json CHUNKS | peers kernels [FILTER] | peers floors"
             .into()),
     };
     if let Err(e) = result {
