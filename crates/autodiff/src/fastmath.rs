@@ -461,11 +461,11 @@ fn tanh_avx512_f32_whole<const DIV: bool>(out: &mut [f32], xs: &[f32]) {
         let s = _mm512_scalef_ps(c(1.0), k);
         let em = _mm512_fmadd_ps(s, _mm512_mul_ps(p, r), _mm512_sub_ps(s, c(1.0)));
         let den = _mm512_add_ps(c(2.0), em);
-        // 1/den to 14 bits; one correction of the quotient squares its error to 2^-28.
         // em/(2 + em) ≤ 0 is -|tanh x|: its magnitude bits with x's sign bit, one select.
         let q = if DIV {
             _mm512_div_ps(em, den)
         } else {
+            // 1/den to 14 bits; one correction of the quotient squares its error to 2^-28.
             let inv = _mm512_rcp14_ps(den);
             let q = _mm512_mul_ps(em, inv);
             _mm512_fmadd_ps(_mm512_fnmadd_ps(den, q, em), inv, q)
