@@ -530,7 +530,8 @@ fn kernels(filter: &str) -> Result<(), String> {
 /// multiply-add rate (12 independent chains on the widest vector unit, so latency never
 /// binds), and the rate at which one core reads a working set of 12 vectors of 2048 `f64`
 /// (192 KiB: the 2048-dim Van der Pol's, in L2 but not L1), summed with 8 independent
-/// vector accumulators (a read-only pass: no pass that also writes can beat it).
+/// vector accumulators (reads only: it bounds the state vectors a solver step can read from
+/// L2, not its writes).
 fn floors() -> Result<(), String> {
     let (isa, peak) = fma_peak();
     println!("{{\"side\": \"ours\", \"task\": \"fma_peak_f64_{isa}\", \"gflops\": {peak:.1}}}");
