@@ -986,15 +986,14 @@ impl<T: Real> Core<T> {
                 self.enorm.eval(&self.err, &self.y, &self.y_new)
             }
             ErrorRows::Embedded(e) => {
-                if dim >= 8 {
-                    let (enorm, k, y, y_new) = (&self.enorm, &self.k, &self.y, &self.y_new);
-                    if let Some(norm) = crate::simd::dispatch(
-                        dim,
-                        #[inline(always)]
-                        || enorm.embedded(e, h, k, y, y_new),
-                    ) {
-                        return norm;
-                    }
+                // (States under 8 components stopped in `error_norm`.)
+                let (enorm, k, y, y_new) = (&self.enorm, &self.k, &self.y, &self.y_new);
+                if let Some(norm) = crate::simd::dispatch(
+                    dim,
+                    #[inline(always)]
+                    || enorm.embedded(e, h, k, y, y_new),
+                ) {
+                    return norm;
                 }
                 e.combine_zero(h, &self.k, dim, &mut self.err);
                 self.enorm.eval(&self.err, &self.y, &self.y_new)
