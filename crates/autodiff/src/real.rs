@@ -86,7 +86,7 @@ pub trait Real:
     unsafe fn intrinsic_block<const NR: usize>(
         m: usize,
         kc: usize,
-        panel: &[Self],
+        panel: (&[Self], usize),
         i: usize,
         c: &mut [Self],
         j: usize,
@@ -153,7 +153,7 @@ macro_rules! forward_kernels {
         unsafe fn intrinsic_block<const NR: usize>(
             m: usize,
             kc: usize,
-            panel: &[Self],
+            panel: (&[Self], usize),
             i: usize,
             c: &mut [Self],
             j: usize,
