@@ -199,6 +199,153 @@ micro_kernel! {
     _mm256_fmadd_ps, _mm256_add_ps
 }
 
+/// Whether [`pack_rows_f64`] or [`pack_rows_f32`] can pack `mr` rows of `kc` from `a` into
+/// `panel` (the bounds every load and store of theirs stays within).
+fn pack_fits<T>(panel: &[T], mr: usize, a: &[T], (rs, base, kc): (usize, usize, usize)) -> bool {
+    mr.is_multiple_of(8)
+        && panel.len() >= mr * kc
+        && (mr == 0 || kc == 0 || a.len() >= base + (mr - 1) * rs + kc)
+}
+
+/// [`Real::pack_rows_avx512`] for `f64`: a weight gradient's row panel of `op(A) = Xᵀ`,
+/// each row of `op(A)` contiguous in memory, packed as `kc` groups of `mr`. Blocks of 8
+/// rows × 8 values are loaded as 8 vectors and transposed in registers (three rounds of
+/// 8 shuffles), so each group of 8 is one store. The element loop this replaces compiled
+/// to scatters, about 18% of `(512×64)ᵀ·(512×64)` on a Zen 4 EPYC.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+pub(crate) fn pack_rows_f64(
+    panel: &mut [f64],
+    mr: usize,
+    a: &[f64],
+    (rs, base, kc): (usize, usize, usize),
+) -> bool {
+    use std::arch::x86_64::*;
+    if !pack_fits(panel, mr, a, (rs, base, kc)) {
+        return false;
+    }
+    let k8 = kc / 8 * 8;
+    let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for r0 in (0..mr).step_by(8) {
+        for p0 in (0..k8).step_by(8) {
+            let row: [__m512d; 8] = std::array::from_fn(|q| {
+                #[allow(unsafe_code)]
+                // SAFETY: `base + (r0 + q)·rs + p0 + 8 ≤ base + (mr - 1)·rs + kc ≤ a.len()`
+                // (`pack_fits`), as `r0 + q < mr` and `p0 + 8 ≤ kc`.
+                unsafe {
+                    _mm512_loadu_pd(a.as_ptr().add(base + (r0 + q) * rs + p0))
+                }
+            });
+            // Pairs of rows interleaved: t[2h] holds rows 2h, 2h+1 at even columns,
+            // t[2h+1] at odd ones.
+            let t: [__m512d; 8] = std::array::from_fn(|x| {
+                let (r, s) = (row[x / 2 * 2], row[x / 2 * 2 + 1]);
+                if x % 2 == 0 {
+                    _mm512_unpacklo_pd(r, s)
+                } else {
+                    _mm512_unpackhi_pd(r, s)
+                }
+            });
+            // Rows 0-3 (u[0..4]) and 4-7 (u[4..8]): columns (0, 4), (2, 6), (1, 5), (3, 7).
+            let u: [__m512d; 8] = std::array::from_fn(|x| {
+                let (g, v) = (x / 4 * 4, x % 4);
+                let (first, second) = (t[g + v / 2], t[g + 2 + v / 2]);
+                if v % 2 == 0 {
+                    _mm512_permutex2var_pd(first, lo, second)
+                } else {
+                    _mm512_permutex2var_pd(first, hi, second)
+                }
+            });
+            // Column c: its rows 0-3 and 4-7 from the low (c < 4) or high 256 bits.
+            const WHICH: [usize; 8] = [0, 2, 1, 3, 0, 2, 1, 3];
+            for (c, &w) in WHICH.iter().enumerate() {
+                let col = if c < 4 {
+                    _mm512_shuffle_f64x2::<0x44>(u[w], u[w + 4])
+                } else {
+                    _mm512_shuffle_f64x2::<0xEE>(u[w], u[w + 4])
+                };
+                #[allow(unsafe_code)]
+                // SAFETY: `(p0 + c)·mr + r0 + 8 ≤ kc·mr ≤ panel.len()` (`pack_fits`), as
+                // `p0 + c < kc` and `r0 + 8 ≤ mr`.
+                unsafe {
+                    _mm512_storeu_pd(panel.as_mut_ptr().add((p0 + c) * mr + r0), col)
+                };
+            }
+        }
+        for p in k8..kc {
+            for q in 0..8 {
+                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
+            }
+        }
+    }
+    true
+}
+
+/// [`pack_rows_f64`] for `f32`: 8×8 blocks in 256-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+pub(crate) fn pack_rows_f32(
+    panel: &mut [f32],
+    mr: usize,
+    a: &[f32],
+    (rs, base, kc): (usize, usize, usize),
+) -> bool {
+    use std::arch::x86_64::*;
+    if !pack_fits(panel, mr, a, (rs, base, kc)) {
+        return false;
+    }
+    let k8 = kc / 8 * 8;
+    for r0 in (0..mr).step_by(8) {
+        for p0 in (0..k8).step_by(8) {
+            let row: [__m256; 8] = std::array::from_fn(|q| {
+                #[allow(unsafe_code)]
+                // SAFETY: as in `pack_rows_f64`.
+                unsafe {
+                    _mm256_loadu_ps(a.as_ptr().add(base + (r0 + q) * rs + p0))
+                }
+            });
+            // t[2h]: rows 2h, 2h+1 at columns 0, 1 | 4, 5; t[2h+1] at 2, 3 | 6, 7.
+            let t: [__m256; 8] = std::array::from_fn(|x| {
+                let (r, s) = (row[x / 2 * 2], row[x / 2 * 2 + 1]);
+                if x % 2 == 0 {
+                    _mm256_unpacklo_ps(r, s)
+                } else {
+                    _mm256_unpackhi_ps(r, s)
+                }
+            });
+            // u[g + v]: rows g..g+4 at column v | v + 4.
+            let u: [__m256; 8] = std::array::from_fn(|x| {
+                let (g, v) = (x / 4 * 4, x % 4);
+                let (first, second) = (t[g + v / 2], t[g + 2 + v / 2]);
+                if v % 2 == 0 {
+                    _mm256_shuffle_ps::<0x44>(first, second)
+                } else {
+                    _mm256_shuffle_ps::<0xEE>(first, second)
+                }
+            });
+            for c in 0..8 {
+                let col = if c < 4 {
+                    _mm256_permute2f128_ps::<0x20>(u[c], u[c + 4])
+                } else {
+                    _mm256_permute2f128_ps::<0x31>(u[c - 4], u[c])
+                };
+                #[allow(unsafe_code)]
+                // SAFETY: as in `pack_rows_f64`.
+                unsafe {
+                    _mm256_storeu_ps(panel.as_mut_ptr().add((p0 + c) * mr + r0), col)
+                };
+            }
+        }
+        for p in k8..kc {
+            for q in 0..8 {
+                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
+            }
+        }
+    }
+    true
+}
+
 /// The type's AVX-512 micro-kernel ([`block_24x8`], [`block_48x8`]) in the AVX-512 body
 /// where the block is `T::WIDE_MR × 8`, its AVX2 one ([`block_8x6`], [`block_16x6_f32`])
 /// in the AVX2 body where the block is `T::AVX2_MR × 6`, else [`block`].
@@ -353,7 +500,18 @@ fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA:
                 continue;
             }
             let panel = &mut apack[..MR * kc];
-            if a.cs == 1 {
+            #[cfg(target_arch = "x86_64")]
+            #[allow(unsafe_code)]
+            // SAFETY: `ISA == AVX512` only in `body_avx512`, which `gemm` calls only on a
+            // CPU with AVX-512 F, AVX2 and FMA.
+            let transposed = ISA == AVX512
+                && a.cs == 1
+                && unsafe { T::pack_rows_avx512(panel, MR, a.data, (a.rs, i * a.rs + k0, kc)) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let transposed = false;
+            if transposed {
+                // Packed by the type's transposing kernel.
+            } else if a.cs == 1 {
                 // Rows of op(A) contiguous (a weight gradient's `Xᵀ`): read each row in
                 // order, its values `MR` apart in the panel. Reading `MR` rows at once (one
                 // value each per `p`) touches `MR` lines 4 KiB apart at batch 512, all in

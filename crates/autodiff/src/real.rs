@@ -93,6 +93,21 @@ pub trait Real:
         first: bool,
         bq: impl Fn(usize) -> [Self; NR],
     );
+    /// Packs rows `base + r·rs ..+ kc` of `a` (`r < mr`) as `kc` groups of `mr`
+    /// (`panel[p·mr + r] = a[base + r·rs + p]`) by 8×8 transposes in registers (see
+    /// `gemm.rs`); returns `false`, writing nothing, where `mr` is no multiple of 8, the
+    /// slices are too short, or this target has no such kernel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and AVX2.
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    unsafe fn pack_rows_avx512(
+        panel: &mut [Self],
+        mr: usize,
+        a: &[Self],
+        rows: (usize, usize, usize),
+    ) -> bool;
     /// [`Executor::replay`](crate::Executor::replay) for this type, compiled in this crate:
     /// the kernels (the products, element-wise loops and their AVX-512 and AVX2 copies)
     /// are then compiled once, here, instead of again in every crate and binary that
@@ -135,7 +150,7 @@ macro_rules! forward_tanh {
 }
 
 /// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2`,
-/// `tanh_avx512` and `intrinsic_block` (with the portable block of the same shape off x86-64).
+/// `tanh_avx512`, `pack_rows_avx512` and `intrinsic_block` (with the portable block of the same shape off x86-64).
 macro_rules! forward_kernels {
     (
         $t:ty,
@@ -144,10 +159,33 @@ macro_rules! forward_kernels {
         $wide:ident,
         $wide_mr:literal,
         $avx2:ident,
-        $avx2_mr:literal
+        $avx2_mr:literal,
+        $pack:ident
     ) => {
         forward_tanh!(tanh_avx2, $tanh);
         forward_tanh!(tanh_avx512, $tanh512);
+        #[inline(always)]
+        #[allow(unsafe_code)]
+        unsafe fn pack_rows_avx512(
+            panel: &mut [Self],
+            mr: usize,
+            a: &[Self],
+            (rs, base, kc): (usize, usize, usize),
+        ) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(unsafe_code)]
+                // SAFETY: the caller guarantees the CPU features.
+                unsafe {
+                    crate::gemm::$pack(panel, mr, a, (rs, base, kc))
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (panel, mr, a, rs, base, kc);
+                false
+            }
+        }
         #[inline(always)]
         #[allow(unsafe_code)]
         unsafe fn intrinsic_block<const NR: usize>(
@@ -209,7 +247,7 @@ macro_rules! executor_here {
 }
 
 impl Real for f64 {
-    forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8);
+    forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8, pack_rows_f64);
     executor_here!();
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
@@ -249,7 +287,16 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
-    forward_kernels!(f32, tanh_avx2_f32, tanh_avx512_f32, block_48x8, 48, block_16x6_f32, 16);
+    forward_kernels!(
+        f32,
+        tanh_avx2_f32,
+        tanh_avx512_f32,
+        block_48x8,
+        48,
+        block_16x6_f32,
+        16,
+        pack_rows_f32
+    );
     executor_here!();
     const NAME: &'static str = "f32";
     const WIDE_MR: usize = 48;
