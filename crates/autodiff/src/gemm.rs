@@ -440,7 +440,9 @@ fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA:
     pack: &mut [T],
     (lo, hi): (usize, usize),
 ) {
-    let kcmax = kc_for::<T>(MR);
+    // Passes of equal depth, at most what a panel holds (512 deep in f64: four of 128,
+    // not three of 170 and one of 2).
+    let kcmax = k.div_ceil(k.div_ceil(kc_for::<T>(MR).max(1)).max(1));
     let aat = |i: usize, p: usize| a.data[i * a.rs + p * a.cs];
     let bat = |p: usize, j: usize| b.data[p * b.rs + j * b.cs];
     // Where the columns of op(A) are contiguous (a forward `X·W`, an input gradient
