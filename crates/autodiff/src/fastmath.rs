@@ -197,55 +197,87 @@ pub(crate) fn tanh_avx512(out: &mut [f64], xs: &[f64]) {
 }
 
 /// [`tanh_avx512`] over whole vectors (a tail shorter than one is left alone), dividing
-/// with the divide unit where `DIV`.
+/// with the divide unit where `DIV`: two vectors at a time, then one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 #[inline]
 fn tanh_avx512_whole<const DIV: bool>(out: &mut [f64], xs: &[f64]) {
-    use std::arch::x86_64::*;
     let n8 = out.len().min(xs.len()) / 8 * 8;
-    const SHIFTER: f64 = 6_755_399_441_055_744.0;
-    let c = |v: f64| _mm512_set1_pd(v);
-    let sign = _mm512_castsi512_pd(_mm512_set1_epi64(i64::MIN));
+    let n16 = n8 / 16 * 16;
     let cf = halved_argument(EXPM1_F64, -2.0);
-    for (o, x) in out[..n8].chunks_exact_mut(8).zip(xs[..n8].chunks_exact(8)) {
+    for (o, x) in out[..n16].chunks_exact_mut(16).zip(xs[..n16].chunks_exact(16)) {
+        tanh_avx512_vectors::<DIV, 2>(o, x, &cf);
+    }
+    for (o, x) in out[n16..n8].chunks_exact_mut(8).zip(xs[n16..n8].chunks_exact(8)) {
+        tanh_avx512_vectors::<DIV, 1>(o, x, &cf);
+    }
+}
+
+/// `tanh` of `N` vectors of 8 (`o` and `x` hold at least `8N`; nothing is written where
+/// not), each step done for all `N` before the next. Each element's operations form one
+/// dependent chain of about 80 cycles, so only a few vectors' chains fit the core's
+/// out-of-order window; interleaving two keeps twice the operations ready in it: 25.2 →
+/// 23.5 µs per 512×64 on a Zen 4 EPYC (four: 1.02x slower than two). Each lane gets the
+/// same operations for any `N`, so the bits do not depend on where an element sits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[inline]
+fn tanh_avx512_vectors<const DIV: bool, const N: usize>(o: &mut [f64], x: &[f64], cf: &[f64; 11]) {
+    use std::arch::x86_64::*;
+    const SHIFTER: f64 = 6_755_399_441_055_744.0;
+    if o.len() < 8 * N || x.len() < 8 * N {
+        return;
+    }
+    let c = |v: f64| _mm512_set1_pd(v);
+    let each = |f: &dyn Fn(usize) -> __m512d| -> [__m512d; N] { std::array::from_fn(f) };
+    let xv = each(&|j| {
         #[allow(unsafe_code)]
-        // SAFETY: `x` holds 8 values (chunks_exact), the 8 lanes read.
-        let xv = unsafe { _mm512_loadu_pd(x.as_ptr()) };
-        // [`tanh`]'s `y = -2|x|` (clamped at -40) as `u = -y/2`, the factor folded into
-        // the constants (see `halved_argument`). min(20, u) returns its second operand
-        // when either is NaN: NaN propagates.
-        let u = _mm512_min_pd(c(20.0), _mm512_abs_pd(xv));
-        let k = _mm512_sub_pd(_mm512_fmadd_pd(u, c(-2.0 * LOG2E), c(SHIFTER)), c(SHIFTER));
-        // r = -2h: [`tanh`]'s reduced argument, halved and negated.
-        let h = _mm512_fmadd_pd(k, c(LN2_LO / 2.0), _mm512_fmadd_pd(k, c(LN2_HI / 2.0), u));
-        let mut p = c(cf[10]);
-        for &cj in cf[..10].iter().rev() {
-            p = _mm512_fmadd_pd(p, h, c(cj));
+        // SAFETY: `x` holds at least 8N values (checked above); lanes 8j..8j+8, j < N.
+        unsafe {
+            _mm512_loadu_pd(x.as_ptr().add(8 * j))
         }
-        let s = _mm512_scalef_pd(c(1.0), k);
-        let em = _mm512_fmadd_pd(s, _mm512_mul_pd(p, h), _mm512_sub_pd(s, c(1.0)));
-        let den = _mm512_add_pd(c(2.0), em);
-        // em/(2 + em) ≤ 0 is -|tanh x|: its magnitude bits with x's sign bit, one select.
-        let q = if DIV {
-            _mm512_div_pd(em, den)
+    });
+    // [`tanh`]'s `y = -2|x|` (clamped at -40) as `u = -y/2`, the factor folded into the
+    // constants (see `halved_argument`). min(20, u) returns its second operand when either
+    // is NaN: NaN propagates.
+    let u = each(&|j| _mm512_min_pd(c(20.0), _mm512_abs_pd(xv[j])));
+    let k =
+        each(&|j| _mm512_sub_pd(_mm512_fmadd_pd(u[j], c(-2.0 * LOG2E), c(SHIFTER)), c(SHIFTER)));
+    // r = -2h: [`tanh`]'s reduced argument, halved and negated.
+    let h = each(&|j| _mm512_fmadd_pd(k[j], c(LN2_HI / 2.0), u[j]));
+    let h = each(&|j| _mm512_fmadd_pd(k[j], c(LN2_LO / 2.0), h[j]));
+    let mut p = [c(cf[10]); N];
+    for &cj in cf[..10].iter().rev() {
+        p = each(&|j| _mm512_fmadd_pd(p[j], h[j], c(cj)));
+    }
+    let s = each(&|j| _mm512_scalef_pd(c(1.0), k[j]));
+    let ph = each(&|j| _mm512_mul_pd(p[j], h[j]));
+    let em = each(&|j| _mm512_fmadd_pd(s[j], ph[j], _mm512_sub_pd(s[j], c(1.0))));
+    let den = each(&|j| _mm512_add_pd(c(2.0), em[j]));
+    let q = each(&|j| {
+        if DIV {
+            _mm512_div_pd(em[j], den[j])
         } else {
             // 1/den from 14 bits: one Newton step to 28, then one correction of the
             // quotient (worst error 2.05 ε over the test's grid, as with a second step).
-            let inv = _mm512_rcp14_pd(den);
-            let inv = _mm512_fmadd_pd(inv, _mm512_fnmadd_pd(den, inv, c(1.0)), inv);
-            let q = _mm512_mul_pd(em, inv);
-            _mm512_fmadd_pd(_mm512_fnmadd_pd(den, q, em), inv, q)
-        };
+            let inv = _mm512_rcp14_pd(den[j]);
+            let inv = _mm512_fmadd_pd(inv, _mm512_fnmadd_pd(den[j], inv, c(1.0)), inv);
+            let q = _mm512_mul_pd(em[j], inv);
+            _mm512_fmadd_pd(_mm512_fnmadd_pd(den[j], q, em[j]), inv, q)
+        }
+    });
+    // em/(2 + em) ≤ 0 is -|tanh x|: its magnitude bits with x's sign bit, one select.
+    let sign = _mm512_castsi512_pd(_mm512_set1_epi64(i64::MIN));
+    for j in 0..N {
         let t = _mm512_castsi512_pd(_mm512_ternarylogic_epi64::<0xCA>(
             _mm512_castpd_si512(sign),
-            _mm512_castpd_si512(xv),
-            _mm512_castpd_si512(q),
+            _mm512_castpd_si512(xv[j]),
+            _mm512_castpd_si512(q[j]),
         ));
         #[allow(unsafe_code)]
-        // SAFETY: `o` holds 8 values (chunks_exact), the 8 lanes written.
+        // SAFETY: `o` holds at least 8N values (checked above); lanes 8j..8j+8, j < N.
         unsafe {
-            _mm512_storeu_pd(o.as_mut_ptr(), t)
+            _mm512_storeu_pd(o.as_mut_ptr().add(8 * j), t)
         };
     }
 }
@@ -459,56 +491,88 @@ pub(crate) fn tanh_avx512_f32(out: &mut [f32], xs: &[f32]) {
     }
 }
 
-/// [`tanh_avx512_f32`] over whole vectors (a tail shorter than one is left alone).
+/// [`tanh_avx512_f32`] over whole vectors (a tail shorter than one is left alone): two
+/// at a time, then one, as in [`tanh_avx512_whole`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 #[inline]
 fn tanh_avx512_f32_whole<const DIV: bool>(out: &mut [f32], xs: &[f32]) {
-    use std::arch::x86_64::*;
     let n16 = out.len().min(xs.len()) / 16 * 16;
-    let c = |v: f32| _mm512_set1_ps(v);
-    let sign = _mm512_castsi512_ps(_mm512_set1_epi32(i32::MIN));
+    let n32 = n16 / 32 * 32;
     let cf = halved_argument(EXPM1_F32, -2.0);
-    for (o, x) in out[..n16].chunks_exact_mut(16).zip(xs[..n16].chunks_exact(16)) {
+    for (o, x) in out[..n32].chunks_exact_mut(32).zip(xs[..n32].chunks_exact(32)) {
+        tanh_avx512_f32_vectors::<DIV, 2>(o, x, &cf);
+    }
+    for (o, x) in out[n32..n16].chunks_exact_mut(16).zip(xs[n32..n16].chunks_exact(16)) {
+        tanh_avx512_f32_vectors::<DIV, 1>(o, x, &cf);
+    }
+}
+
+/// [`tanh_avx512_vectors`] in `f32`: `N` vectors of 16 (`o` and `x` hold at least `16N`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[inline]
+fn tanh_avx512_f32_vectors<const DIV: bool, const N: usize>(
+    o: &mut [f32],
+    x: &[f32],
+    cf: &[f32; 6],
+) {
+    use std::arch::x86_64::*;
+    if o.len() < 16 * N || x.len() < 16 * N {
+        return;
+    }
+    let c = |v: f32| _mm512_set1_ps(v);
+    let each = |f: &dyn Fn(usize) -> __m512| -> [__m512; N] { std::array::from_fn(f) };
+    let xv = each(&|j| {
         #[allow(unsafe_code)]
-        // SAFETY: `x` holds 16 values (chunks_exact), the 16 lanes read.
-        let xv = unsafe { _mm512_loadu_ps(x.as_ptr()) };
-        // `u = -y/2` for [`tanh_f32`]'s `y = -2|x|` clamped at -20, as in
-        // [`tanh_avx512`]. min(10, u) returns its second operand when either is NaN: NaN
-        // propagates.
-        let u = _mm512_min_ps(c(10.0), _mm512_abs_ps(xv));
-        let k = _mm512_sub_ps(
-            _mm512_fmadd_ps(u, c(-2.0 * std::f32::consts::LOG2_E), c(SHIFTER_F32)),
-            c(SHIFTER_F32),
-        );
-        // r = -2h.
-        let h = _mm512_fmadd_ps(k, c(LN2_LO_F32 / 2.0), _mm512_fmadd_ps(k, c(LN2_HI_F32 / 2.0), u));
-        // expm1(r) = r Σ EXPM1_F32[i] r^i = h Σ cf[i] h^i, Horner from the top.
-        let mut p = c(cf[5]);
-        for &cj in cf[..5].iter().rev() {
-            p = _mm512_fmadd_ps(p, h, c(cj));
+        // SAFETY: `x` holds at least 16N values (checked above); lanes 16j..16j+16, j < N.
+        unsafe {
+            _mm512_loadu_ps(x.as_ptr().add(16 * j))
         }
-        let s = _mm512_scalef_ps(c(1.0), k);
-        let em = _mm512_fmadd_ps(s, _mm512_mul_ps(p, h), _mm512_sub_ps(s, c(1.0)));
-        let den = _mm512_add_ps(c(2.0), em);
-        // em/(2 + em) ≤ 0 is -|tanh x|: its magnitude bits with x's sign bit, one select.
-        let q = if DIV {
-            _mm512_div_ps(em, den)
+    });
+    // `u = -y/2` for [`tanh_f32`]'s `y = -2|x|` clamped at -20, as in [`tanh_avx512`].
+    // min(10, u) returns its second operand when either is NaN: NaN propagates.
+    let u = each(&|j| _mm512_min_ps(c(10.0), _mm512_abs_ps(xv[j])));
+    let k = each(&|j| {
+        _mm512_sub_ps(
+            _mm512_fmadd_ps(u[j], c(-2.0 * std::f32::consts::LOG2_E), c(SHIFTER_F32)),
+            c(SHIFTER_F32),
+        )
+    });
+    // r = -2h.
+    let h = each(&|j| _mm512_fmadd_ps(k[j], c(LN2_HI_F32 / 2.0), u[j]));
+    let h = each(&|j| _mm512_fmadd_ps(k[j], c(LN2_LO_F32 / 2.0), h[j]));
+    // expm1(r) = r Σ EXPM1_F32[i] r^i = h Σ cf[i] h^i, Horner from the top.
+    let mut p = [c(cf[5]); N];
+    for &cj in cf[..5].iter().rev() {
+        p = each(&|j| _mm512_fmadd_ps(p[j], h[j], c(cj)));
+    }
+    let s = each(&|j| _mm512_scalef_ps(c(1.0), k[j]));
+    let ph = each(&|j| _mm512_mul_ps(p[j], h[j]));
+    let em = each(&|j| _mm512_fmadd_ps(s[j], ph[j], _mm512_sub_ps(s[j], c(1.0))));
+    let den = each(&|j| _mm512_add_ps(c(2.0), em[j]));
+    let q = each(&|j| {
+        if DIV {
+            _mm512_div_ps(em[j], den[j])
         } else {
             // 1/den to 14 bits; one correction of the quotient squares its error to 2^-28.
-            let inv = _mm512_rcp14_ps(den);
-            let q = _mm512_mul_ps(em, inv);
-            _mm512_fmadd_ps(_mm512_fnmadd_ps(den, q, em), inv, q)
-        };
+            let inv = _mm512_rcp14_ps(den[j]);
+            let q = _mm512_mul_ps(em[j], inv);
+            _mm512_fmadd_ps(_mm512_fnmadd_ps(den[j], q, em[j]), inv, q)
+        }
+    });
+    // em/(2 + em) ≤ 0 is -|tanh x|: its magnitude bits with x's sign bit, one select.
+    let sign = _mm512_castsi512_ps(_mm512_set1_epi32(i32::MIN));
+    for j in 0..N {
         let t = _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xCA>(
             _mm512_castps_si512(sign),
-            _mm512_castps_si512(xv),
-            _mm512_castps_si512(q),
+            _mm512_castps_si512(xv[j]),
+            _mm512_castps_si512(q[j]),
         ));
         #[allow(unsafe_code)]
-        // SAFETY: `o` holds 16 values (chunks_exact), the 16 lanes written.
+        // SAFETY: `o` holds at least 16N values (checked above); lanes 16j..16j+16, j < N.
         unsafe {
-            _mm512_storeu_ps(o.as_mut_ptr(), t)
+            _mm512_storeu_ps(o.as_mut_ptr().add(16 * j), t)
         };
     }
 }
