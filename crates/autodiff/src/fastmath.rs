@@ -296,51 +296,82 @@ pub(crate) fn tanh_avx2(out: &mut [f64], xs: &[f64]) {
     with_padded_tail::<_, 4>(out, xs, |o, x| tanh_avx2_whole(o, x));
 }
 
-/// [`tanh_avx2`] over whole vectors (a tail shorter than one is left alone).
+/// [`tanh_avx2`] over whole vectors (a tail shorter than one is left alone): two at a
+/// time, then one, as in [`tanh_avx512_whole`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn tanh_avx2_whole(out: &mut [f64], xs: &[f64]) {
-    use std::arch::x86_64::*;
     let n4 = out.len().min(xs.len()) / 4 * 4;
-    const SHIFTER: f64 = 6_755_399_441_055_744.0;
-    let c = |v: f64| _mm256_set1_pd(v);
+    let n8 = n4 / 8 * 8;
     let cf = halved_argument(EXPM1_F64, -2.0);
+    for (o, x) in out[..n8].chunks_exact_mut(8).zip(xs[..n8].chunks_exact(8)) {
+        tanh_avx2_vectors::<2>(o, x, &cf);
+    }
+    for (o, x) in out[n8..n4].chunks_exact_mut(4).zip(xs[n8..n4].chunks_exact(4)) {
+        tanh_avx2_vectors::<1>(o, x, &cf);
+    }
+}
+
+/// `tanh` of `N` vectors of 4 (`o` and `x` hold at least `4N`; nothing is written where
+/// not), interleaved as in [`tanh_avx512_vectors`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tanh_avx2_vectors<const N: usize>(o: &mut [f64], x: &[f64], cf: &[f64; 11]) {
+    use std::arch::x86_64::*;
+    const SHIFTER: f64 = 6_755_399_441_055_744.0;
+    if o.len() < 4 * N || x.len() < 4 * N {
+        return;
+    }
+    let c = |v: f64| _mm256_set1_pd(v);
     let a = |i: usize| c(cf[i]);
     let sign = c(-0.0);
-    for (o, x) in out[..n4].chunks_exact_mut(4).zip(xs[..n4].chunks_exact(4)) {
+    let each = |f: &dyn Fn(usize) -> __m256d| -> [__m256d; N] { std::array::from_fn(f) };
+    let xv = each(&|j| {
         #[allow(unsafe_code)]
-        // SAFETY: `x` holds 4 values (chunks_exact), the 4 lanes read.
-        let xv = unsafe { _mm256_loadu_pd(x.as_ptr()) };
-        // `u = -y/2` for [`tanh`]'s `y = -2|x|` clamped at -40, as in [`tanh_avx512`] (the
-        // Estrin scheme's partial sums scale by powers of two as Horner's do). min(20, u)
-        // returns its second operand when either is NaN: NaN propagates.
-        let u = _mm256_min_pd(c(20.0), _mm256_andnot_pd(sign, xv));
-        let k = _mm256_sub_pd(_mm256_fmadd_pd(u, c(-2.0 * LOG2E), c(SHIFTER)), c(SHIFTER));
-        // The reduced argument halved and negated (named `r` here as in the polynomial).
-        let r = _mm256_fmadd_pd(k, c(LN2_LO / 2.0), _mm256_fmadd_pd(k, c(LN2_HI / 2.0), u));
-        let r2 = _mm256_mul_pd(r, r);
-        let r4 = _mm256_mul_pd(r2, r2);
-        let q0 = _mm256_fmadd_pd(a(4), r, a(3));
-        let q1 = _mm256_fmadd_pd(a(6), r, a(5));
-        let q2 = _mm256_fmadd_pd(a(8), r, a(7));
-        let q3 = _mm256_fmadd_pd(a(10), r, a(9));
-        let s0 = _mm256_fmadd_pd(q1, r2, q0);
-        let s1 = _mm256_fmadd_pd(q3, r2, q2);
-        let h = _mm256_fmadd_pd(s1, r4, s0);
-        let p = _mm256_fmadd_pd(h, r, a(2));
-        let p = _mm256_fmadd_pd(_mm256_fmadd_pd(p, r, a(1)), r, a(0));
-        // 2^k: the low bits of k + 1023 + SHIFTER hold the biased exponent (k ∈ [-58, 0]);
-        // shifting them into place drops SHIFTER's own bits.
-        let biased = _mm256_castpd_si256(_mm256_add_pd(k, c(SHIFTER + 1023.0)));
-        let s = _mm256_castsi256_pd(_mm256_slli_epi64::<52>(biased));
-        let em = _mm256_fmadd_pd(s, _mm256_mul_pd(p, r), _mm256_sub_pd(s, c(1.0)));
-        let q = _mm256_div_pd(_mm256_sub_pd(_mm256_setzero_pd(), em), _mm256_add_pd(c(2.0), em));
-        let t = _mm256_or_pd(q, _mm256_and_pd(xv, sign));
-        #[allow(unsafe_code)]
-        // SAFETY: `o` holds 4 values (chunks_exact), the 4 lanes written.
+        // SAFETY: `x` holds at least 4N values (checked above); lanes 4j..4j+4, j < N.
         unsafe {
-            _mm256_storeu_pd(o.as_mut_ptr(), t)
+            _mm256_loadu_pd(x.as_ptr().add(4 * j))
+        }
+    });
+    // `u = -y/2` for [`tanh`]'s `y = -2|x|` clamped at -40, as in [`tanh_avx512`] (the
+    // Estrin scheme's partial sums scale by powers of two as Horner's do). min(20, u)
+    // returns its second operand when either is NaN: NaN propagates.
+    let u = each(&|j| _mm256_min_pd(c(20.0), _mm256_andnot_pd(sign, xv[j])));
+    let k =
+        each(&|j| _mm256_sub_pd(_mm256_fmadd_pd(u[j], c(-2.0 * LOG2E), c(SHIFTER)), c(SHIFTER)));
+    // The reduced argument halved and negated (named `r` here as in the polynomial).
+    let r = each(&|j| _mm256_fmadd_pd(k[j], c(LN2_HI / 2.0), u[j]));
+    let r = each(&|j| _mm256_fmadd_pd(k[j], c(LN2_LO / 2.0), r[j]));
+    let r2 = each(&|j| _mm256_mul_pd(r[j], r[j]));
+    let r4 = each(&|j| _mm256_mul_pd(r2[j], r2[j]));
+    let q0 = each(&|j| _mm256_fmadd_pd(a(4), r[j], a(3)));
+    let q1 = each(&|j| _mm256_fmadd_pd(a(6), r[j], a(5)));
+    let q2 = each(&|j| _mm256_fmadd_pd(a(8), r[j], a(7)));
+    let q3 = each(&|j| _mm256_fmadd_pd(a(10), r[j], a(9)));
+    let s0 = each(&|j| _mm256_fmadd_pd(q1[j], r2[j], q0[j]));
+    let s1 = each(&|j| _mm256_fmadd_pd(q3[j], r2[j], q2[j]));
+    let h = each(&|j| _mm256_fmadd_pd(s1[j], r4[j], s0[j]));
+    let p = each(&|j| _mm256_fmadd_pd(h[j], r[j], a(2)));
+    let p = each(&|j| _mm256_fmadd_pd(_mm256_fmadd_pd(p[j], r[j], a(1)), r[j], a(0)));
+    // 2^k: the low bits of k + 1023 + SHIFTER hold the biased exponent (k ∈ [-58, 0]);
+    // shifting them into place drops SHIFTER's own bits.
+    let s = each(&|j| {
+        let biased = _mm256_castpd_si256(_mm256_add_pd(k[j], c(SHIFTER + 1023.0)));
+        _mm256_castsi256_pd(_mm256_slli_epi64::<52>(biased))
+    });
+    let em =
+        each(&|j| _mm256_fmadd_pd(s[j], _mm256_mul_pd(p[j], r[j]), _mm256_sub_pd(s[j], c(1.0))));
+    let q = each(&|j| {
+        _mm256_div_pd(_mm256_sub_pd(_mm256_setzero_pd(), em[j]), _mm256_add_pd(c(2.0), em[j]))
+    });
+    for j in 0..N {
+        let t = _mm256_or_pd(q[j], _mm256_and_pd(xv[j], sign));
+        #[allow(unsafe_code)]
+        // SAFETY: `o` holds at least 4N values (checked above); lanes 4j..4j+4, j < N.
+        unsafe {
+            _mm256_storeu_pd(o.as_mut_ptr().add(4 * j), t)
         };
     }
 }
@@ -431,45 +462,77 @@ pub(crate) fn tanh_avx2_f32(out: &mut [f32], xs: &[f32]) {
     with_padded_tail::<_, 8>(out, xs, |o, x| tanh_avx2_f32_whole(o, x));
 }
 
-/// [`tanh_avx2_f32`] over whole vectors (a tail shorter than one is left alone).
+/// [`tanh_avx2_f32`] over whole vectors (a tail shorter than one is left alone): two at
+/// a time, then one, as in [`tanh_avx512_whole`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn tanh_avx2_f32_whole(out: &mut [f32], xs: &[f32]) {
-    use std::arch::x86_64::*;
     let n8 = out.len().min(xs.len()) / 8 * 8;
-    let c = |v: f32| _mm256_set1_ps(v);
-    let sign = c(-0.0);
+    let n16 = n8 / 16 * 16;
     let cf = halved_argument(EXPM1_F32, -2.0);
-    for (o, x) in out[..n8].chunks_exact_mut(8).zip(xs[..n8].chunks_exact(8)) {
+    for (o, x) in out[..n16].chunks_exact_mut(16).zip(xs[..n16].chunks_exact(16)) {
+        tanh_avx2_f32_vectors::<2>(o, x, &cf);
+    }
+    for (o, x) in out[n16..n8].chunks_exact_mut(8).zip(xs[n16..n8].chunks_exact(8)) {
+        tanh_avx2_f32_vectors::<1>(o, x, &cf);
+    }
+}
+
+/// `tanh` of `N` vectors of 8 `f32` (`o` and `x` hold at least `8N`; nothing is written
+/// where not), interleaved as in [`tanh_avx512_vectors`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tanh_avx2_f32_vectors<const N: usize>(o: &mut [f32], x: &[f32], cf: &[f32; 6]) {
+    use std::arch::x86_64::*;
+    if o.len() < 8 * N || x.len() < 8 * N {
+        return;
+    }
+    let c = |v: f32| _mm256_set1_ps(v);
+    let a = |i: usize| c(cf[i]);
+    let sign = c(-0.0);
+    let each = |f: &dyn Fn(usize) -> __m256| -> [__m256; N] { std::array::from_fn(f) };
+    let xv = each(&|j| {
         #[allow(unsafe_code)]
-        // SAFETY: `x` holds 8 values (chunks_exact), the 8 lanes read.
-        let xv = unsafe { _mm256_loadu_ps(x.as_ptr()) };
-        // `u = -y/2` for `y = -2|x|` clamped at -20, as in [`tanh_avx2`].
-        let u = _mm256_min_ps(c(10.0), _mm256_andnot_ps(sign, xv));
-        let k = _mm256_sub_ps(
-            _mm256_fmadd_ps(u, c(-2.0 * std::f32::consts::LOG2_E), c(SHIFTER_F32)),
-            c(SHIFTER_F32),
-        );
-        // The reduced argument halved and negated.
-        let r = _mm256_fmadd_ps(k, c(LN2_LO_F32 / 2.0), _mm256_fmadd_ps(k, c(LN2_HI_F32 / 2.0), u));
-        let r2 = _mm256_mul_ps(r, r);
-        // expm1 = r Σ cf[i] r^i: Estrin for r^2..r^5, then Horner.
-        let a = |i: usize| c(cf[i]);
-        let q0 = _mm256_fmadd_ps(a(3), r, a(2));
-        let q1 = _mm256_fmadd_ps(a(5), r, a(4));
-        let h = _mm256_fmadd_ps(q1, r2, q0);
-        let p = _mm256_fmadd_ps(_mm256_fmadd_ps(h, r, a(1)), r, a(0));
-        // 2^k from the exponent bits of k + 127 (k ∈ [-29, 0]), shifted into place.
-        let biased = _mm256_castps_si256(_mm256_add_ps(k, c(SHIFTER_F32 + 127.0)));
-        let s = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased));
-        let em = _mm256_fmadd_ps(s, _mm256_mul_ps(p, r), _mm256_sub_ps(s, c(1.0)));
-        let q = _mm256_div_ps(_mm256_sub_ps(_mm256_setzero_ps(), em), _mm256_add_ps(c(2.0), em));
-        let t = _mm256_or_ps(q, _mm256_and_ps(xv, sign));
-        #[allow(unsafe_code)]
-        // SAFETY: `o` holds 8 values (chunks_exact), the 8 lanes written.
+        // SAFETY: `x` holds at least 8N values (checked above); lanes 8j..8j+8, j < N.
         unsafe {
-            _mm256_storeu_ps(o.as_mut_ptr(), t)
+            _mm256_loadu_ps(x.as_ptr().add(8 * j))
+        }
+    });
+    // `u = -y/2` for `y = -2|x|` clamped at -20, as in [`tanh_avx2`].
+    let u = each(&|j| _mm256_min_ps(c(10.0), _mm256_andnot_ps(sign, xv[j])));
+    let k = each(&|j| {
+        _mm256_sub_ps(
+            _mm256_fmadd_ps(u[j], c(-2.0 * std::f32::consts::LOG2_E), c(SHIFTER_F32)),
+            c(SHIFTER_F32),
+        )
+    });
+    // The reduced argument halved and negated.
+    let r = each(&|j| _mm256_fmadd_ps(k[j], c(LN2_HI_F32 / 2.0), u[j]));
+    let r = each(&|j| _mm256_fmadd_ps(k[j], c(LN2_LO_F32 / 2.0), r[j]));
+    let r2 = each(&|j| _mm256_mul_ps(r[j], r[j]));
+    // expm1 = r Σ cf[i] r^i: Estrin for r^2..r^5, then Horner.
+    let q0 = each(&|j| _mm256_fmadd_ps(a(3), r[j], a(2)));
+    let q1 = each(&|j| _mm256_fmadd_ps(a(5), r[j], a(4)));
+    let h = each(&|j| _mm256_fmadd_ps(q1[j], r2[j], q0[j]));
+    let p = each(&|j| _mm256_fmadd_ps(_mm256_fmadd_ps(h[j], r[j], a(1)), r[j], a(0)));
+    // 2^k from the exponent bits of k + 127 (k ∈ [-29, 0]), shifted into place.
+    let s = each(&|j| {
+        let biased = _mm256_castps_si256(_mm256_add_ps(k[j], c(SHIFTER_F32 + 127.0)));
+        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased))
+    });
+    let em =
+        each(&|j| _mm256_fmadd_ps(s[j], _mm256_mul_ps(p[j], r[j]), _mm256_sub_ps(s[j], c(1.0))));
+    let q = each(&|j| {
+        _mm256_div_ps(_mm256_sub_ps(_mm256_setzero_ps(), em[j]), _mm256_add_ps(c(2.0), em[j]))
+    });
+    for j in 0..N {
+        let t = _mm256_or_ps(q[j], _mm256_and_ps(xv[j], sign));
+        #[allow(unsafe_code)]
+        // SAFETY: `o` holds at least 8N values (checked above); lanes 8j..8j+8, j < N.
+        unsafe {
+            _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), t)
         };
     }
 }
