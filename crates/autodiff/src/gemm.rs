@@ -125,8 +125,12 @@ macro_rules! micro_kernel {
             use std::arch::x86_64::{$add, $fma, $load, $set1, $store, $vec, $zero};
             const MR: usize = $lanes * $regs;
             let mut acc: [[$vec; $regs]; $nr] = [[$zero(); $regs]; $nr];
-            let extent = kc.checked_sub(1).map_or(0, |last| last * stride + MR);
-            let short = panel.len() < extent;
+            // (Checked arithmetic: a wrapped extent would pass the check.)
+            let extent = match kc.checked_sub(1) {
+                None => Some(0),
+                Some(last) => last.checked_mul(stride).and_then(|x| x.checked_add(MR)),
+            };
+            let short = extent.is_none_or(|e| panel.len() < e);
             if short {
                 acc = [[$set1(<$t>::NAN); $regs]; $nr];
             }
@@ -202,9 +206,14 @@ micro_kernel! {
 /// Whether [`pack_rows_f64`] or [`pack_rows_f32`] can pack `mr` rows of `kc` from `a` into
 /// `panel` (the bounds every load and store of theirs stays within).
 fn pack_fits<T>(panel: &[T], mr: usize, a: &[T], (rs, base, kc): (usize, usize, usize)) -> bool {
+    // (Checked arithmetic: a wrapped bound would pass the check.)
+    let rows_end = (mr.saturating_sub(1))
+        .checked_mul(rs)
+        .and_then(|x| x.checked_add(base))
+        .and_then(|x| x.checked_add(kc));
     mr.is_multiple_of(8)
-        && panel.len() >= mr * kc
-        && (mr == 0 || kc == 0 || a.len() >= base + (mr - 1) * rs + kc)
+        && mr.checked_mul(kc).is_some_and(|n| panel.len() >= n)
+        && (mr == 0 || kc == 0 || rows_end.is_some_and(|end| a.len() >= end))
 }
 
 /// [`Real::pack_rows_avx512`] for `f64`: a weight gradient's row panel of `op(A) = Xᵀ`,
