@@ -94,6 +94,17 @@ struct Values<'a, T> {
     params: &'a [T],
 }
 
+impl<'a, T> Values<'a, T> {
+    fn new(
+        kept: &'a [DMatrix<T>],
+        (work, work_at): (&'a [Vec<T>], &'a [usize]),
+        loc: &'a [Loc],
+        params: &'a [T],
+    ) -> Self {
+        Values { kept, work, work_at, loc, params }
+    }
+}
+
 impl Executor<f64> {
     /// Plans the evaluation of `outputs` in `f64`, assigns buffers and allocates them
     /// ([`Executor::build`] for `f32`).
@@ -333,25 +344,15 @@ impl<T: Real> Executor<T> {
             match self.loc[i] {
                 Loc::Kept(j) => {
                     let mut out = std::mem::replace(&mut self.kept[j], DMatrix::zeros(0, 0));
-                    let vals = Values {
-                        kept: &self.kept,
-                        work: &self.work,
-                        work_at: &self.work_at,
-                        loc: &self.loc,
-                        params,
-                    };
+                    let vals =
+                        Values::new(&self.kept, (&self.work, &self.work_at), &self.loc, params);
                     eval_node(g, &vals, i, &mut self.scratch, out.as_mut_slice());
                     self.kept[j] = out;
                 }
                 Loc::Work(s) => {
                     let mut out = std::mem::take(&mut self.work[s]);
-                    let vals = Values {
-                        kept: &self.kept,
-                        work: &self.work,
-                        work_at: &self.work_at,
-                        loc: &self.loc,
-                        params,
-                    };
+                    let vals =
+                        Values::new(&self.kept, (&self.work, &self.work_at), &self.loc, params);
                     let at = self.work_at[s];
                     eval_node(g, &vals, i, &mut self.scratch, &mut out[at..at + r * c]);
                     self.work[s] = out;
@@ -398,13 +399,7 @@ impl<T: Real> Executor<T> {
     /// one flat vector. Parameters are read from `g`.
     pub fn gather(&self, g: &Graph, vars: &[Var], out: &mut [T]) -> Result<(), Error> {
         // Parameters are converted from the graph here (a replay's copy may be stale).
-        let vals = Values {
-            kept: &self.kept,
-            work: &self.work,
-            work_at: &self.work_at,
-            loc: &self.loc,
-            params: &[],
-        };
+        let vals = Values::new(&self.kept, (&self.work, &self.work_at), &self.loc, &[]);
         let mut at = 0;
         for &v in vars {
             let node = g.node(v)?;
@@ -525,13 +520,7 @@ fn fuses_into_reader(g: &Graph, x: Var) -> bool {
 pub fn eval(g: &Graph, outputs: &[Var], inputs: &[&Mat]) -> Result<Vec<Mat>, Error> {
     let mut exe = Executor::new(g, outputs)?;
     exe.run(g, inputs)?;
-    let vals = Values {
-        kept: &exe.kept,
-        work: &exe.work,
-        work_at: &exe.work_at,
-        loc: &exe.loc,
-        params: &g.params,
-    };
+    let vals = Values::new(&exe.kept, (&exe.work, &exe.work_at), &exe.loc, &g.params);
     Ok(outputs
         .iter()
         .map(|&v| {
