@@ -203,8 +203,46 @@ micro_kernel! {
     _mm256_fmadd_ps, _mm256_add_ps
 }
 
-/// Whether [`pack_rows_f64`] or [`pack_rows_f32`] can pack `mr` rows of `kc` from `a` into
-/// `panel` (the bounds every load and store of theirs stays within).
+/// [`Real::pack_rows`] for `f64`: [`pack_rows_f64`] where the CPU has AVX-512,
+/// [`pack_rows_f64_avx2`] where it has AVX2, else `false`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn transpose_rows_f64(
+    panel: &mut [f64],
+    mr: usize,
+    a: &[f64],
+    rows: (usize, usize, usize),
+) -> bool {
+    if has_avx512() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX-512 F and AVX2 (checked just above).
+        return unsafe { pack_rows_f64(panel, mr, a, rows) };
+    }
+    if has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { pack_rows_f64_avx2(panel, mr, a, rows) };
+    }
+    false
+}
+
+/// [`Real::pack_rows`] for `f32`: [`pack_rows_f32`] where the CPU has AVX2, else `false`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn transpose_rows_f32(
+    panel: &mut [f32],
+    mr: usize,
+    a: &[f32],
+    rows: (usize, usize, usize),
+) -> bool {
+    if has_avx2_fma() {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { pack_rows_f32(panel, mr, a, rows) };
+    }
+    false
+}
+
+/// Whether the transposing packers can pack `mr` rows of `kc` from `a` into `panel` (the
+/// bounds every load and store of theirs stays within).
 fn pack_fits<T>(panel: &[T], mr: usize, a: &[T], (rs, base, kc): (usize, usize, usize)) -> bool {
     // (Checked arithmetic: a wrapped bound would pass the check.)
     let rows_end = (mr.saturating_sub(1))
@@ -216,7 +254,7 @@ fn pack_fits<T>(panel: &[T], mr: usize, a: &[T], (rs, base, kc): (usize, usize, 
         && (mr == 0 || kc == 0 || rows_end.is_some_and(|end| a.len() >= end))
 }
 
-/// [`Real::pack_rows_avx512`] for `f64`: a weight gradient's row panel of `op(A) = Xᵀ`,
+/// [`Real::pack_rows`] for `f64` in AVX-512: a weight gradient's row panel of `op(A) = Xᵀ`,
 /// each row of `op(A)` contiguous in memory, packed as `kc` groups of `mr`. Blocks of 8
 /// rows × 8 values are loaded as 8 vectors and transposed in registers (three rounds of
 /// 8 shuffles), so each group of 8 is one store. The element loop this replaces compiled
@@ -291,9 +329,63 @@ pub(crate) fn pack_rows_f64(
     true
 }
 
-/// [`pack_rows_f64`] for `f32`: 8×8 blocks in 256-bit registers.
+/// [`pack_rows_f64`] in AVX2: 4×4 blocks (unpack, then swap 128-bit halves), stored four
+/// values of a group at a time.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2")]
+#[target_feature(enable = "avx2")]
+pub(crate) fn pack_rows_f64_avx2(
+    panel: &mut [f64],
+    mr: usize,
+    a: &[f64],
+    (rs, base, kc): (usize, usize, usize),
+) -> bool {
+    use std::arch::x86_64::*;
+    if !pack_fits(panel, mr, a, (rs, base, kc)) {
+        return false;
+    }
+    let k4 = kc / 4 * 4;
+    for r0 in (0..mr).step_by(4) {
+        for p0 in (0..k4).step_by(4) {
+            let row: [__m256d; 4] = std::array::from_fn(|q| {
+                #[allow(unsafe_code)]
+                // SAFETY: as in `pack_rows_f64` (`r0 + q < mr`, `p0 + 4 ≤ kc`).
+                unsafe {
+                    _mm256_loadu_pd(a.as_ptr().add(base + (r0 + q) * rs + p0))
+                }
+            });
+            // t0 = rows 0, 1 at columns 0 | 2; t1 at 1 | 3; t2, t3 the same for rows 2, 3.
+            let t0 = _mm256_unpacklo_pd(row[0], row[1]);
+            let t1 = _mm256_unpackhi_pd(row[0], row[1]);
+            let t2 = _mm256_unpacklo_pd(row[2], row[3]);
+            let t3 = _mm256_unpackhi_pd(row[2], row[3]);
+            let col = [
+                _mm256_permute2f128_pd::<0x20>(t0, t2),
+                _mm256_permute2f128_pd::<0x20>(t1, t3),
+                _mm256_permute2f128_pd::<0x31>(t0, t2),
+                _mm256_permute2f128_pd::<0x31>(t1, t3),
+            ];
+            for (c, v) in col.into_iter().enumerate() {
+                #[allow(unsafe_code)]
+                // SAFETY: `(p0 + c)·mr + r0 + 4 ≤ kc·mr ≤ panel.len()` (`pack_fits`), as
+                // `p0 + c < kc` and `r0 + 4 ≤ mr`.
+                unsafe {
+                    _mm256_storeu_pd(panel.as_mut_ptr().add((p0 + c) * mr + r0), v)
+                };
+            }
+        }
+        for p in k4..kc {
+            for q in 0..4 {
+                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
+            }
+        }
+    }
+    true
+}
+
+/// [`pack_rows_f64`] for `f32`: 8×8 blocks in 256-bit registers (AVX2 only, so the AVX2
+/// body uses it too).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
 pub(crate) fn pack_rows_f32(
     panel: &mut [f32],
     mr: usize,
@@ -511,15 +603,11 @@ fn panels<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA:
                 continue;
             }
             let panel = &mut apack[..MR * kc];
-            #[cfg(target_arch = "x86_64")]
-            #[allow(unsafe_code)]
-            // SAFETY: `ISA == AVX512` only in `body_avx512`, which `gemm` calls only on a
-            // CPU with AVX-512 F, AVX2 and FMA.
-            let transposed = ISA == AVX512
+            // (The portable body keeps the element loop below, so the tests check it on
+            // any CPU.)
+            let transposed = (ISA == AVX512 || ISA == AVX2)
                 && a.cs == 1
-                && unsafe { T::pack_rows_avx512(panel, MR, a.data, (a.rs, i * a.rs + k0, kc)) };
-            #[cfg(not(target_arch = "x86_64"))]
-            let transposed = false;
+                && T::pack_rows(panel, MR, a.data, (a.rs, i * a.rs + k0, kc));
             if transposed {
                 // Packed by the type's transposing kernel.
             } else if a.cs == 1 {
@@ -636,12 +724,14 @@ fn body<T: Real, const FMA: bool, const MR: usize, const NR: usize, const ISA: u
         // (A product narrower than 4 has no whole column block: packing its row panels
         // would be pure cost, a strided copy of all of op(A).)
         panels::<T, FMA, MR, NR, ISA>((m, n4, k), a, b, c, pack, (0, wide));
+        // (`ISA` only lets these panels be packed by transposes: their 4-wide blocks run the
+        // portable kernel.)
         if two_regs == 16 {
-            panels::<T, FMA, 16, 4, PORTABLE>((m, n4, k), a, b, c, pack, (wide, mid));
+            panels::<T, FMA, 16, 4, ISA>((m, n4, k), a, b, c, pack, (wide, mid));
         } else if two_regs == 32 {
-            panels::<T, FMA, 32, 4, PORTABLE>((m, n4, k), a, b, c, pack, (wide, mid));
+            panels::<T, FMA, 32, 4, ISA>((m, n4, k), a, b, c, pack, (wide, mid));
         }
-        panels::<T, FMA, 8, 4, PORTABLE>((m, n4, k), a, b, c, pack, (mid, i0));
+        panels::<T, FMA, 8, 4, ISA>((m, n4, k), a, b, c, pack, (mid, i0));
     }
     // Columns past a multiple of 4 (all of them for a 1-3-wide product, the thin layers
     // of an MLP field), for the rows in whole 8-row blocks, on contiguous vector paths
@@ -1020,6 +1110,49 @@ mod tests {
             return;
         }
         body::<T, false, 8, 4, PORTABLE>(m, n, k, a, b, c, pack)
+    }
+
+    /// Every transposing packer against its definition, `panel[p·mr + r] = a[base + r·rs +
+    /// p]`, at depths with and without a remainder; too short a panel or operand is refused
+    /// with nothing written.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_transposing_packers_match_their_definition() {
+        type Packer<T> = unsafe fn(&mut [T], usize, &[T], (usize, usize, usize)) -> bool;
+        fn check<T: Real>(name: &str, pack: Packer<T>) {
+            for (mr, kc, rs, base) in
+                [(8, 8, 8, 0), (24, 37, 40, 3), (16, 130, 131, 1), (48, 9, 9, 0)]
+            {
+                let a: Vec<T> = (0..base + mr * rs + kc).map(|x| T::of(x as f64)).collect();
+                let mut panel = vec![T::nan(); mr * kc];
+                #[allow(unsafe_code)]
+                // SAFETY: the caller checked the CPU features of `pack`.
+                let done = unsafe { pack(&mut panel, mr, &a, (rs, base, kc)) };
+                assert!(done, "{name} {mr}×{kc}");
+                for p in 0..kc {
+                    for r in 0..mr {
+                        assert_eq!(panel[p * mr + r], a[base + r * rs + p], "{name} ({p}, {r})");
+                    }
+                }
+                let mut short = vec![T::nan(); mr * kc - 1];
+                #[allow(unsafe_code)]
+                // SAFETY: as above.
+                let refused = !unsafe { pack(&mut short, mr, &a, (rs, base, kc)) };
+                assert!(refused && short.iter().all(|x| x.is_nan()), "{name}: short panel");
+                #[allow(unsafe_code)]
+                // SAFETY: as above.
+                let refused =
+                    !unsafe { pack(&mut panel, mr, &a[..base + (mr - 1) * rs], (rs, base, kc)) };
+                assert!(refused, "{name}: short operand");
+            }
+        }
+        if has_avx2_fma() {
+            check::<f64>("avx2 f64", pack_rows_f64_avx2);
+            check::<f32>("f32", pack_rows_f32);
+        }
+        if has_avx512() {
+            check::<f64>("avx512 f64", pack_rows_f64);
+        }
     }
 
     #[test]

@@ -94,20 +94,12 @@ pub trait Real:
         bq: impl Fn(usize) -> [Self; NR],
     );
     /// Packs rows `base + r·rs ..+ kc` of `a` (`r < mr`) as `kc` groups of `mr`
-    /// (`panel[p·mr + r] = a[base + r·rs + p]`) by 8×8 transposes in registers (see
-    /// `gemm.rs`); returns `false`, writing nothing, where `mr` is no multiple of 8, the
-    /// slices are too short, or this target has no such kernel.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512 F and AVX2.
+    /// (`panel[p·mr + r] = a[base + r·rs + p]`) by transposes in registers, on the widest
+    /// vector unit this CPU has (see `gemm.rs`); returns `false`, writing nothing, where
+    /// `mr` is no multiple of 8, the slices are too short, or the CPU has neither AVX-512
+    /// nor AVX2.
     #[doc(hidden)]
-    #[allow(unsafe_code)]
-    unsafe fn pack_rows_avx512(
-        panel: &mut [Self],
-        mr: usize,
-        a: &[Self],
-        rows: (usize, usize, usize),
-    ) -> bool;
+    fn pack_rows(panel: &mut [Self], mr: usize, a: &[Self], rows: (usize, usize, usize)) -> bool;
     /// [`Executor::replay`](crate::Executor::replay) for this type, compiled in this crate:
     /// the kernels (the products, element-wise loops and their AVX-512 and AVX2 copies)
     /// are then compiled once, here, instead of again in every crate and binary that
@@ -150,7 +142,7 @@ macro_rules! forward_tanh {
 }
 
 /// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2`,
-/// `tanh_avx512`, `pack_rows_avx512` and `intrinsic_block` (with the portable block of the same shape off x86-64).
+/// `tanh_avx512`, `pack_rows` and `intrinsic_block` (with the portable block of the same shape off x86-64).
 macro_rules! forward_kernels {
     (
         $t:ty,
@@ -165,8 +157,7 @@ macro_rules! forward_kernels {
         forward_tanh!(tanh_avx2, $tanh);
         forward_tanh!(tanh_avx512, $tanh512);
         #[inline(always)]
-        #[allow(unsafe_code)]
-        unsafe fn pack_rows_avx512(
+        fn pack_rows(
             panel: &mut [Self],
             mr: usize,
             a: &[Self],
@@ -174,11 +165,7 @@ macro_rules! forward_kernels {
         ) -> bool {
             #[cfg(target_arch = "x86_64")]
             {
-                #[allow(unsafe_code)]
-                // SAFETY: the caller guarantees the CPU features.
-                unsafe {
-                    crate::gemm::$pack(panel, mr, a, (rs, base, kc))
-                }
+                crate::gemm::$pack(panel, mr, a, (rs, base, kc))
             }
             #[cfg(not(target_arch = "x86_64"))]
             {
@@ -247,7 +234,7 @@ macro_rules! executor_here {
 }
 
 impl Real for f64 {
-    forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8, pack_rows_f64);
+    forward_kernels!(f64, tanh_avx2, tanh_avx512, block_24x8, 24, block_8x6, 8, transpose_rows_f64);
     executor_here!();
     const NAME: &'static str = "f64";
     const WIDE_MR: usize = 24;
@@ -295,7 +282,7 @@ impl Real for f32 {
         48,
         block_16x6_f32,
         16,
-        pack_rows_f32
+        transpose_rows_f32
     );
     executor_here!();
     const NAME: &'static str = "f32";
