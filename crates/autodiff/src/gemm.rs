@@ -241,6 +241,36 @@ pub(crate) fn transpose_rows_f32(
     false
 }
 
+/// The loops the transposing packers share: where [`pack_fits`] and `B` divides `mr`,
+/// `block(panel, r0, p0)` for every `B × B` block of rows `r0..r0 + B` and values
+/// `p0..p0 + B` (so `r0 + B ≤ mr` and `p0 + B ≤ kc`, the bounds each block's unchecked
+/// loads and stores rely on), then each row's last `kc mod B` values one at a time;
+/// `false`, with nothing written, where it does not fit.
+#[inline(always)]
+fn pack_by_blocks<T: Copy, const B: usize>(
+    panel: &mut [T],
+    mr: usize,
+    a: &[T],
+    (rs, base, kc): (usize, usize, usize),
+    mut block: impl FnMut(&mut [T], usize, usize),
+) -> bool {
+    if !pack_fits(panel, mr, a, (rs, base, kc)) || !mr.is_multiple_of(B) {
+        return false;
+    }
+    let kb = kc / B * B;
+    for r0 in (0..mr).step_by(B) {
+        for p0 in (0..kb).step_by(B) {
+            block(panel, r0, p0);
+        }
+        for p in kb..kc {
+            for q in 0..B {
+                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
+            }
+        }
+    }
+    true
+}
+
 /// Whether the transposing packers can pack `mr` rows of `kc` from `a` into `panel` (the
 /// bounds every load and store of theirs stays within).
 fn pack_fits<T>(panel: &[T], mr: usize, a: &[T], (rs, base, kc): (usize, usize, usize)) -> bool {
@@ -268,65 +298,53 @@ pub(crate) fn pack_rows_f64(
     (rs, base, kc): (usize, usize, usize),
 ) -> bool {
     use std::arch::x86_64::*;
-    if !pack_fits(panel, mr, a, (rs, base, kc)) {
-        return false;
-    }
-    let k8 = kc / 8 * 8;
     let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-    for r0 in (0..mr).step_by(8) {
-        for p0 in (0..k8).step_by(8) {
-            let row: [__m512d; 8] = std::array::from_fn(|q| {
-                #[allow(unsafe_code)]
-                // SAFETY: `base + (r0 + q)·rs + p0 + 8 ≤ base + (mr - 1)·rs + kc ≤ a.len()`
-                // (`pack_fits`), as `r0 + q < mr` and `p0 + 8 ≤ kc`.
-                unsafe {
-                    _mm512_loadu_pd(a.as_ptr().add(base + (r0 + q) * rs + p0))
-                }
-            });
-            // Pairs of rows interleaved: t[2h] holds rows 2h, 2h+1 at even columns,
-            // t[2h+1] at odd ones.
-            let t: [__m512d; 8] = std::array::from_fn(|x| {
-                let (r, s) = (row[x / 2 * 2], row[x / 2 * 2 + 1]);
-                if x % 2 == 0 {
-                    _mm512_unpacklo_pd(r, s)
-                } else {
-                    _mm512_unpackhi_pd(r, s)
-                }
-            });
-            // Rows 0-3 (u[0..4]) and 4-7 (u[4..8]): columns (0, 4), (2, 6), (1, 5), (3, 7).
-            let u: [__m512d; 8] = std::array::from_fn(|x| {
-                let (g, v) = (x / 4 * 4, x % 4);
-                let (first, second) = (t[g + v / 2], t[g + 2 + v / 2]);
-                if v % 2 == 0 {
-                    _mm512_permutex2var_pd(first, lo, second)
-                } else {
-                    _mm512_permutex2var_pd(first, hi, second)
-                }
-            });
-            // Column c: its rows 0-3 and 4-7 from the low (c < 4) or high 256 bits.
-            const WHICH: [usize; 8] = [0, 2, 1, 3, 0, 2, 1, 3];
-            for (c, &w) in WHICH.iter().enumerate() {
-                let col = if c < 4 {
-                    _mm512_shuffle_f64x2::<0x44>(u[w], u[w + 4])
-                } else {
-                    _mm512_shuffle_f64x2::<0xEE>(u[w], u[w + 4])
-                };
-                #[allow(unsafe_code)]
-                // SAFETY: `(p0 + c)·mr + r0 + 8 ≤ kc·mr ≤ panel.len()` (`pack_fits`), as
-                // `p0 + c < kc` and `r0 + 8 ≤ mr`.
-                unsafe {
-                    _mm512_storeu_pd(panel.as_mut_ptr().add((p0 + c) * mr + r0), col)
-                };
+    pack_by_blocks::<_, 8>(panel, mr, a, (rs, base, kc), |panel, r0, p0| {
+        let row: [__m512d; 8] = std::array::from_fn(|q| {
+            #[allow(unsafe_code)]
+            // SAFETY: `base + (r0 + q)·rs + p0 + 8 ≤ base + (mr - 1)·rs + kc ≤ a.len()`
+            // (`pack_by_blocks`' bounds), as `r0 + q < mr` and `p0 + 8 ≤ kc`.
+            unsafe {
+                _mm512_loadu_pd(a.as_ptr().add(base + (r0 + q) * rs + p0))
             }
-        }
-        for p in k8..kc {
-            for q in 0..8 {
-                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
+        });
+        // Pairs of rows interleaved: t[2h] holds rows 2h, 2h+1 at even columns, t[2h+1]
+        // at odd ones.
+        let t: [__m512d; 8] = std::array::from_fn(|x| {
+            let (r, s) = (row[x / 2 * 2], row[x / 2 * 2 + 1]);
+            if x % 2 == 0 {
+                _mm512_unpacklo_pd(r, s)
+            } else {
+                _mm512_unpackhi_pd(r, s)
             }
+        });
+        // Rows 0-3 (u[0..4]) and 4-7 (u[4..8]): columns (0, 4), (2, 6), (1, 5), (3, 7).
+        let u: [__m512d; 8] = std::array::from_fn(|x| {
+            let (g, v) = (x / 4 * 4, x % 4);
+            let (first, second) = (t[g + v / 2], t[g + 2 + v / 2]);
+            if v % 2 == 0 {
+                _mm512_permutex2var_pd(first, lo, second)
+            } else {
+                _mm512_permutex2var_pd(first, hi, second)
+            }
+        });
+        // Column c: its rows 0-3 and 4-7 from the low (c < 4) or high 256 bits.
+        const WHICH: [usize; 8] = [0, 2, 1, 3, 0, 2, 1, 3];
+        for (c, &w) in WHICH.iter().enumerate() {
+            let col = if c < 4 {
+                _mm512_shuffle_f64x2::<0x44>(u[w], u[w + 4])
+            } else {
+                _mm512_shuffle_f64x2::<0xEE>(u[w], u[w + 4])
+            };
+            #[allow(unsafe_code)]
+            // SAFETY: `(p0 + c)·mr + r0 + 8 ≤ kc·mr ≤ panel.len()` (`pack_by_blocks`'
+            // bounds), as `p0 + c < kc` and `r0 + 8 ≤ mr`.
+            unsafe {
+                _mm512_storeu_pd(panel.as_mut_ptr().add((p0 + c) * mr + r0), col)
+            };
         }
-    }
-    true
+    })
 }
 
 /// [`pack_rows_f64`] in AVX2: 4×4 blocks (unpack, then swap 128-bit halves), stored four
@@ -340,46 +358,33 @@ pub(crate) fn pack_rows_f64_avx2(
     (rs, base, kc): (usize, usize, usize),
 ) -> bool {
     use std::arch::x86_64::*;
-    if !pack_fits(panel, mr, a, (rs, base, kc)) {
-        return false;
-    }
-    let k4 = kc / 4 * 4;
-    for r0 in (0..mr).step_by(4) {
-        for p0 in (0..k4).step_by(4) {
-            let row: [__m256d; 4] = std::array::from_fn(|q| {
-                #[allow(unsafe_code)]
-                // SAFETY: as in `pack_rows_f64` (`r0 + q < mr`, `p0 + 4 ≤ kc`).
-                unsafe {
-                    _mm256_loadu_pd(a.as_ptr().add(base + (r0 + q) * rs + p0))
-                }
-            });
-            // t0 = rows 0, 1 at columns 0 | 2; t1 at 1 | 3; t2, t3 the same for rows 2, 3.
-            let t0 = _mm256_unpacklo_pd(row[0], row[1]);
-            let t1 = _mm256_unpackhi_pd(row[0], row[1]);
-            let t2 = _mm256_unpacklo_pd(row[2], row[3]);
-            let t3 = _mm256_unpackhi_pd(row[2], row[3]);
-            let col = [
-                _mm256_permute2f128_pd::<0x20>(t0, t2),
-                _mm256_permute2f128_pd::<0x20>(t1, t3),
-                _mm256_permute2f128_pd::<0x31>(t0, t2),
-                _mm256_permute2f128_pd::<0x31>(t1, t3),
-            ];
-            for (c, v) in col.into_iter().enumerate() {
-                #[allow(unsafe_code)]
-                // SAFETY: `(p0 + c)·mr + r0 + 4 ≤ kc·mr ≤ panel.len()` (`pack_fits`), as
-                // `p0 + c < kc` and `r0 + 4 ≤ mr`.
-                unsafe {
-                    _mm256_storeu_pd(panel.as_mut_ptr().add((p0 + c) * mr + r0), v)
-                };
+    pack_by_blocks::<_, 4>(panel, mr, a, (rs, base, kc), |panel, r0, p0| {
+        let row: [__m256d; 4] = std::array::from_fn(|q| {
+            #[allow(unsafe_code)]
+            // SAFETY: as in `pack_rows_f64` (`r0 + q < mr`, `p0 + 4 ≤ kc`).
+            unsafe {
+                _mm256_loadu_pd(a.as_ptr().add(base + (r0 + q) * rs + p0))
             }
+        });
+        // t0 = rows 0, 1 at columns 0 | 2; t1 at 1 | 3; t2, t3 the same for rows 2, 3.
+        let t0 = _mm256_unpacklo_pd(row[0], row[1]);
+        let t1 = _mm256_unpackhi_pd(row[0], row[1]);
+        let t2 = _mm256_unpacklo_pd(row[2], row[3]);
+        let t3 = _mm256_unpackhi_pd(row[2], row[3]);
+        let col = [
+            _mm256_permute2f128_pd::<0x20>(t0, t2),
+            _mm256_permute2f128_pd::<0x20>(t1, t3),
+            _mm256_permute2f128_pd::<0x31>(t0, t2),
+            _mm256_permute2f128_pd::<0x31>(t1, t3),
+        ];
+        for (c, v) in col.into_iter().enumerate() {
+            #[allow(unsafe_code)]
+            // SAFETY: as in `pack_rows_f64` (`p0 + c < kc`, `r0 + 4 ≤ mr`).
+            unsafe {
+                _mm256_storeu_pd(panel.as_mut_ptr().add((p0 + c) * mr + r0), v)
+            };
         }
-        for p in k4..kc {
-            for q in 0..4 {
-                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
-            }
-        }
-    }
-    true
+    })
 }
 
 /// [`pack_rows_f64`] for `f32`: 8×8 blocks in 256-bit registers (AVX2 only, so the AVX2
@@ -393,58 +398,46 @@ pub(crate) fn pack_rows_f32(
     (rs, base, kc): (usize, usize, usize),
 ) -> bool {
     use std::arch::x86_64::*;
-    if !pack_fits(panel, mr, a, (rs, base, kc)) {
-        return false;
-    }
-    let k8 = kc / 8 * 8;
-    for r0 in (0..mr).step_by(8) {
-        for p0 in (0..k8).step_by(8) {
-            let row: [__m256; 8] = std::array::from_fn(|q| {
-                #[allow(unsafe_code)]
-                // SAFETY: as in `pack_rows_f64`.
-                unsafe {
-                    _mm256_loadu_ps(a.as_ptr().add(base + (r0 + q) * rs + p0))
-                }
-            });
-            // t[2h]: rows 2h, 2h+1 at columns 0, 1 | 4, 5; t[2h+1] at 2, 3 | 6, 7.
-            let t: [__m256; 8] = std::array::from_fn(|x| {
-                let (r, s) = (row[x / 2 * 2], row[x / 2 * 2 + 1]);
-                if x % 2 == 0 {
-                    _mm256_unpacklo_ps(r, s)
-                } else {
-                    _mm256_unpackhi_ps(r, s)
-                }
-            });
-            // u[g + v]: rows g..g+4 at column v | v + 4.
-            let u: [__m256; 8] = std::array::from_fn(|x| {
-                let (g, v) = (x / 4 * 4, x % 4);
-                let (first, second) = (t[g + v / 2], t[g + 2 + v / 2]);
-                if v % 2 == 0 {
-                    _mm256_shuffle_ps::<0x44>(first, second)
-                } else {
-                    _mm256_shuffle_ps::<0xEE>(first, second)
-                }
-            });
-            for c in 0..8 {
-                let col = if c < 4 {
-                    _mm256_permute2f128_ps::<0x20>(u[c], u[c + 4])
-                } else {
-                    _mm256_permute2f128_ps::<0x31>(u[c - 4], u[c])
-                };
-                #[allow(unsafe_code)]
-                // SAFETY: as in `pack_rows_f64`.
-                unsafe {
-                    _mm256_storeu_ps(panel.as_mut_ptr().add((p0 + c) * mr + r0), col)
-                };
+    pack_by_blocks::<_, 8>(panel, mr, a, (rs, base, kc), |panel, r0, p0| {
+        let row: [__m256; 8] = std::array::from_fn(|q| {
+            #[allow(unsafe_code)]
+            // SAFETY: as in `pack_rows_f64`.
+            unsafe {
+                _mm256_loadu_ps(a.as_ptr().add(base + (r0 + q) * rs + p0))
             }
-        }
-        for p in k8..kc {
-            for q in 0..8 {
-                panel[p * mr + r0 + q] = a[base + (r0 + q) * rs + p];
+        });
+        // t[2h]: rows 2h, 2h+1 at columns 0, 1 | 4, 5; t[2h+1] at 2, 3 | 6, 7.
+        let t: [__m256; 8] = std::array::from_fn(|x| {
+            let (r, s) = (row[x / 2 * 2], row[x / 2 * 2 + 1]);
+            if x % 2 == 0 {
+                _mm256_unpacklo_ps(r, s)
+            } else {
+                _mm256_unpackhi_ps(r, s)
             }
+        });
+        // u[g + v]: rows g..g+4 at column v | v + 4.
+        let u: [__m256; 8] = std::array::from_fn(|x| {
+            let (g, v) = (x / 4 * 4, x % 4);
+            let (first, second) = (t[g + v / 2], t[g + 2 + v / 2]);
+            if v % 2 == 0 {
+                _mm256_shuffle_ps::<0x44>(first, second)
+            } else {
+                _mm256_shuffle_ps::<0xEE>(first, second)
+            }
+        });
+        for c in 0..8 {
+            let col = if c < 4 {
+                _mm256_permute2f128_ps::<0x20>(u[c], u[c + 4])
+            } else {
+                _mm256_permute2f128_ps::<0x31>(u[c - 4], u[c])
+            };
+            #[allow(unsafe_code)]
+            // SAFETY: as in `pack_rows_f64`.
+            unsafe {
+                _mm256_storeu_ps(panel.as_mut_ptr().add((p0 + c) * mr + r0), col)
+            };
         }
-    }
-    true
+    })
 }
 
 /// The type's AVX-512 micro-kernel ([`block_24x8`], [`block_48x8`]) in the AVX-512 body
