@@ -469,10 +469,11 @@ fn plan_scratch<T>(g: &Graph, plan: &[usize], loc: &[Loc]) -> usize {
 }
 
 /// Where work buffer `s` (of `cap` values) starts its values: buffer by buffer 192
-/// bytes further, modulo 4 KiB, for buffers of 64 KiB or more. The allocator returns such
-/// buffers page-aligned, so without it element `i` of every large matrix would share its
-/// address's low 12 bits with element `i` of the others, and an element-wise step's loads
-/// would wait on its stores to another matrix (4K aliasing). On a Zen 4 EPYC
+/// bytes further, modulo 4 KiB, for buffers of 64 KiB or more. Large allocations come
+/// page-aligned (glibc maps them from 128 KiB up), so without it element `i` of every
+/// large matrix would share its address's low 12 bits with element `i` of the others, and
+/// an element-wise step's loads would wait on its stores to another matrix (4K
+/// aliasing). On a Zen 4 EPYC
 /// (`benches/peers/ab.sh`, 3-4 rounds): T3 0.989x, T2's gradients 0.994-0.998x, forwards
 /// 0.99-1.00x. Smaller buffers keep no padding (it would cost more memory than it saves).
 fn work_offset<T>(s: usize, cap: usize) -> usize {
