@@ -6,8 +6,10 @@
 //! packed contiguously (into a caller-provided buffer, 32 KiB of it, so it stays in L1) and
 //! reused by every 4-column block of `C`, while the `kc × n` slab of `op(B)` stays in L2.
 //! A register-blocked `MR×4` micro-kernel keeps its accumulators in registers across
-//! `kc`. (In AVX-512, where the columns of op(A) are contiguous, the kernel reads them in
-//! place instead of a packed panel.) The code is compiled three times and picked at run time: `MR = 24` for AVX-512
+//! `kc`. In AVX-512, where the columns of op(A) are contiguous, the kernel reads them in
+//! place instead of a packed panel; where its rows are (a weight gradient's `Xᵀ`), the
+//! AVX-512 and AVX2 bodies pack the panel by transposes in registers (`pack_rows_*`).
+//! The code is compiled three times and picked at run time: `MR = 24` for AVX-512
 //! (12 accumulator registers of 8 lanes; a `24×8` kernel with 24, written with intrinsics,
 //! where rows of op(B) are contiguous), `MR = 8` for AVX2 + FMA (an `8×6` kernel in
 //! intrinsics on a packed slab of op(B)) and for other CPUs (`8×4`). It is generic over
