@@ -142,7 +142,8 @@ macro_rules! forward_tanh {
 }
 
 /// The kernel methods of [`Real`] that forward to the type's intrinsics: `tanh_avx2`,
-/// `tanh_avx512`, `pack_rows` and `intrinsic_block` (with the portable block of the same shape off x86-64).
+/// `tanh_avx512`, `pack_rows` and `intrinsic_block` (with the portable block of the same
+/// shape off x86-64).
 macro_rules! forward_kernels {
     (
         $t:ty,
