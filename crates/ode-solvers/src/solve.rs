@@ -320,6 +320,9 @@ where
             if let Some(d) = &mut dense {
                 d.push(rk.dense_segment()?);
             }
+            if probe.event.is_none() && out.idle_at(rk.t()) {
+                continue;
+            }
             if out.accepted(&mut rk, &mut probe)? {
                 return Ok(out.finish(rk.stats(), probe.hit, dense_of(dense, &rk), dim));
             }
@@ -375,6 +378,15 @@ impl<'a, T: Real> Recorder<'a, T> {
     fn new(ts: &'a [T], y0: &[T], save_steps: bool, dir: T) -> Self {
         let steps = save_steps.then(|| Steps { ts: vec![ts[0]], ys: vec![y0.to_vec()] });
         Recorder { ts, ys: vec![y0.to_vec()], next: 1, steps, dir }
+    }
+
+    /// Whether a step accepted at `t` has nothing to record: it falls short of the next
+    /// requested time and steps are not saved (most steps of a solve with few outputs,
+    /// which then skip the out-of-line [`Recorder::accepted`]).
+    #[inline(always)]
+    fn idle_at(&self, t: T) -> bool {
+        self.steps.is_none()
+            && self.ts.get(self.next).is_some_and(|&next| (t - next) * self.dir < T::zero())
     }
 
     /// Records the accepted step; returns true when a terminal event fired in it.
