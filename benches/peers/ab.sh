@@ -4,6 +4,7 @@
 # the per-run minima (and the new/base ratio). Usage:
 #   benches/peers/ab.sh BASE_PEERS NEW_PEERS ROUNDS time [TASK_FILTER]
 #   benches/peers/ab.sh BASE_PEERS NEW_PEERS ROUNDS kernels [FILTER]
+# A filter is a substring of the task names, or a whole name followed by `$`.
 # `time` reads target/peers/inputs.json (write it with `peers inputs`). A baseline build:
 #   git worktree add /tmp/base COMMIT
 #   CARGO_TARGET_DIR=/tmp/base/target cargo build --release -p benches --bin peers \

@@ -5,9 +5,11 @@
 //! `peers inputs FILE.json` writes the shared inputs (the T2 MLP in PyTorch's `nn.Linear`
 //! layout and its batch of initial states); `peers time FILE.json` reads them back, solves
 //! every task on one thread and prints one JSON line per task: median milliseconds over
-//! the repeats and their minimum (only tasks whose names contain the optional filter), NFE, accepted steps, the loss, and for gradients the relative error of
-//! `dL/dz0` and `dL/dθ` against a Dop853 `1e-12` reference. `benches/peers/diffrax_tasks.py`
-//! prints the same lines for diffrax from the same file, and `compare.py` joins the two.
+//! the repeats and their minimum (only tasks whose names contain the optional filter, or
+//! equal it without a trailing `$`: `t2_backsolve$` leaves out `t2_backsolve_f32`), NFE,
+//! accepted steps, the loss, and for gradients the relative error of `dL/dz0` and `dL/dθ`
+//! against a Dop853 `1e-12` reference. `benches/peers/diffrax_tasks.py` prints the same
+//! lines for diffrax from the same file, and `compare.py` joins the two.
 //! `peers kernels [FILTER]` times the fields' single products and `tanh` (see [`kernels`]);
 //! `peers floors` measures this core's ceilings that the hot paths are held against (see
 //! [`floors`]).
@@ -155,7 +157,7 @@ fn time_t2_f32(
     let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
     let z1 = widen(&sol.ys[1]);
     let loss_value = z1.iter().map(|x| x * x).sum::<f64>();
-    if "t2_forward_f32".contains(filter) {
+    if selected("t2_forward_f32", filter) {
         let ms = median_ms(|| {
             let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts.forward));
         });
@@ -176,7 +178,7 @@ fn time_t2_f32(
     for (task, strategy) in
         [("t2_backsolve_f32", Strategy::Backsolve), ("t2_checkpointed_f32", Strategy::Checkpointed)]
     {
-        if !task.contains(filter) {
+        if !selected(task, filter) {
             continue;
         }
         let g = gradient(&f, &z0, &ts, &loss, strategy, &opts).map_err(|e| e.to_string())?;
@@ -192,6 +194,15 @@ fn time_t2_f32(
         line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
     }
     Ok(())
+}
+
+/// Whether task `name` passes `filter`: a substring of it, or the whole name where the filter
+/// ends in `$` (`t2_backsolve$` is not `t2_backsolve_f32`).
+fn selected(name: &str, filter: &str) -> bool {
+    match filter.strip_suffix('$') {
+        Some(whole) => name == whole,
+        None => name.contains(filter),
+    }
 }
 
 /// Median and minimum wall time in milliseconds of `f` over at least 10 runs and at least
@@ -237,7 +248,7 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
     let opts = AdjointOptions::new(Options::new(Method::Dopri5).rtol(tol).atol(tol));
     let sol = odeint(&f, &z0, &ts, &opts.forward).map_err(|e| e.to_string())?;
     let final_loss = sol.ys[1].iter().map(|x| x * x).sum::<f64>();
-    if "t2_forward".contains(filter) {
+    if selected("t2_forward", filter) {
         let ms = median_ms(|| {
             let _ = std::hint::black_box(odeint(&f, &z0, &ts, &opts.forward));
         });
@@ -251,7 +262,7 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
     for (task, strategy) in
         [("t2_backsolve", Strategy::Backsolve), ("t2_checkpointed", Strategy::Checkpointed)]
     {
-        if !task.contains(filter) {
+        if !selected(task, filter) {
             continue;
         }
         let g: Gradients =
@@ -268,7 +279,7 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         line(task, ms, nfe, sol.stats.accepted, g.loss, &extra);
     }
     time_t2_f32(inputs, filter, &sol.ys[1], &reference)?;
-    if let Some(t3) = inputs.t3.as_ref().filter(|_| "t3_ffjord_step".contains(filter)) {
+    if let Some(t3) = inputs.t3.as_ref().filter(|_| selected("t3_ffjord_step", filter)) {
         time_t3(t3, 1)?;
     }
     for tol in [1e-6, 1e-8] {
@@ -300,7 +311,7 @@ fn time(inputs: &Inputs, filter: &str) -> Result<(), String> {
         ];
         for (name, run) in cases {
             let name = format!("{name}/{tol:e}");
-            if !name.contains(filter) {
+            if !selected(&name, filter) {
                 continue;
             }
             let sol = run()?;
@@ -506,7 +517,7 @@ fn kernels(filter: &str) -> Result<(), String> {
     let mut exe = autodiff::Executor::new(&g, &[y]).map_err(err)?;
     exe.set_input(&g, x, rng.matrix(512, 64, Rng::normal).map_err(err)?.as_slice()).map_err(err)?;
     cases.push(("tanh_512x64".into(), g, exe, 0.0));
-    cases.retain(|c| c.0.contains(filter));
+    cases.retain(|c| selected(&c.0, filter));
     // `tanh` in f32 too, the precision its kernels' f32 forms serve.
     let mut g32 = Graph::new();
     let x32 = g32.input(512, 64);
@@ -515,7 +526,7 @@ fn kernels(filter: &str) -> Result<(), String> {
     let xs32: Vec<f32> =
         rng.matrix(512, 64, Rng::normal).map_err(err)?.iter().map(|&v| v as f32).collect();
     exe32.set_input(&g32, x32, &xs32).map_err(err)?;
-    let f32_case = "tanh_512x64_f32".contains(filter);
+    let f32_case = selected("tanh_512x64_f32", filter);
     let mut best = vec![f64::INFINITY; cases.len()];
     let mut best32 = f64::INFINITY;
     for _ in 0..20 {
