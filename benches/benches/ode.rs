@@ -2,13 +2,15 @@
 //! Lotka-Volterra over [0, 10], the Arenstorf orbit over one period, and 1024 Van der Pol
 //! oscillators (μ = 1, t ∈ [0, 10]) solved in parallel, at rtol = atol = 1e-6 and 1e-8.
 //! Before timing, each case prints its NFE (`NFE <case> <n>`), which `cargo xtask bench`
-//! collects.
+//! collects. `lotka_volterra_stepper` solves Lotka-Volterra with one `RkIntegrator` kept
+//! across solves (`init`, then `step` to the end), beside `odeint`'s solve: the difference
+//! is `odeint`'s per-solve set-up and output.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ode_solvers::problems::{
     arenstorf, arenstorf_rhs, lotka_volterra, lotka_volterra_rhs, van_der_pol,
 };
-use ode_solvers::{odeint, odeint_batch, Method, OdeSystem, Options};
+use ode_solvers::{odeint, odeint_batch, Method, OdeSystem, Options, RkIntegrator};
 use std::hint::black_box;
 
 const METHODS: [Method; 2] = [Method::Dopri5, Method::Tsit5];
@@ -34,6 +36,32 @@ fn single<S: OdeSystem<f64>>(c: &mut Criterion, group: &str, f: &S, y0: &[f64], 
 fn bench_lotka_volterra(c: &mut Criterion) {
     let p = lotka_volterra();
     single(c, "lotka_volterra", &lotka_volterra_rhs, &p.y0, p.t_span.1);
+}
+
+fn bench_lotka_volterra_stepper(c: &mut Criterion) {
+    let p = lotka_volterra();
+    let t1 = p.t_span.1;
+    let mut g = c.benchmark_group("lotka_volterra_stepper");
+    for tol in TOLS {
+        let opts = Options::new(Method::Dopri5).rtol(tol).atol(tol);
+        let Ok(mut rk) = RkIntegrator::new(&lotka_volterra_rhs, p.y0.len(), &opts) else {
+            continue;
+        };
+        let mut solve = |y0: &[f64]| -> Result<f64, ode_solvers::Error> {
+            rk.init(0.0, y0, t1)?;
+            rk.reset_stats();
+            while rk.t() < t1 {
+                rk.step()?;
+            }
+            Ok(rk.y()[0])
+        };
+        if solve(&p.y0).is_err() {
+            continue;
+        }
+        let id = format!("Dopri5/{tol:e}");
+        g.bench_function(BenchmarkId::from_parameter(&id), |b| b.iter(|| solve(black_box(&p.y0))));
+    }
+    g.finish();
 }
 
 fn bench_arenstorf(c: &mut Criterion) {
@@ -71,6 +99,12 @@ fn bench_van_der_pol_batch(c: &mut Criterion) {
 #[allow(missing_docs)]
 mod group {
     use super::*;
-    criterion_group!(benches, bench_lotka_volterra, bench_arenstorf, bench_van_der_pol_batch);
+    criterion_group!(
+        benches,
+        bench_lotka_volterra,
+        bench_lotka_volterra_stepper,
+        bench_arenstorf,
+        bench_van_der_pol_batch
+    );
 }
 criterion_main!(group::benches);

@@ -1251,7 +1251,10 @@ impl<'s, T: Real, S: OdeSystem<T> + ?Sized> RkIntegrator<'s, T, S> {
     }
 
     /// Starts (or restarts) at `(t0, y0)` integrating towards `t_bound`, which steps never
-    /// pass. Choosing the first adaptive step may evaluate the right-hand side twice.
+    /// pass. Choosing the first adaptive step may evaluate the right-hand side twice. The
+    /// counters carry over, and with them the step budget (`Options::max_steps` counts the
+    /// steps since the last [`RkIntegrator::reset_stats`]): a new solve on a reused
+    /// integrator calls both.
     pub fn init(&mut self, t0: T, y0: &[T], t_bound: T) -> Result<(), Error> {
         self.core.init(t0, y0, t_bound)
     }
