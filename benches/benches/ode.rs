@@ -47,18 +47,18 @@ fn bench_lotka_volterra_stepper(c: &mut Criterion) {
         let Ok(mut rk) = RkIntegrator::new(&lotka_volterra_rhs, p.y0.len(), &opts) else {
             continue;
         };
-        let mut solve = |y0: &[f64]| -> Result<f64, ode_solvers::Error> {
+        // Returns the solve's NFE.
+        let mut solve = |y0: &[f64]| -> Result<usize, ode_solvers::Error> {
             rk.init(0.0, y0, t1)?;
             rk.reset_stats();
             while rk.t() < t1 {
                 rk.step()?;
             }
-            Ok(rk.y()[0])
+            Ok(rk.stats().nfe)
         };
-        if solve(&p.y0).is_err() {
-            continue;
-        }
+        let Ok(nfe) = solve(&p.y0) else { continue };
         let id = format!("Dopri5/{tol:e}");
+        println!("NFE lotka_volterra_stepper/{id} {nfe}");
         g.bench_function(BenchmarkId::from_parameter(&id), |b| b.iter(|| solve(black_box(&p.y0))));
     }
     g.finish();
