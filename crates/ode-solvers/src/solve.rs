@@ -311,7 +311,7 @@ where
                 if let Some(d) = &mut dense {
                     d.push(rk.dense_segment()?);
                 }
-                if out.accepted(&mut rk, &mut probe)? {
+                if out.record(&mut rk, &mut probe)? {
                     return Ok(out.finish(rk.stats(), probe.hit, dense_of(dense, &rk), dim));
                 }
             }
@@ -320,10 +320,7 @@ where
             if let Some(d) = &mut dense {
                 d.push(rk.dense_segment()?);
             }
-            if probe.event.is_none() && out.idle_at(rk.t()) {
-                continue;
-            }
-            if out.accepted(&mut rk, &mut probe)? {
+            if out.record(&mut rk, &mut probe)? {
                 return Ok(out.finish(rk.stats(), probe.hit, dense_of(dense, &rk), dim));
             }
         }
@@ -380,13 +377,23 @@ impl<'a, T: Real> Recorder<'a, T> {
         Recorder { ts, ys: vec![y0.to_vec()], next: 1, steps, dir }
     }
 
-    /// Whether a step accepted at `t` has nothing to record: it falls short of the next
-    /// requested time and steps are not saved (most steps of a solve with few outputs,
-    /// which then skip the out-of-line [`Recorder::accepted`]).
+    /// Records the accepted step (see [`Recorder::accepted`]), skipping the out-of-line
+    /// call where there is nothing to record: no event to look for, steps not saved, and
+    /// the step short of the next requested time (most steps of a solve with few outputs).
     #[inline(always)]
-    fn idle_at(&self, t: T) -> bool {
-        self.steps.is_none()
-            && self.ts.get(self.next).is_some_and(|&next| (t - next) * self.dir < T::zero())
+    fn record<V: StepView<T>>(
+        &mut self,
+        rk: &mut V,
+        probe: &mut EventProbe<'_, T>,
+    ) -> Result<bool, Error> {
+        let t = rk.t();
+        let idle = probe.event.is_none()
+            && self.steps.is_none()
+            && self.ts.get(self.next).is_some_and(|&next| (t - next) * self.dir < T::zero());
+        if idle {
+            return Ok(false);
+        }
+        self.accepted(rk, probe)
     }
 
     /// Records the accepted step; returns true when a terminal event fired in it.
